@@ -1,0 +1,45 @@
+namespace Rwkv.Onnx.Export.Checkpoints;
+
+/// <summary>A tensor computed lazily from other tensors (a split, a transpose) when it is read.</summary>
+internal sealed class DerivedTensor : CheckpointTensor
+{
+    private readonly Action<Span<float>> _read;
+
+    public DerivedTensor(string name, TensorDType dtype, long[] shape, Action<Span<float>> read)
+        : base(name, dtype, shape) => _read = read;
+
+    protected override void ReadCore(Span<float> destination) => _read(destination);
+
+    /// <summary>A view of <paramref name="source"/> with a different shape and the same elements.</summary>
+    public static DerivedTensor Reshape(CheckpointTensor source, string name, long[] shape) =>
+        new(name, source.DType, shape, source.ReadFloat32);
+
+    /// <summary>The 2-D transpose of <paramref name="source"/> ([a, b] becomes [b, a]).</summary>
+    public static DerivedTensor Transpose2D(CheckpointTensor source, string name)
+    {
+        long rows = source.Shape[0], cols = source.Shape[1];
+        return new DerivedTensor(name, source.DType, [cols, rows], destination =>
+        {
+            float[] data = source.ReadFloat32();
+            for (long i = 0; i < rows; i++)
+            {
+                for (long j = 0; j < cols; j++)
+                {
+                    destination[(int)(j * rows + i)] = data[i * cols + j];
+                }
+            }
+        });
+    }
+
+    /// <summary>Elements <c>[offset, offset + count)</c> of <paramref name="source"/>, with a new shape.</summary>
+    public static DerivedTensor Slice(CheckpointTensor source, string name, long offset, long[] shape)
+    {
+        long count = 1;
+        foreach (long d in shape)
+        {
+            count *= d;
+        }
+        return new DerivedTensor(name, source.DType, shape,
+            destination => source.ReadFloat32().AsSpan((int)offset, (int)count).CopyTo(destination));
+    }
+}

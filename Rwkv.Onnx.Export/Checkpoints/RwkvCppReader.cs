@@ -1,0 +1,260 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace Rwkv.Onnx.Export.Checkpoints;
+
+/// <summary>
+/// Reads rwkv.cpp's <c>.bin</c> format: a 24-byte header, then records of
+/// (dim_count, name_length, type, dims innermost-first, name, data) to the end of the file.
+/// Only the record headers are read at open; tensor data is read from the file on demand.
+/// </summary>
+public sealed class RwkvCppReader : ICheckpointReader
+{
+    /// <summary>The header's magic number, <c>fmgg</c> on disk.</summary>
+    public const uint Magic = 0x67676d66;
+
+    private const int MaxNameLength = 1 << 12;
+    private readonly SafeFileHandle _handle;
+    private readonly List<CheckpointTensor> _tensors = [];
+
+    private RwkvCppReader(string path, SafeFileHandle handle)
+    {
+        Path = path;
+        _handle = handle;
+    }
+
+    /// <inheritdoc/>
+    public string Path { get; }
+
+    /// <inheritdoc/>
+    public string Format => "rwkv.cpp";
+
+    /// <summary>File version from the header: 100 or 101.</summary>
+    public int FileVersion { get; private set; }
+
+    /// <summary>n_vocab from the header.</summary>
+    public int VocabSize { get; private set; }
+
+    /// <summary>n_embed from the header.</summary>
+    public int EmbeddingSize { get; private set; }
+
+    /// <summary>n_layer from the header.</summary>
+    public int LayerCount { get; private set; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<CheckpointTensor> Tensors => _tensors;
+
+    /// <summary>True when the file starts with rwkv.cpp's magic number.</summary>
+    public static bool IsRwkvCppFile(string path)
+    {
+        using FileStream stream = File.OpenRead(path);
+        Span<byte> magic = stackalloc byte[4];
+        return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && BinaryPrimitives.ReadUInt32LittleEndian(magic) == Magic;
+    }
+
+    /// <summary>Opens a file and reads its tensor directory.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="CheckpointFormatException">The file is not a valid rwkv.cpp model.</exception>
+    public static RwkvCppReader Open(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Checkpoint '{path}' does not exist.", path);
+        }
+        SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        var reader = new RwkvCppReader(path, handle);
+        try
+        {
+            reader.ReadDirectory();
+            return reader;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
+        }
+    }
+
+    private void ReadDirectory()
+    {
+        long length = RandomAccess.GetLength(_handle);
+        Span<byte> header = stackalloc byte[24];
+        if (length < header.Length || RandomAccess.Read(_handle, header, 0) != header.Length)
+        {
+            throw Error(null, $"is {length} bytes long, shorter than the 24-byte rwkv.cpp header");
+        }
+        uint magic = BinaryPrimitives.ReadUInt32LittleEndian(header);
+        if (magic != Magic)
+        {
+            throw Error(null, $"does not start with rwkv.cpp's magic 0x{Magic:x8} ('fmgg'); found 0x{magic:x8}");
+        }
+        FileVersion = BinaryPrimitives.ReadInt32LittleEndian(header[4..]);
+        if (FileVersion is not (100 or 101))
+        {
+            throw Error(null, $"has file version {FileVersion}; expected 100 or 101");
+        }
+        VocabSize = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
+        EmbeddingSize = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
+        LayerCount = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
+        if (VocabSize <= 0 || EmbeddingSize <= 0 || LayerCount <= 0)
+        {
+            throw Error(null, $"has an invalid header: n_vocab {VocabSize}, n_embed {EmbeddingSize}, n_layer {LayerCount}");
+        }
+
+        long offset = header.Length;
+        Span<byte> record = stackalloc byte[12 + 3 * 4];
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        while (offset < length)
+        {
+            if (length - offset < 12 || RandomAccess.Read(_handle, record[..12], offset) != 12)
+            {
+                throw Error(null, $"is truncated: a tensor record header at byte {offset} is incomplete");
+            }
+            int dimCount = BinaryPrimitives.ReadInt32LittleEndian(record);
+            int nameLength = BinaryPrimitives.ReadInt32LittleEndian(record[4..]);
+            int typeCode = BinaryPrimitives.ReadInt32LittleEndian(record[8..]);
+            if (dimCount is < 1 or > 3)
+            {
+                throw Error(null, $"has a tensor record at byte {offset} with {dimCount} dimensions; expected 1 to 3");
+            }
+            if (nameLength is < 1 or > MaxNameLength)
+            {
+                throw Error(null, $"has a tensor record at byte {offset} with a name of {nameLength} bytes; expected 1 to {MaxNameLength}");
+            }
+            long position = offset + 12;
+            Span<byte> dimBytes = record[12..(12 + 4 * dimCount)];
+            if (RandomAccess.Read(_handle, dimBytes, position) != dimBytes.Length)
+            {
+                throw Error(null, $"is truncated inside the tensor record at byte {offset}");
+            }
+            position += dimBytes.Length;
+            byte[] nameBytes = new byte[nameLength];
+            if (RandomAccess.Read(_handle, nameBytes, position) != nameLength)
+            {
+                throw Error(null, $"is truncated inside the name of the tensor record at byte {offset}");
+            }
+            position += nameLength;
+            string name = DecodeName(nameBytes, offset);
+
+            var shape = new long[dimCount];
+            for (int i = 0; i < dimCount; i++)
+            {
+                int dim = BinaryPrimitives.ReadInt32LittleEndian(dimBytes[(4 * i)..]);
+                if (dim <= 0)
+                {
+                    throw Error(name, $"declares dimension {dim} for tensor '{name}'; dimensions must be positive");
+                }
+                shape[dimCount - 1 - i] = dim; // the file lists the innermost dimension first
+            }
+            TensorDType dtype = typeCode switch
+            {
+                0 => TensorDType.Float32,
+                1 => TensorDType.Float16,
+                2 or 3 or 7 or 8 or 9 => throw Error(name,
+                    $"stores tensor '{name}' as quantized type {QuantizedName(typeCode)}, which this exporter does not read yet; convert the model to FP32 or FP16"),
+                _ => throw Error(name, $"stores tensor '{name}' with unknown type code {typeCode}; expected 0 (FP32) or 1 (FP16)"),
+            };
+            long elements = 1;
+            foreach (long d in shape)
+            {
+                elements *= d; // at most 3 dims of < 2^31: no overflow
+            }
+            long bytes = elements * (dtype == TensorDType.Float32 ? 4 : 2);
+            if (bytes > length - position)
+            {
+                throw Error(name, $"is truncated: tensor '{name}' {CheckpointTensor.FormatShape(shape)} needs {bytes} bytes at byte {position}, but only {length - position} remain");
+            }
+            if (!names.Add(name))
+            {
+                throw Error(name, $"holds tensor '{name}' twice");
+            }
+            _tensors.Add(new FileTensor(this, name, dtype, shape, position));
+            offset = position + bytes;
+        }
+        if (_tensors.Count == 0)
+        {
+            throw Error(null, "holds no tensors");
+        }
+    }
+
+    private static string QuantizedName(int code) => code switch
+    {
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q5_0",
+        8 => "Q5_1",
+        _ => "Q8_0",
+    };
+
+    private string DecodeName(byte[] bytes, long offset)
+    {
+        try
+        {
+            return new UTF8Encoding(false, true).GetString(bytes);
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new CheckpointFormatException(Path, null, $"Checkpoint '{Path}' has a tensor record at byte {offset} whose name is not UTF-8.", e);
+        }
+    }
+
+    private CheckpointFormatException Error(string? tensor, string what) =>
+        new(Path, tensor, $"Checkpoint '{Path}' {what}.");
+
+    /// <inheritdoc/>
+    public void Dispose() => _handle.Dispose();
+
+    private sealed class FileTensor(RwkvCppReader owner, string name, TensorDType dtype, long[] shape, long dataOffset)
+        : CheckpointTensor(name, dtype, shape)
+    {
+        private const int ChunkElements = 1 << 16;
+
+        protected override void ReadCore(Span<float> destination)
+        {
+            ObjectDisposedException.ThrowIf(owner._handle.IsClosed, owner);
+            if (DType == TensorDType.Float32)
+            {
+                ReadExactly(MemoryMarshal.AsBytes(destination), dataOffset);
+                return;
+            }
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkElements * 2);
+            try
+            {
+                for (int start = 0; start < destination.Length; start += ChunkElements)
+                {
+                    int count = Math.Min(ChunkElements, destination.Length - start);
+                    Span<byte> bytes = buffer.AsSpan(0, count * 2);
+                    ReadExactly(bytes, dataOffset + 2L * start);
+                    ReadOnlySpan<Half> halves = MemoryMarshal.Cast<byte, Half>(bytes);
+                    Span<float> target = destination.Slice(start, count);
+                    for (int i = 0; i < count; i++)
+                    {
+                        target[i] = (float)halves[i];
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        private void ReadExactly(Span<byte> bytes, long offset)
+        {
+            while (!bytes.IsEmpty)
+            {
+                int read = RandomAccess.Read(owner._handle, bytes, offset);
+                if (read <= 0)
+                {
+                    throw new CheckpointFormatException(owner.Path, Name, $"Checkpoint '{owner.Path}' ended while reading tensor '{Name}'.");
+                }
+                bytes = bytes[read..];
+                offset += read;
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+namespace Rwkv.Onnx;
+
+/// <summary>
+/// The contract between the exporter and the runtime: file names, graph input/output names,
+/// state tensor names and metadata keys. Every such string lives here and nowhere else.
+/// </summary>
+public static class RwkvContract
+{
+    /// <summary>Version of the model-directory format described by <see cref="RwkvManifest"/>.</summary>
+    public const int FormatVersion = 1;
+
+    /// <summary>The manifest file in an exported model directory.</summary>
+    public const string ManifestFile = "rwkv-manifest.json";
+
+    /// <summary>The one-token recurrent step graph.</summary>
+    public const string StepGraphFile = "step.onnx";
+
+    /// <summary>The chunked prefill graph.</summary>
+    public const string PrefillGraphFile = "prefill.onnx";
+
+    /// <summary>The external-data file holding every weight once, shared by both graphs.</summary>
+    public const string WeightsFile = "weights.onnx.data";
+
+    /// <summary>Input token ids: int64 <c>[batch]</c> (step) or <c>[batch, T]</c> (prefill).</summary>
+    public const string TokensInput = "tokens";
+
+    /// <summary>
+    /// Prefill only: int64 scalar <c>n</c>, the number of trailing positions whose logits are computed
+    /// (1 = last position only, T = all positions). The LM head runs only on those positions.
+    /// </summary>
+    public const string NumLogitsInput = "num_logits";
+
+    /// <summary>Logits of the last position: float32 <c>[batch, vocab]</c>.</summary>
+    public const string LogitsOutput = "logits";
+
+    /// <summary>Prefill only: logits of the last <c>num_logits</c> positions, float32 <c>[batch, num_logits, vocab]</c>.</summary>
+    public const string LogitsAllOutput = "logits_all";
+
+    /// <summary>Symbolic batch dimension name used in graphs and in the manifest.</summary>
+    public const string BatchDim = "batch";
+
+    /// <summary>Symbolic sequence dimension name of the prefill graph.</summary>
+    public const string SequenceDim = "sequence";
+
+    /// <summary>The ONNX <c>metadata_props</c> key that holds the manifest JSON.</summary>
+    public const string ManifestMetadataKey = "rwkv.manifest";
+
+    /// <summary>The ONNX <c>metadata_props</c> key that names the graph kind (<c>step</c> or <c>prefill</c>).</summary>
+    public const string GraphKindMetadataKey = "rwkv.graph";
+
+    /// <summary>Name of the graph input that carries state slot <paramref name="slot"/> of layer <paramref name="layer"/>.</summary>
+    public static string PastStateName(string slot, int layer) => $"past_{slot}.{layer}";
+
+    /// <summary>Name of the graph output that carries the updated state slot <paramref name="slot"/> of layer <paramref name="layer"/>.</summary>
+    public static string PresentStateName(string slot, int layer) => $"present_{slot}.{layer}";
+}

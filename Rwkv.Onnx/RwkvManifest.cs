@@ -1,0 +1,208 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Rwkv.Onnx.Exceptions;
+
+namespace Rwkv.Onnx;
+
+/// <summary>
+/// Everything another team needs to drive an exported model without our code: architecture sizes,
+/// weight dtype, state tensors, graph I/O, tokenizer, opset and the source checkpoint's hash.
+/// Stored as <see cref="RwkvContract.ManifestFile"/> and in each graph's metadata.
+/// </summary>
+public sealed record RwkvManifest
+{
+    /// <summary>Directory-format version; see <see cref="RwkvContract.FormatVersion"/>.</summary>
+    public required int FormatVersion { get; init; }
+
+    /// <summary>The detected architecture.</summary>
+    public required RwkvArchitectureInfo Architecture { get; init; }
+
+    /// <summary>Weight storage type of the graphs: <c>fp32</c> or <c>fp16</c>. State and outputs are always float32.</summary>
+    public required string WeightDType { get; init; }
+
+    /// <summary>ONNX default-domain opset of both graphs.</summary>
+    public required int Opset { get; init; }
+
+    /// <summary>ONNX IR version of both graphs.</summary>
+    public required int IrVersion { get; init; }
+
+    /// <summary>The step graph: file and I/O names.</summary>
+    public required RwkvGraphInfo StepGraph { get; init; }
+
+    /// <summary>The prefill graph: file and I/O names.</summary>
+    public required RwkvGraphInfo PrefillGraph { get; init; }
+
+    /// <summary>The external weights file shared by both graphs.</summary>
+    public required RwkvFileInfo Weights { get; init; }
+
+    /// <summary>State tensors per sequence, in layer order; each has a past (input) and present (output) name.</summary>
+    public required IReadOnlyList<RwkvStateTensorInfo> State { get; init; }
+
+    /// <summary>Tokenizer kind (<c>bytes</c> for vocab-256 models) and file, if any.</summary>
+    public required RwkvTokenizerInfo Tokenizer { get; init; }
+
+    /// <summary>The checkpoint the model was exported from.</summary>
+    public required RwkvSourceInfo Source { get; init; }
+
+    /// <summary>Serializes to indented snake_case JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, s_options);
+
+    /// <summary>Parses manifest JSON.</summary>
+    /// <param name="json">The JSON text.</param>
+    /// <param name="path">The file it came from, for error messages.</param>
+    /// <exception cref="ModelContractException">The JSON is malformed, lacks a field or has an unsupported format version.</exception>
+    public static RwkvManifest FromJson(string json, string path)
+    {
+        RwkvManifest? manifest;
+        try
+        {
+            manifest = JsonSerializer.Deserialize<RwkvManifest>(json, s_options);
+        }
+        catch (JsonException e)
+        {
+            throw new ModelContractException(path, "manifest", $"Manifest '{path}' is not valid: {e.Message}", e);
+        }
+        if (manifest is null)
+        {
+            throw new ModelContractException(path, "manifest", $"Manifest '{path}' is empty.");
+        }
+        if (manifest.FormatVersion != RwkvContract.FormatVersion)
+        {
+            throw new ModelContractException(path, "format_version",
+                $"Manifest '{path}' has format_version {manifest.FormatVersion}; this runtime reads {RwkvContract.FormatVersion}.");
+        }
+        return manifest;
+    }
+
+    /// <summary>Reads <see cref="RwkvContract.ManifestFile"/> from a model directory.</summary>
+    /// <exception cref="ModelContractException">The file is missing or invalid.</exception>
+    public static RwkvManifest Load(string modelDirectory)
+    {
+        string path = Path.Combine(modelDirectory, RwkvContract.ManifestFile);
+        if (!File.Exists(path))
+        {
+            throw new ModelContractException(path, "manifest",
+                $"'{modelDirectory}' is not an exported RWKV model directory: '{RwkvContract.ManifestFile}' is missing.");
+        }
+        return FromJson(File.ReadAllText(path), path);
+    }
+
+    private static readonly JsonSerializerOptions s_options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        RespectRequiredConstructorParameters = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    };
+}
+
+/// <summary>Architecture sizes detected from the checkpoint's tensors.</summary>
+public sealed record RwkvArchitectureInfo
+{
+    /// <summary>RWKV version: <c>4</c>, <c>5.1</c>, <c>5.2</c>, <c>6</c> or <c>7</c>.</summary>
+    public required string Version { get; init; }
+
+    /// <summary>Number of blocks.</summary>
+    public required int Layers { get; init; }
+
+    /// <summary>Model width C (n_embd).</summary>
+    public required int Embedding { get; init; }
+
+    /// <summary>Number of heads H (1 for RWKV-4).</summary>
+    public required int Heads { get; init; }
+
+    /// <summary>Head size N, with H·N = C.</summary>
+    public required int HeadSize { get; init; }
+
+    /// <summary>Vocabulary size.</summary>
+    public required int Vocab { get; init; }
+
+    /// <summary>Channel-mix hidden width.</summary>
+    public required int FfnSize { get; init; }
+
+    /// <summary>LoRA ranks by name (RWKV-6/7), e.g. <c>w</c>, <c>a</c>, <c>v</c>, <c>g</c>.</summary>
+    public IReadOnlyDictionary<string, int> LoraRanks { get; init; } = new Dictionary<string, int>();
+
+    /// <summary>Number of parameters in the checkpoint.</summary>
+    public required long Parameters { get; init; }
+
+    /// <summary>Epsilon of the layer norms (ln0, ln1, ln2, ln_out).</summary>
+    public required float LayerNormEpsilon { get; init; }
+
+    /// <summary>Epsilon of the per-head group norm <c>ln_x</c> (RWKV-5 and later).</summary>
+    public required float GroupNormEpsilon { get; init; }
+}
+
+/// <summary>A graph file and its I/O names.</summary>
+public sealed record RwkvGraphInfo
+{
+    /// <summary>File name inside the model directory.</summary>
+    public required string File { get; init; }
+
+    /// <summary>Graph input names, in graph order.</summary>
+    public required IReadOnlyList<string> Inputs { get; init; }
+
+    /// <summary>Graph output names, in graph order.</summary>
+    public required IReadOnlyList<string> Outputs { get; init; }
+}
+
+/// <summary>A file with its size and SHA-256.</summary>
+public sealed record RwkvFileInfo
+{
+    /// <summary>File name inside the model directory.</summary>
+    public required string File { get; init; }
+
+    /// <summary>Size in bytes.</summary>
+    public required long Bytes { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the file.</summary>
+    public required string Sha256 { get; init; }
+}
+
+/// <summary>One recurrent state tensor of one layer.</summary>
+public sealed record RwkvStateTensorInfo
+{
+    /// <summary>Slot name, e.g. <c>att_shift</c>, <c>wkv</c>, <c>ffn_shift</c>.</summary>
+    public required string Slot { get; init; }
+
+    /// <summary>Layer index.</summary>
+    public required int Layer { get; init; }
+
+    /// <summary>Graph input name (<c>past_{slot}.{layer}</c>).</summary>
+    public required string Input { get; init; }
+
+    /// <summary>Graph output name (<c>present_{slot}.{layer}</c>).</summary>
+    public required string Output { get; init; }
+
+    /// <summary>Shape per sequence, without the leading batch dimension.</summary>
+    public required IReadOnlyList<int> Shape { get; init; }
+
+    /// <summary>Element type; always <c>float32</c>.</summary>
+    public required string DType { get; init; }
+
+    /// <summary>Value of every element in the initial state (0, or -1e30 for RWKV-4's max-exponent slot).</summary>
+    public required float Initial { get; init; }
+}
+
+/// <summary>Which tokenizer the model uses.</summary>
+public sealed record RwkvTokenizerInfo
+{
+    /// <summary><c>bytes</c> (token = byte, vocab 256), <c>world</c> or <c>neox</c>.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>Tokenizer file inside the model directory, or null when none is needed.</summary>
+    public string? File { get; init; }
+}
+
+/// <summary>The source checkpoint.</summary>
+public sealed record RwkvSourceInfo
+{
+    /// <summary>File name of the checkpoint (no directories).</summary>
+    public required string File { get; init; }
+
+    /// <summary>Checkpoint format, e.g. <c>rwkv.cpp</c>.</summary>
+    public required string Format { get; init; }
+
+    /// <summary>Lower-case hex SHA-256 of the checkpoint file.</summary>
+    public required string Sha256 { get; init; }
+}
