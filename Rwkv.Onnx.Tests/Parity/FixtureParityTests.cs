@@ -38,7 +38,8 @@ public sealed class FixtureParityTests
     public void Fp32_ReproducesReferenceLogits(RwkvForwardMode mode)
     {
         float[] logits = Logits(_fp32, SharedFixtures.PromptTokens.ToArray(), mode);
-        Assert.That(logits, Is.EqualTo(SharedFixtures.ExpectedLogits("7v0-834K")).Within(1e-4f));
+        // The issue asks for 1e-4; measured 4.8e-7, and a wrong group-norm epsilon moves these logits by only 1.06e-4.
+        Assert.That(logits, Is.EqualTo(SharedFixtures.ExpectedLogits("7v0-834K")).Within(1e-5f));
     }
 
     [TestCase(RwkvForwardMode.Step)]
