@@ -20,7 +20,10 @@ public class RwkvModelOptionsTests
     {
         var options = new RwkvModelOptions
         {
-            ExecutionProvider = RwkvExecutionProvider.DirectML, DeviceId = 2, IntraOpThreads = 3, PrefillChunkSize = 1,
+            ExecutionProvider = RwkvExecutionProvider.DirectML,
+            DeviceId = 2,
+            IntraOpThreads = 3,
+            PrefillChunkSize = 1,
         };
 
         Assert.That(options.ExecutionProvider, Is.EqualTo(RwkvExecutionProvider.DirectML));
