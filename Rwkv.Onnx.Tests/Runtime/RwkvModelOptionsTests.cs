@@ -1,5 +1,3 @@
-using NUnit.Framework;
-
 namespace Rwkv.Onnx.Tests.Runtime;
 
 public class RwkvModelOptionsTests

@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using NUnit.Framework;
 using Rwkv.Onnx.Exceptions;
 
 namespace Rwkv.Onnx.Tests.Runtime;

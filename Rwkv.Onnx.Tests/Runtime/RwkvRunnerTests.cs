@@ -1,4 +1,3 @@
-using NUnit.Framework;
 using Rwkv.Onnx.Exceptions;
 
 namespace Rwkv.Onnx.Tests.Runtime;
@@ -31,9 +30,9 @@ public class RwkvRunnerTests
         using RwkvState state = _model.CreateState();
         var logits = new float[Vocab];
 
-        _runner.Forward(RuntimeTestModels.ExpectedLogitsPrompt, state, logits, mode);
+        _runner.Forward(RuntimeTestModels.Prompt, state, logits, mode);
 
-        Assert.That(logits, Is.EqualTo(RuntimeTestModels.ExpectedLogits("7v0-834K")).Within(Tolerance));
+        Assert.That(logits, Is.EqualTo(RuntimeTestModels.Tiny7ExpectedLogits).Within(Tolerance));
     }
 
     [Test]
@@ -42,12 +41,12 @@ public class RwkvRunnerTests
         using RwkvState state = _model.CreateState();
         var logits = new float[Vocab];
 
-        foreach (int token in RuntimeTestModels.ExpectedLogitsPrompt)
+        foreach (int token in RuntimeTestModels.Prompt)
         {
             _runner.Forward([token], state, logits);
         }
 
-        Assert.That(logits, Is.EqualTo(RuntimeTestModels.ExpectedLogits("7v0-834K")).Within(Tolerance));
+        Assert.That(logits, Is.EqualTo(RuntimeTestModels.Tiny7ExpectedLogits).Within(Tolerance));
     }
 
     [TestCase(1)]
@@ -59,9 +58,9 @@ public class RwkvRunnerTests
         var logits = new float[Vocab];
         _runner.PrefillChunkSize = chunkSize;
 
-        _runner.Forward(RuntimeTestModels.ExpectedLogitsPrompt, state, logits, RwkvForwardMode.Prefill);
+        _runner.Forward(RuntimeTestModels.Prompt, state, logits, RwkvForwardMode.Prefill);
 
-        Assert.That(logits, Is.EqualTo(RuntimeTestModels.ExpectedLogits("7v0-834K")).Within(Tolerance));
+        Assert.That(logits, Is.EqualTo(RuntimeTestModels.Tiny7ExpectedLogits).Within(Tolerance));
     }
 
     [Test]
@@ -84,13 +83,13 @@ public class RwkvRunnerTests
     [Test]
     public void ForwardAll_LastRow_IsForwardLogits()
     {
-        int[] tokens = RuntimeTestModels.ExpectedLogitsPrompt;
+        int[] tokens = RuntimeTestModels.Prompt;
         using RwkvState state = _model.CreateState();
         var all = new float[tokens.Length * Vocab];
 
         _runner.ForwardAll(tokens, state, all);
 
-        Assert.That(all[^Vocab..], Is.EqualTo(RuntimeTestModels.ExpectedLogits("7v0-834K")).Within(Tolerance));
+        Assert.That(all[^Vocab..], Is.EqualTo(RuntimeTestModels.Tiny7ExpectedLogits).Within(Tolerance));
     }
 
     [TestCase(RwkvForwardMode.Step)]
@@ -117,14 +116,14 @@ public class RwkvRunnerTests
         var logitsB = new float[Vocab];
 
         // Interleave two conversations through one runner: the cached binding is rebuilt on every switch.
-        int[] prompt = RuntimeTestModels.ExpectedLogitsPrompt;
+        int[] prompt = RuntimeTestModels.Prompt;
         for (int i = 0; i < prompt.Length; i++)
         {
             _runner.Forward([prompt[i]], a, logitsA);
             _runner.Forward([72 + i], b, logitsB);
         }
 
-        Assert.That(logitsA, Is.EqualTo(RuntimeTestModels.ExpectedLogits("7v0-834K")).Within(Tolerance));
+        Assert.That(logitsA, Is.EqualTo(RuntimeTestModels.Tiny7ExpectedLogits).Within(Tolerance));
         Assert.That(logitsB, Is.EqualTo(ForwardAlone([72, 73, 74])).Within(Tolerance));
     }
 
