@@ -211,7 +211,7 @@ public sealed class RwkvModel : IDisposable
             }
             return sessionOptions;
         }
-        catch (OnnxRuntimeException e)
+        catch (OnnxRuntimeException e) when (providerName is not null)
         {
             sessionOptions.Dispose();
             throw new ExecutionProviderUnavailableException(options.ExecutionProvider, available,

@@ -1,0 +1,237 @@
+using Rwkv.Onnx.Exceptions;
+
+namespace Rwkv.Onnx.Tests.Runtime;
+
+public class RwkvStateTests
+{
+    private const int Vocab = 256;
+
+    private RwkvModel _model = null!; // set in OneTimeSetUp; shared, as a model is thread-safe
+    private RwkvRunner _runner = null!; // set in SetUp
+
+    [OneTimeSetUp]
+    public void LoadModel() => _model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+
+    [OneTimeTearDown]
+    public void DisposeModel() => _model.Dispose();
+
+    [SetUp]
+    public void CreateRunner() => _runner = _model.CreateRunner();
+
+    [TearDown]
+    public void DisposeRunner() => _runner.Dispose();
+
+    [Test]
+    public void CreateState_HasOneBufferPerManifestTensor_SizedBatchTimesShape_AtInitialValue()
+    {
+        using RwkvState state = _model.CreateState(3);
+
+        Assert.That(state.BatchSize, Is.EqualTo(3));
+        Assert.That(state.Current, Has.Length.EqualTo(_model.Manifest.State.Count));
+        for (int i = 0; i < state.Current.Length; i++)
+        {
+            RwkvStateTensorInfo tensor = _model.Manifest.State[i];
+            Assert.That(state.Current[i], Has.Length.EqualTo(3 * tensor.Shape.Aggregate(1, (p, d) => p * d)));
+            Assert.That(state.Current[i], Is.All.EqualTo(tensor.Initial));
+        }
+    }
+
+    [Test]
+    public void Reset_AfterForward_RestoresInitialState()
+    {
+        using RwkvState state = _model.CreateState();
+        _runner.Forward([1, 2, 3], state, new float[Vocab]);
+        Assume.That(state.Current.SelectMany(b => b), Has.Some.Not.Zero);
+
+        state.Reset();
+
+        Assert.That(state.Current.SelectMany(b => b), Is.All.Zero);
+    }
+
+    [Test]
+    public void SaveLoad_RoundTrip_ReproducesStateAndNextLogits()
+    {
+        using RwkvState state = _model.CreateState();
+        _runner.Forward([34, 105], state, new float[Vocab]);
+        using var stream = new MemoryStream();
+
+        state.Save(stream);
+        stream.Position = 0;
+        using RwkvState loaded = RwkvState.Load(_model, stream);
+
+        Assert.That(stream.Position, Is.EqualTo(stream.Length));
+        Assert.That(loaded.BatchSize, Is.EqualTo(1));
+        Assert.That(loaded.Current, Is.EqualTo(state.Current));
+        var logits = new float[Vocab];
+        _runner.Forward([110], loaded, logits);
+        Assert.That(logits, Is.EqualTo(RuntimeTestModels.Tiny7ExpectedLogits).Within(1e-5f));
+    }
+
+    [Test]
+    public void SaveLoad_BatchTwo_KeepsBatchSize()
+    {
+        using RwkvState state = _model.CreateState(2);
+        _runner.ForwardBatch([1, 2, 3, 4], 2, state, new float[2 * Vocab]);
+        using var stream = new MemoryStream();
+        state.Save(stream);
+        stream.Position = 0;
+
+        using RwkvState loaded = RwkvState.Load(_model, stream);
+
+        Assert.That(loaded.BatchSize, Is.EqualTo(2));
+        Assert.That(loaded.Current, Is.EqualTo(state.Current));
+    }
+
+    // Header layout: magic (0), format version (4), layer count (8), embedding (12), then the version string.
+    [TestCase(4, "format version")]
+    [TestCase(8, "layer count")]
+    [TestCase(12, "embedding size")]
+    public void Load_HeaderFieldDiffers_ThrowsStateMismatchNamingField(int offset, string field)
+    {
+        byte[] saved = SaveFreshState();
+        saved[offset]++;
+
+        var e = Assert.Throws<StateMismatchException>(() => RwkvState.Load(_model, new MemoryStream(saved)));
+
+        Assert.That(e.Message, Does.Contain(field));
+        Assert.That(e.Actual, Is.Not.EqualTo(e.Expected));
+    }
+
+    [Test]
+    public void Load_ElementCountDiffers_ThrowsStateMismatchNamingTensor()
+    {
+        using RwkvState state = _model.CreateState();
+        using var stream = new MemoryStream();
+        state.Save(stream);
+        byte[] saved = stream.ToArray();
+        // The first element count follows batch size and tensor count, at the end of the header.
+        int firstCountOffset = saved.Length - (state.Current.Sum(b => b.Length) * sizeof(float)) - (state.Current.Length * sizeof(int));
+        saved[firstCountOffset]++;
+
+        var e = Assert.Throws<StateMismatchException>(() => RwkvState.Load(_model, new MemoryStream(saved)));
+
+        Assert.That(e.Message, Does.Contain($"'{_model.Manifest.State[0].Input}'"));
+    }
+
+    [Test]
+    public void Load_NotAState_ThrowsInvalidData()
+    {
+        Assert.That(() => RwkvState.Load(_model, new MemoryStream([.. "not a state at all"u8])), Throws.TypeOf<InvalidDataException>());
+    }
+
+    [Test]
+    public void Load_Truncated_ThrowsEndOfStream()
+    {
+        byte[] saved = SaveFreshState();
+
+        Assert.That(() => RwkvState.Load(_model, new MemoryStream(saved[..^4])), Throws.TypeOf<EndOfStreamException>());
+    }
+
+    [Test]
+    public void Clone_IsIndependentOfOriginal()
+    {
+        using RwkvState state = _model.CreateState();
+        _runner.Forward([34, 105], state, new float[Vocab]);
+
+        using RwkvState clone = state.Clone();
+        float[][] snapshot = [.. clone.Current.Select(b => b.ToArray())];
+        _runner.Forward([110, 111, 112], state, new float[Vocab]);
+
+        Assert.That(clone.Current, Is.EqualTo(snapshot));
+        var logits = new float[Vocab];
+        _runner.Forward([110], clone, logits);
+        Assert.That(logits, Is.EqualTo(RuntimeTestModels.Tiny7ExpectedLogits).Within(1e-5f));
+    }
+
+    [Test]
+    public void CopyFrom_SameModelAndBatch_CopiesValues()
+    {
+        using RwkvState source = _model.CreateState();
+        using RwkvState target = _model.CreateState();
+        _runner.Forward([34, 105], source, new float[Vocab]);
+
+        target.CopyFrom(source);
+
+        Assert.That(target.Current, Is.EqualTo(source.Current));
+    }
+
+    [Test]
+    public void CopyFrom_OtherBatchSize_ThrowsStateMismatch()
+    {
+        using RwkvState one = _model.CreateState(1);
+        using RwkvState two = _model.CreateState(2);
+
+        var e = Assert.Throws<StateMismatchException>(() => one.CopyFrom(two));
+
+        Assert.That(e.Expected, Is.EqualTo("batch 1"));
+        Assert.That(e.Actual, Is.EqualTo("batch 2"));
+    }
+
+    [Test]
+    public void CopyFrom_OtherModelInstance_ThrowsStateMismatch()
+    {
+        using var other = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        using RwkvState mine = _model.CreateState();
+        using RwkvState foreign = other.CreateState();
+
+        Assert.That(() => mine.CopyFrom(foreign), Throws.TypeOf<StateMismatchException>());
+    }
+
+    [Test]
+    public void Dispose_StateBeforeRunnerAndModel_IsSafe()
+    {
+        var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        RwkvRunner runner = model.CreateRunner();
+        RwkvState state = model.CreateState();
+        runner.Forward([1, 2], state, new float[Vocab], RwkvForwardMode.Step); // binds the state's buffers
+
+        state.Dispose();
+        state.Dispose();
+        runner.Dispose();
+        model.Dispose();
+
+        Assert.That(state.Reset, Throws.TypeOf<ObjectDisposedException>());
+    }
+
+    [Test]
+    public void Dispose_ModelBeforeStateAndRunner_IsSafe_AndStateRefusesUse()
+    {
+        var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        RwkvRunner runner = model.CreateRunner();
+        RwkvState state = model.CreateState();
+        runner.Forward([1], state, new float[Vocab]); // binds the state's buffers
+
+        model.Dispose();
+
+        Assert.That(state.Reset, Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(state.Clone, Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => state.Save(new MemoryStream()), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(() => RwkvState.Load(model, new MemoryStream()), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(runner.Dispose, Throws.Nothing);
+        Assert.That(state.Dispose, Throws.Nothing);
+    }
+
+    [Test]
+    public void Dispose_RunnerAfterItsStateChanged_IsSafe()
+    {
+        using var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        RwkvRunner runner = model.CreateRunner();
+        RwkvState first = model.CreateState();
+        using RwkvState second = model.CreateState();
+        runner.Forward([1], first, new float[Vocab]);
+        first.Dispose();
+
+        runner.Forward([1], second, new float[Vocab]); // rebuilds the binding for the live state
+
+        Assert.That(() => runner.Forward([1], first, new float[Vocab]), Throws.TypeOf<ObjectDisposedException>());
+        Assert.That(runner.Dispose, Throws.Nothing);
+    }
+
+    private byte[] SaveFreshState()
+    {
+        using RwkvState state = _model.CreateState();
+        using var stream = new MemoryStream();
+        state.Save(stream);
+        return stream.ToArray();
+    }
+}
