@@ -19,13 +19,15 @@ public sealed class RwkvModel : IDisposable
     private const string DirectMLProviderName = "DmlExecutionProvider";
 
     private readonly SessionOptions _sessionOptions;
+    private readonly PrePackedWeightsContainer _prepackedWeights;
     private readonly InferenceSession _stepSession;
     private readonly InferenceSession _prefillSession;
     private bool _disposed;
 
     private RwkvModel(string directory, RwkvManifest manifest, RwkvModelOptions options,
-        SessionOptions sessionOptions, InferenceSession stepSession, InferenceSession prefillSession)
+        SessionOptions sessionOptions, PrePackedWeightsContainer prepackedWeights, InferenceSession stepSession, InferenceSession prefillSession)
     {
+        _prepackedWeights = prepackedWeights;
         ModelDirectory = directory;
         Manifest = manifest;
         Options = options;
@@ -115,13 +117,16 @@ public sealed class RwkvModel : IDisposable
         }
 
         SessionOptions? sessionOptions = null;
+        PrePackedWeightsContainer? prepackedWeights = null;
         InferenceSession? stepSession = null;
         InferenceSession? prefillSession = null;
         try
         {
             sessionOptions = CreateSessionOptions(options);
-            stepSession = CreateSession(directory, manifest.StepGraph.File, sessionOptions);
-            prefillSession = CreateSession(directory, manifest.PrefillGraph.File, sessionOptions);
+            // Both graphs pack the same MatMul weights; one container keeps a single packed copy.
+            prepackedWeights = new PrePackedWeightsContainer();
+            stepSession = CreateSession(directory, manifest.StepGraph.File, sessionOptions, prepackedWeights);
+            prefillSession = CreateSession(directory, manifest.PrefillGraph.File, sessionOptions, prepackedWeights);
             string[] states = [.. manifest.State.Select(s => s.Input)];
             string[] presents = [.. manifest.State.Select(s => s.Output)];
             ValidateGraph(directory, manifest, manifest.StepGraph, stepSession,
@@ -129,12 +134,13 @@ public sealed class RwkvModel : IDisposable
             ValidateGraph(directory, manifest, manifest.PrefillGraph, prefillSession,
                 [RwkvContract.TokensInput, RwkvContract.NumLogitsInput, .. states],
                 [RwkvContract.LogitsOutput, RwkvContract.LogitsAllOutput, .. presents]);
-            return new RwkvModel(directory, manifest, options, sessionOptions, stepSession, prefillSession);
+            return new RwkvModel(directory, manifest, options, sessionOptions, prepackedWeights, stepSession, prefillSession);
         }
         catch
         {
             prefillSession?.Dispose();
             stepSession?.Dispose();
+            prepackedWeights?.Dispose();
             sessionOptions?.Dispose();
             throw;
         }
@@ -171,6 +177,7 @@ public sealed class RwkvModel : IDisposable
         _disposed = true;
         _prefillSession.Dispose();
         _stepSession.Dispose();
+        _prepackedWeights.Dispose();
         _sessionOptions.Dispose();
     }
 
@@ -232,12 +239,13 @@ public sealed class RwkvModel : IDisposable
             "It comes with the NuGet package Microsoft.ML.OnnxRuntime.DirectML, which this library uses when built with -p:OnnxRuntimeFlavor=DirectML.",
     };
 
-    private static InferenceSession CreateSession(string directory, string file, SessionOptions sessionOptions)
+    private static InferenceSession CreateSession(string directory, string file, SessionOptions sessionOptions,
+        PrePackedWeightsContainer prepackedWeights)
     {
         string path = Path.Combine(directory, file);
         try
         {
-            return new InferenceSession(path, sessionOptions);
+            return new InferenceSession(path, sessionOptions, prepackedWeights);
         }
         catch (OnnxRuntimeException e)
         {
