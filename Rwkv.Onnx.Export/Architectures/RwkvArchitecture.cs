@@ -1,0 +1,166 @@
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.Graph;
+using static Rwkv.Onnx.Export.Graph.Ops;
+
+namespace Rwkv.Onnx.Export.Architectures;
+
+/// <summary>
+/// The skeleton every RWKV version shares: embedding (ln0 folded in), blocks of time mix and channel mix
+/// with pre-norms and residuals, ln_out and the LM head. A version overrides only what differs:
+/// its state slots, <see cref="PrepareWeights"/>, <see cref="TimeMix"/> and <see cref="ChannelMix"/>.
+/// </summary>
+internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
+{
+    public RwkvArchitectureInfo Info { get; } = info;
+
+    /// <summary>State slots of one layer, in graph I/O order.</summary>
+    public abstract IReadOnlyList<StateSlot> StateSlots { get; }
+
+    /// <summary>Number of tensors <see cref="PrepareWeights"/> writes, for progress.</summary>
+    public abstract int PreparedTensorCount { get; }
+
+    /// <summary>Every transpose, reshape and reparametrisation, done once before graph construction.</summary>
+    public abstract void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink);
+
+    /// <summary>Time mix of one block on the normalised input; returns the residual branch.</summary>
+    protected abstract Value TimeMix(RwkvBlock b, Value x);
+
+    /// <summary>Channel mix of one block on the normalised input; returns the residual branch.</summary>
+    protected abstract Value ChannelMix(RwkvBlock b, Value x);
+
+    /// <summary>Builds the step or prefill graph over already-prepared weights.</summary>
+    public OnnxGraph BuildGraph(GraphKind kind, ExternalWeights weights, int opset)
+    {
+        var g = new OnnxGraph(kind == GraphKind.Step ? "rwkv_step" : "rwkv_prefill", opset, weights);
+        object batch = RwkvContract.BatchDim;
+        Value tokens = kind == GraphKind.Step
+            ? g.Input(RwkvContract.TokensInput, ElementType.Int64, batch)
+            : g.Input(RwkvContract.TokensInput, ElementType.Int64, batch, RwkvContract.SequenceDim);
+        Value numLogits = kind == GraphKind.Prefill ? g.Input(RwkvContract.NumLogitsInput, ElementType.Int64) : default;
+        var past = new Dictionary<string, Value>[Info.Layers];
+        for (int layer = 0; layer < Info.Layers; layer++)
+        {
+            past[layer] = new Dictionary<string, Value>(StringComparer.Ordinal);
+            foreach (StateSlot slot in StateSlots)
+            {
+                past[layer][slot.Name] = g.Input(RwkvContract.PastStateName(slot.Name, layer), ElementType.Float, StateDims(slot));
+            }
+        }
+
+        Value x;
+        using (g.Scope("emb"))
+        {
+            x = Gather(g.Weight("emb.weight"), tokens);
+        }
+        var blocks = new RwkvBlock[Info.Layers];
+        for (int layer = 0; layer < Info.Layers; layer++)
+        {
+            var b = new RwkvBlock(g, kind, layer, Info, past[layer]);
+            using (g.Scope($"blocks.{layer}"))
+            {
+                using (g.Scope("att"))
+                {
+                    x = x + TimeMix(b, b.LayerNorm("ln1", x));
+                }
+                using (g.Scope("ffn"))
+                {
+                    x = x + ChannelMix(b, b.LayerNorm("ln2", x));
+                }
+            }
+            blocks[layer] = b;
+        }
+
+        using (g.Scope("head"))
+        {
+            if (kind == GraphKind.Step)
+            {
+                g.Output(Head(g, x), RwkvContract.LogitsOutput, ElementType.Float, batch, Info.Vocab);
+            }
+            else
+            {
+                // The LM head runs only on the last num_logits positions.
+                Value last = Slice(x, Unsqueeze(-numLogits, 0), g.Int64s(long.MaxValue), axis: 1);
+                Value all = Head(g, last);
+                g.Output(Squeeze(Slice(all, -1, long.MaxValue, axis: 1), 1), RwkvContract.LogitsOutput, ElementType.Float, batch, Info.Vocab);
+                g.Output(all, RwkvContract.LogitsAllOutput, ElementType.Float, batch, RwkvContract.NumLogitsInput, Info.Vocab);
+            }
+        }
+        foreach (RwkvBlock b in blocks)
+        {
+            foreach (StateSlot slot in StateSlots)
+            {
+                if (!b.Present.TryGetValue(slot.Name, out Value present))
+                {
+                    throw new InvalidOperationException($"Layer {b.Layer} never writes state slot '{slot.Name}'.");
+                }
+                g.Output(present, RwkvContract.PresentStateName(slot.Name, b.Layer), ElementType.Float, StateDims(slot));
+            }
+        }
+        return g;
+    }
+
+    /// <summary>Graph I/O names in order, as the manifest records them.</summary>
+    public (List<string> Inputs, List<string> Outputs) GraphIo(GraphKind kind)
+    {
+        List<string> inputs = [RwkvContract.TokensInput];
+        List<string> outputs = [RwkvContract.LogitsOutput];
+        if (kind == GraphKind.Prefill)
+        {
+            inputs.Add(RwkvContract.NumLogitsInput);
+            outputs.Add(RwkvContract.LogitsAllOutput);
+        }
+        for (int layer = 0; layer < Info.Layers; layer++)
+        {
+            foreach (StateSlot slot in StateSlots)
+            {
+                inputs.Add(RwkvContract.PastStateName(slot.Name, layer));
+                outputs.Add(RwkvContract.PresentStateName(slot.Name, layer));
+            }
+        }
+        return (inputs, outputs);
+    }
+
+    // logits = LN_out(x) · headᵀ
+    private Value Head(OnnxGraph g, Value x) =>
+        MatMul(LayerNorm(x, g.Weight("ln_out.weight"), g.Weight("ln_out.bias"), Info.LayerNormEpsilon), g.Weight("head.weight"));
+
+    private static object[] StateDims(StateSlot slot) => [RwkvContract.BatchDim, .. slot.Shape.Select(d => (object)(long)d)];
+
+    /// <summary>Writes the embedding with ln0 applied to every row, so the graph starts at a Gather.</summary>
+    protected void PrepareEmbedding(RwkvCheckpoint checkpoint, WeightSink sink)
+    {
+        CheckpointTensor emb = checkpoint.Get("emb.weight");
+        float[] table = emb.ReadFloat32();
+        float[] w = checkpoint.Get("blocks.0.ln0.weight").ReadFloat32();
+        float[] bias = checkpoint.Get("blocks.0.ln0.bias").ReadFloat32();
+        int c = Info.Embedding;
+        for (int row = 0; row < Info.Vocab; row++)
+        {
+            Span<float> x = table.AsSpan(row * c, c);
+            double mean = 0, variance = 0;
+            foreach (float v in x)
+            {
+                mean += v;
+            }
+            mean /= c;
+            foreach (float v in x)
+            {
+                variance += (v - mean) * (v - mean);
+            }
+            double scale = 1.0 / Math.Sqrt(variance / c + Info.LayerNormEpsilon);
+            for (int i = 0; i < c; i++)
+            {
+                x[i] = (float)((x[i] - mean) * scale * w[i] + bias[i]);
+            }
+        }
+        sink.Add("emb.weight", table, Info.Vocab, c);
+    }
+
+    /// <summary>Writes ln_out and the head (transposed to [C, V]).</summary>
+    protected static void PrepareHead(RwkvCheckpoint checkpoint, WeightSink sink)
+    {
+        sink.Vector(checkpoint.Get("ln_out.weight"));
+        sink.Vector(checkpoint.Get("ln_out.bias"));
+        sink.Transposed(checkpoint.Get("head.weight"));
+    }
+}

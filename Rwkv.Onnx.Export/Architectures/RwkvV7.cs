@@ -1,0 +1,111 @@
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.Graph;
+using static Rwkv.Onnx.Export.Graph.Ops;
+
+namespace Rwkv.Onnx.Export.Architectures;
+
+/// <summary>
+/// RWKV-7 "Goose": a generalised delta rule with per-channel decay w, in-context learning rate a,
+/// removal key kk and a value residual from layer 0 (v_first).
+/// </summary>
+internal sealed class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
+{
+    private static readonly float s_expMinusHalf = MathF.Exp(-0.5f);
+    private static readonly string[] s_mixes = ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"];
+    private static readonly string[] s_vectors = ["w0", "a0", "k_k", "k_a"];
+    private static readonly string[] s_projections = ["receptance", "key", "value", "output"];
+    private static readonly string[] s_loras = ["w", "a", "g"];
+    private Value _vFirst;
+
+    public override IReadOnlyList<StateSlot> StateSlots { get; } =
+    [
+        new("att_shift", [info.Embedding]),
+        new("wkv", [info.Heads, info.HeadSize, info.HeadSize]),
+        new("ffn_shift", [info.Embedding]),
+    ];
+
+    // emb, ln_out, head; per layer: 4 norms + 2 ln_x, 6 mixes, 4 vectors, r_k, 4 projections, 6 lora, ffn x_k + 2, v (3 after layer 0)
+    public override int PreparedTensorCount => 3 + Info.Layers * 29 + Math.Max(0, Info.Layers - 1) * 3;
+
+    public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
+    {
+        PrepareEmbedding(checkpoint, sink);
+        for (int i = 0; i < Info.Layers; i++)
+        {
+            string p = $"blocks.{i}.";
+            foreach (string norm in new[] { "ln1", "ln2", "att.ln_x" })
+            {
+                sink.Vector(checkpoint.Get(p + norm + ".weight"));
+                sink.Vector(checkpoint.Get(p + norm + ".bias"));
+            }
+            foreach (string name in s_mixes.Concat(s_vectors).Append("r_k"))
+            {
+                sink.Vector(checkpoint.Get(p + "att." + name));
+            }
+            foreach (string proj in s_projections)
+            {
+                sink.Transposed(checkpoint.Get($"{p}att.{proj}.weight"));
+            }
+            foreach (string lora in i == 0 ? s_loras : [.. s_loras, "v"])
+            {
+                sink.Matrix(checkpoint.Get($"{p}att.{lora}1"));
+                sink.Matrix(checkpoint.Get($"{p}att.{lora}2"));
+            }
+            if (i > 0)
+            {
+                sink.Vector(checkpoint.Get(p + "att.v0"));
+            }
+            sink.Vector(checkpoint.Get(p + "ffn.x_k"));
+            sink.Transposed(checkpoint.Get(p + "ffn.key.weight"));
+            sink.Transposed(checkpoint.Get(p + "ffn.value.weight"));
+        }
+        PrepareHead(checkpoint, sink);
+    }
+
+    protected override Value TimeMix(RwkvBlock b, Value x)
+    {
+        Value xx = b.TokenShift("att_shift", x) - x;
+        Value xr = x + xx * b.W("att.x_r"), xw = x + xx * b.W("att.x_w"), xk = x + xx * b.W("att.x_k");
+        Value xv = x + xx * b.W("att.x_v"), xa = x + xx * b.W("att.x_a"), xg = x + xx * b.W("att.x_g");
+
+        Value r = b.Linear("att.receptance", xr);
+        Value w = b.W("att.w0") + MatMul(Tanh(MatMul(xw, b.W("att.w1"))), b.W("att.w2"));
+        Value k = b.Linear("att.key", xk);
+        Value v = b.Linear("att.value", xv);
+        Value a = Sigmoid(b.W("att.a0") + MatMul(MatMul(xa, b.W("att.a1")), b.W("att.a2")));
+        Value g = MatMul(Sigmoid(MatMul(xg, b.W("att.g1"))), b.W("att.g2"));
+
+        Value kk = b.L2NormalizeHeads(k * b.W("att.k_k"));
+        k = k * (1f + (a - 1f) * b.W("att.k_a"));
+        if (b.Layer == 0)
+        {
+            _vFirst = v;
+        }
+        else
+        {
+            v = v + (_vFirst - v) * Sigmoid(b.W("att.v0") + MatMul(MatMul(xv, b.W("att.v1")), b.W("att.v2")));
+        }
+        Value decay = Exp(Sigmoid(w) * -s_expMinusHalf); // exp(-exp(-0.5)·σ(w)) = exp(-exp(w')), w' = -softplus(-w) - 0.5
+
+        Value y = b.Recurrence("wkv", [r, decay, k, v, -kk, kk * a], Wkv);
+        y = b.GroupNormHeads("att.ln_x", y, Info.GroupNormEpsilon);
+        Value bonus = ReduceSumLastAxis(b.ToHeads(r * k * b.W("att.r_k"))) * b.ToHeads(v); // (Σⱼ rⱼ kⱼ r_kⱼ) v, per head
+        return b.Linear("att.output", (y + b.FromHeads(bonus)) * g);
+    }
+
+    // S ← S·diag(w) + (S·(−kk))(kk·a)ᵀ + v kᵀ;  y = S r.   S is [batch, H, N(value), N(key)].
+    private static (Value State, Value Output) Wkv(Value s, Value[] t)
+    {
+        (Value r, Value w, Value k, Value v, Value negKk, Value kka) = (t[0], t[1], t[2], t[3], t[4], t[5]);
+        s = s * Unsqueeze(w, -2) + MatMul(s, Unsqueeze(negKk, -1)) * Unsqueeze(kka, -2) + Unsqueeze(v, -1) * Unsqueeze(k, -2);
+        return (s, Squeeze(MatMul(s, Unsqueeze(r, -1)), -1));
+    }
+
+    // k = relu(x_k-mixed · Wk)²;  out = k · Wv
+    protected override Value ChannelMix(RwkvBlock b, Value x)
+    {
+        Value xx = b.TokenShift("ffn_shift", x) - x;
+        Value k = Relu(b.Linear("ffn.key", x + xx * b.W("ffn.x_k")));
+        return b.Linear("ffn.value", k * k);
+    }
+}

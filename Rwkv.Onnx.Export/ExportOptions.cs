@@ -1,0 +1,48 @@
+namespace Rwkv.Onnx.Export;
+
+/// <summary>Options of <see cref="RwkvExporter.Export"/>.</summary>
+public sealed class ExportOptions
+{
+    /// <summary>The default ONNX opset: 17, which onnx 1.12's checker, TensorRT and DirectML accept.</summary>
+    public const int DefaultOpset = 17;
+
+    private readonly int _opset = DefaultOpset;
+    private readonly float? _groupNormEpsilon;
+
+    /// <summary>Storage type of weight matrices. Default float32.</summary>
+    public WeightDType WeightDType { get; init; } = WeightDType.Float32;
+
+    /// <summary>Replace an existing output directory. Default false: an existing directory is an error.</summary>
+    public bool Overwrite { get; init; }
+
+    /// <summary>ONNX opset, 17 to 21. Default <see cref="DefaultOpset"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 17 to 21.</exception>
+    public int Opset
+    {
+        get => _opset;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 17);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 21);
+            _opset = value;
+        }
+    }
+
+    /// <summary>
+    /// Epsilon of the per-head group norm <c>ln_x</c>; a training convention that the weights do not record.
+    /// Null means the published value, 64e-5.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not positive.</exception>
+    public float? GroupNormEpsilon
+    {
+        get => _groupNormEpsilon;
+        init
+        {
+            if (value is { } v)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegativeOrZero(v);
+            }
+            _groupNormEpsilon = value;
+        }
+    }
+}

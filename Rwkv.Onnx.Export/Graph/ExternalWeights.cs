@@ -1,0 +1,81 @@
+using System.Runtime.InteropServices;
+
+namespace Rwkv.Onnx.Export.Graph;
+
+/// <summary>Where one weight lives in the shared external-data file.</summary>
+internal readonly record struct ExternalWeight(string Name, ElementType Type, long[] Shape, long Offset, long Length);
+
+/// <summary>
+/// Streams prepared weights into the one external-data file that every graph references, so each
+/// weight is stored once and never held in memory after it is written. Offsets of large tensors are
+/// page-aligned so ONNX Runtime can map them instead of copying.
+/// </summary>
+internal sealed class ExternalWeights : IDisposable
+{
+    private const int PageAlignment = 4096;
+    private const int SmallAlignment = 64;
+    private readonly FileStream _stream;
+    private readonly Dictionary<string, ExternalWeight> _weights = new(StringComparer.Ordinal);
+
+    public ExternalWeights(string path)
+    {
+        FileName = Path.GetFileName(path);
+        _stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+    }
+
+    /// <summary>File name recorded in each initializer's <c>location</c>, relative to the graph file.</summary>
+    public string FileName { get; }
+
+    public long Length => _stream.Length;
+
+    public IReadOnlyCollection<ExternalWeight> All => _weights.Values;
+
+    /// <summary>Appends a weight, converted to <paramref name="type"/> (float32 or float16).</summary>
+    public void Add(string name, ReadOnlySpan<float> data, long[] shape, ElementType type)
+    {
+        if (_weights.ContainsKey(name))
+        {
+            throw new InvalidOperationException($"Weight '{name}' is written twice.");
+        }
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (count != data.Length)
+        {
+            throw new InvalidOperationException($"Weight '{name}' has {data.Length} values for shape [{string.Join(", ", shape)}].");
+        }
+        long length = data.Length * (type == ElementType.Float ? 4L : 2L);
+        int alignment = length >= PageAlignment ? PageAlignment : SmallAlignment;
+        long offset = (_stream.Position + alignment - 1) / alignment * alignment;
+        _stream.Write(new byte[offset - _stream.Position]);
+        if (type == ElementType.Float)
+        {
+            _stream.Write(MemoryMarshal.AsBytes(data));
+        }
+        else
+        {
+            WriteHalf(data);
+        }
+        _weights.Add(name, new ExternalWeight(name, type, shape, offset, length));
+    }
+
+    public ExternalWeight Get(string name) =>
+        _weights.TryGetValue(name, out ExternalWeight w)
+            ? w
+            : throw new InvalidOperationException($"Weight '{name}' was never prepared; the architecture reads a tensor it did not write.");
+
+    private void WriteHalf(ReadOnlySpan<float> data)
+    {
+        const int Chunk = 1 << 16;
+        var buffer = new Half[Math.Min(Chunk, data.Length)];
+        for (int start = 0; start < data.Length; start += Chunk)
+        {
+            int n = Math.Min(Chunk, data.Length - start);
+            for (int i = 0; i < n; i++)
+            {
+                buffer[i] = (Half)data[start + i];
+            }
+            _stream.Write(MemoryMarshal.AsBytes(buffer.AsSpan(0, n)));
+        }
+    }
+
+    public void Dispose() => _stream.Dispose();
+}

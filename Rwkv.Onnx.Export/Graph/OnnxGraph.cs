@@ -1,0 +1,253 @@
+using System.Globalization;
+using Google.Protobuf;
+using Rwkv.Onnx.Export.Proto;
+
+namespace Rwkv.Onnx.Export.Graph;
+
+/// <summary>
+/// The only owner of a <see cref="GraphProto"/>: name scopes, unique node names, graph I/O with
+/// symbolic dimensions, external initializers and a constant cache. A name clash throws.
+/// </summary>
+internal sealed class OnnxGraph
+{
+    private readonly GraphProto _proto;
+    private readonly List<string> _scopes = [];
+    private readonly HashSet<string> _nodeNames = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _values = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Value> _constants = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Value> _weights = new(StringComparer.Ordinal);
+    private readonly ExternalWeights? _externalWeights;
+    private readonly OnnxGraph? _parent;
+
+    public OnnxGraph(string name, int opset, ExternalWeights? externalWeights)
+    {
+        _proto = new GraphProto { Name = name };
+        Opset = opset;
+        _externalWeights = externalWeights;
+    }
+
+    private OnnxGraph(string name, OnnxGraph parent) : this(name, parent.Opset, parent._externalWeights)
+    {
+        _parent = parent;
+        _scopes.AddRange(parent._scopes);
+        _scopes.Add(name); // body names must not shadow names of the enclosing graph
+
+    }
+
+    /// <summary>Default-domain opset the graph is built for; ops choose their form by it.</summary>
+    public int Opset { get; }
+
+    public GraphProto Proto => _proto;
+
+    /// <summary>Op types used, with the name of the first node of each, for opset validation.</summary>
+    public Dictionary<string, string> OpTypes => _parent?.OpTypes ?? _opTypes;
+
+    private readonly Dictionary<string, string> _opTypes = new(StringComparer.Ordinal);
+
+    /// <summary>Pushes a name scope; node names become <c>/{scope}/{op}</c>.</summary>
+    public IDisposable Scope(string name)
+    {
+        _scopes.Add(name);
+        return new PopScope(this);
+    }
+
+    /// <summary>A subgraph (e.g. a Scan body) that may read values of this graph by name.</summary>
+    public OnnxGraph CreateSubgraph(string name) => new(name, this);
+
+    /// <summary>Declares a graph input. Dimensions are <c>long</c> (fixed) or <c>string</c> (symbolic).</summary>
+    public Value Input(string name, ElementType type, params object[] dims)
+    {
+        Define(name);
+        _proto.Input.Add(ValueInfo(name, type, dims));
+        return new Value(this, name);
+    }
+
+    /// <summary>Declares <paramref name="value"/> as graph output <paramref name="name"/> (via Identity when renamed).</summary>
+    public void Output(Value value, string name, ElementType type, params object[] dims)
+    {
+        if (value.Name != name)
+        {
+            value = Node("Identity", [value], outputName: name);
+        }
+        _proto.Output.Add(ValueInfo(name, type, dims));
+    }
+
+    /// <summary>Emits one node and returns its single output.</summary>
+    public Value Node(string opType, Value[] inputs, AttributeProto[]? attributes = null, string? outputName = null) =>
+        Node(opType, inputs, 1, attributes, outputName is null ? null : [outputName])[0];
+
+    /// <summary>Emits one node with <paramref name="outputCount"/> outputs named <c>{node}/output_{k}</c>.</summary>
+    public Value[] Node(string opType, Value[] inputs, int outputCount, AttributeProto[]? attributes = null, string[]? outputNames = null)
+    {
+        string scope = _scopes.Count == 0 ? "" : "/" + string.Join("/", _scopes);
+        string name = $"{scope}/{opType}";
+        for (int k = 1; _nodeNames.Contains(name); k++)
+        {
+            name = $"{scope}/{opType}_{k}";
+        }
+        _nodeNames.Add(name);
+        var node = new NodeProto { Name = name, OpType = opType };
+        foreach (Value input in inputs)
+        {
+            if (!ReferenceEquals(input.Graph, this) && !IsAncestor(input.Graph))
+            {
+                throw new InvalidOperationException($"Node '{name}' takes '{input.Name}' from an unrelated graph.");
+            }
+            if (!IsDefined(input.Name))
+            {
+                throw new InvalidOperationException($"Node '{name}' reads '{input.Name}', which is not defined before it.");
+            }
+            node.Input.Add(input.Name);
+        }
+        if (attributes is not null)
+        {
+            node.Attribute.AddRange(attributes);
+        }
+        var outputs = new Value[outputCount];
+        for (int k = 0; k < outputCount; k++)
+        {
+            string output = outputNames?[k] ?? $"{name}/output_{k}";
+            Define(output);
+            node.Output.Add(output);
+            outputs[k] = new Value(this, output);
+        }
+        _proto.Node.Add(node);
+        OpTypes.TryAdd(opType, name);
+        return outputs;
+    }
+
+    /// <summary>A float32 scalar constant, deduplicated.</summary>
+    public Value Const(float value) =>
+        Constant($"/constants/FLOAT/{value.ToString("R", CultureInfo.InvariantCulture)}", ElementType.Float, [],
+            t => t.FloatData.Add(value));
+
+    /// <summary>A float32 constant of the given shape, filled with <paramref name="value"/>, deduplicated.</summary>
+    public Value Const(float value, params long[] shape) =>
+        Constant($"/constants/FLOAT/{value.ToString("R", CultureInfo.InvariantCulture)}/{string.Join("x", shape)}", ElementType.Float, shape,
+            t => t.FloatData.AddRange(Enumerable.Repeat(value, (int)shape.Aggregate(1L, (a, b) => a * b))));
+
+    /// <summary>An int64 1-D constant, deduplicated.</summary>
+    public Value Int64s(params long[] values) =>
+        Constant($"/constants/INT64/[{string.Join(",", values)}]", ElementType.Int64, [values.Length], t => t.Int64Data.AddRange(values));
+
+    /// <summary>An int64 scalar constant, deduplicated.</summary>
+    public Value Int64(long value) =>
+        Constant($"/constants/INT64/{value}", ElementType.Int64, [], t => t.Int64Data.Add(value));
+
+    /// <summary>
+    /// The weight <paramref name="name"/> as float32: an external initializer of the shared weights file,
+    /// added on first use; half-precision weights get one Cast node per graph.
+    /// </summary>
+    public Value Weight(string name)
+    {
+        if (_parent is not null)
+        {
+            return _parent.Weight(name);
+        }
+        if (_weights.TryGetValue(name, out Value cached))
+        {
+            return cached;
+        }
+        if (_externalWeights is null)
+        {
+            throw new InvalidOperationException($"Graph '{_proto.Name}' has no weights; '{name}' is unavailable.");
+        }
+        ExternalWeight w = _externalWeights.Get(name);
+        var tensor = new TensorProto { Name = name, DataType = (int)w.Type, DataLocation = TensorProto.Types.DataLocation.External };
+        tensor.Dims.AddRange(w.Shape);
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _externalWeights.FileName });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = w.Offset.ToString(CultureInfo.InvariantCulture) });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = w.Length.ToString(CultureInfo.InvariantCulture) });
+        Define(name);
+        _proto.Initializer.Add(tensor);
+        Value value = new(this, name);
+        if (w.Type != ElementType.Float)
+        {
+            using (Scope(name))
+            {
+                value = Ops.Cast(value, ElementType.Float);
+            }
+        }
+        _weights.Add(name, value);
+        return value;
+    }
+
+    private Value Constant(string name, ElementType type, long[] shape, Action<TensorProto> fill)
+    {
+        if (_parent is not null)
+        {
+            return _parent.Constant(name, type, shape, fill); // bodies read the outer graph's constants
+        }
+        if (_constants.TryGetValue(name, out Value cached))
+        {
+            return cached;
+        }
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
+        tensor.Dims.AddRange(shape);
+        fill(tensor);
+        Define(name);
+        _proto.Initializer.Add(tensor);
+        var value = new Value(this, name);
+        _constants.Add(name, value);
+        return value;
+    }
+
+    private void Define(string name)
+    {
+        if (IsDefined(name))
+        {
+            throw new InvalidOperationException($"Graph '{_proto.Name}' already defines a value named '{name}'.");
+        }
+        _values.Add(name);
+    }
+
+    private bool IsDefined(string name) => _values.Contains(name) || (_parent?.IsDefined(name) ?? false);
+
+    private bool IsAncestor(OnnxGraph graph) => _parent is not null && (ReferenceEquals(_parent, graph) || _parent.IsAncestor(graph));
+
+    private static ValueInfoProto ValueInfo(string name, ElementType type, object[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (object d in dims)
+        {
+            shape.Dim.Add(d switch
+            {
+                string p => new TensorShapeProto.Types.Dimension { DimParam = p },
+                int v => new TensorShapeProto.Types.Dimension { DimValue = v },
+                long v => new TensorShapeProto.Types.Dimension { DimValue = v },
+                _ => throw new ArgumentException($"Dimension '{d}' of '{name}' must be a number or a symbolic name.", nameof(dims)),
+            });
+        }
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        };
+    }
+
+    /// <summary>Declares a subgraph input/output without a shape (Scan bodies).</summary>
+    public Value BodyInput(string name, ElementType type)
+    {
+        Define(name);
+        _proto.Input.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
+        return new Value(this, name);
+    }
+
+    /// <summary>Declares a subgraph output without a shape (Scan bodies).</summary>
+    public void BodyOutput(Value value, string name, ElementType type)
+    {
+        if (value.Name != name || !ReferenceEquals(value.Graph, this))
+        {
+            value = Node("Identity", [value], outputName: name);
+        }
+        _proto.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
+    }
+
+    private sealed class PopScope(OnnxGraph graph) : IDisposable
+    {
+        public void Dispose() => graph._scopes.RemoveAt(graph._scopes.Count - 1);
+    }
+
+    /// <summary>Serialized size of the graph so far, in bytes.</summary>
+    public long SerializedSize => _proto.CalculateSize();
+}

@@ -1,0 +1,38 @@
+namespace Rwkv.Onnx.Export.Graph;
+
+/// <summary>One method per ONNX operator; each emits exactly one node unless its comment says otherwise.</summary>
+internal static partial class Ops
+{
+    /// <summary>Add (opset 14).</summary>
+    public static Value Add(Value a, Value b) => a.Graph.Node("Add", [a, b]);
+
+    /// <summary>Sub (opset 14).</summary>
+    public static Value Sub(Value a, Value b) => a.Graph.Node("Sub", [a, b]);
+
+    /// <summary>Mul (opset 14).</summary>
+    public static Value Mul(Value a, Value b) => a.Graph.Node("Mul", [a, b]);
+
+    /// <summary>Div (opset 14).</summary>
+    public static Value Div(Value a, Value b) => a.Graph.Node("Div", [a, b]);
+
+    /// <summary>Neg (opset 13).</summary>
+    public static Value Neg(Value x) => x.Graph.Node("Neg", [x]);
+
+    /// <summary>Exp (opset 13).</summary>
+    public static Value Exp(Value x) => x.Graph.Node("Exp", [x]);
+
+    /// <summary>Sigmoid (opset 13).</summary>
+    public static Value Sigmoid(Value x) => x.Graph.Node("Sigmoid", [x]);
+
+    /// <summary>Tanh (opset 13).</summary>
+    public static Value Tanh(Value x) => x.Graph.Node("Tanh", [x]);
+
+    /// <summary>Relu (opset 14).</summary>
+    public static Value Relu(Value x) => x.Graph.Node("Relu", [x]);
+
+    /// <summary>Max of two tensors, broadcasting (opset 13).</summary>
+    public static Value Max(Value a, Value b) => a.Graph.Node("Max", [a, b]);
+
+    /// <summary>Cast (opset 13).</summary>
+    public static Value Cast(Value x, ElementType to) => x.Graph.Node("Cast", [x], [Attr.Int("to", (long)to)]);
+}

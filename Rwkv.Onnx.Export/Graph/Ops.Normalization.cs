@@ -1,0 +1,18 @@
+namespace Rwkv.Onnx.Export.Graph;
+
+internal static partial class Ops
+{
+    /// <summary>LayerNormalization over the last axis (opset 17).</summary>
+    public static Value LayerNorm(Value x, Value scale, Value bias, float epsilon) =>
+        x.Graph.Node("LayerNormalization", [x, scale, bias], [Attr.Int("axis", -1), Attr.Float("epsilon", epsilon)]);
+
+    /// <summary>ReduceL2 over the last axis, keeping it (axes are an attribute before opset 18, an input from 18).</summary>
+    public static Value ReduceL2LastAxis(Value x) => Reduce("ReduceL2", x);
+
+    /// <summary>ReduceSum over the last axis, keeping it (axes input since opset 13).</summary>
+    public static Value ReduceSumLastAxis(Value x) => x.Graph.Node("ReduceSum", [x, x.Graph.Int64s(-1)], [Attr.Int("keepdims", 1)]);
+
+    private static Value Reduce(string op, Value x) => x.Graph.Opset >= 18
+        ? x.Graph.Node(op, [x, x.Graph.Int64s(-1)], [Attr.Int("keepdims", 1)])
+        : x.Graph.Node(op, [x], [Attr.Ints("axes", -1), Attr.Int("keepdims", 1)]);
+}

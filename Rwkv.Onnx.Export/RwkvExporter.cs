@@ -1,0 +1,140 @@
+using System.Security.Cryptography;
+using Rwkv.Onnx.Export.Architectures;
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.Graph;
+
+namespace Rwkv.Onnx.Export;
+
+/// <summary>Exports an RWKV checkpoint to an ONNX model directory (step graph, prefill graph, shared weights, manifest).</summary>
+public static class RwkvExporter
+{
+    /// <summary>
+    /// Exports <paramref name="checkpointPath"/> to <paramref name="outputDirectory"/>. The directory is
+    /// written under a temporary sibling name and renamed only when complete, so a failed or cancelled
+    /// export never leaves a directory that looks like a model.
+    /// </summary>
+    /// <param name="checkpointPath">An rwkv.cpp <c>.bin</c> checkpoint (FP32 or FP16).</param>
+    /// <param name="outputDirectory">The model directory to create.</param>
+    /// <param name="options">Export options.</param>
+    /// <param name="progress">Receives per-tensor and per-graph progress, if given.</param>
+    /// <param name="cancellationToken">Cancels the export; nothing is left behind.</param>
+    /// <returns>The manifest written to the directory.</returns>
+    /// <exception cref="FileNotFoundException">The checkpoint does not exist.</exception>
+    /// <exception cref="CheckpointFormatException">The checkpoint is unreadable or not a supported RWKV model.</exception>
+    /// <exception cref="IOException">The output directory exists and <see cref="ExportOptions.Overwrite"/> is false.</exception>
+    public static RwkvManifest Export(string checkpointPath, string outputDirectory, ExportOptions options,
+        IProgress<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(checkpointPath);
+        ArgumentException.ThrowIfNullOrWhiteSpace(outputDirectory);
+        ArgumentNullException.ThrowIfNull(options);
+        string output = Path.GetFullPath(outputDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        if ((Directory.Exists(output) || File.Exists(output)) && !options.Overwrite)
+        {
+            throw new IOException($"Output '{outputDirectory}' already exists; choose another directory or overwrite it explicitly.");
+        }
+
+        using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(checkpointPath);
+        RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options);
+
+        string parent = Path.GetDirectoryName(output) ?? ".";
+        Directory.CreateDirectory(parent);
+        string temporary = Path.Combine(parent, $".{Path.GetFileName(output)}.partial-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, progress, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+            else if (File.Exists(output))
+            {
+                File.Delete(output);
+            }
+            Directory.Move(temporary, output);
+            return manifest;
+        }
+        catch
+        {
+            TryDelete(temporary);
+            throw;
+        }
+    }
+
+    private static RwkvManifest WriteModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
+        ExportOptions options, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        ElementType matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
+        string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
+        using var weights = new ExternalWeights(weightsPath);
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, matrixType, architecture.PreparedTensorCount, progress, cancellationToken));
+        weights.Dispose(); // closes the file; offsets stay available for the graphs
+
+        RwkvArchitectureInfo info = architecture.Info;
+        (List<string> stepIn, List<string> stepOut) = architecture.GraphIo(GraphKind.Step);
+        (List<string> prefillIn, List<string> prefillOut) = architecture.GraphIo(GraphKind.Prefill);
+        var manifest = new RwkvManifest
+        {
+            FormatVersion = RwkvContract.FormatVersion,
+            Architecture = info,
+            WeightDType = options.WeightDType == WeightDType.Float16 ? "fp16" : "fp32",
+            Opset = options.Opset,
+            IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
+            StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
+            PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
+            Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256(weightsPath) },
+            State = [.. Enumerable.Range(0, info.Layers).SelectMany(layer => architecture.StateSlots.Select(slot => new RwkvStateTensorInfo
+            {
+                Slot = slot.Name,
+                Layer = layer,
+                Input = RwkvContract.PastStateName(slot.Name, layer),
+                Output = RwkvContract.PresentStateName(slot.Name, layer),
+                Shape = slot.Shape,
+                DType = "float32",
+                Initial = slot.Initial,
+            }))],
+            Tokenizer = new RwkvTokenizerInfo { Kind = info.Vocab == 256 ? "bytes" : "unknown" },
+            Source = new RwkvSourceInfo { File = Path.GetFileName(checkpoint.Path), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Path) },
+        };
+        string json = manifest.ToJson();
+
+        foreach ((GraphKind kind, string file) in new[] { (GraphKind.Step, RwkvContract.StepGraphFile), (GraphKind.Prefill, RwkvContract.PrefillGraphFile) })
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
+            progress?.Report(new ExportProgress(stage, 0, 1));
+            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset);
+            OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
+            {
+                [RwkvContract.ManifestMetadataKey] = json,
+                [RwkvContract.GraphKindMetadataKey] = kind == GraphKind.Step ? "step" : "prefill",
+            });
+            progress?.Report(new ExportProgress(stage, 1, 1));
+        }
+        File.WriteAllText(Path.Combine(directory, RwkvContract.ManifestFile), json);
+        return manifest;
+    }
+
+    private static string Sha256(string path)
+    {
+        using FileStream stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: the original exception matters more than a leftover temporary directory.
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
