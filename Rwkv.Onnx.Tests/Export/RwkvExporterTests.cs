@@ -1,0 +1,214 @@
+using System.Security.Cryptography;
+using System.Text;
+using Rwkv.Onnx.Export;
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.Proto;
+using Rwkv.Onnx.Tests.Fixtures;
+
+namespace Rwkv.Onnx.Tests.Export;
+
+[TestFixture]
+public sealed class RwkvExporterTests
+{
+    private string _work = "";
+
+    [SetUp]
+    public void SetUp()
+    {
+        _work = Path.Combine(Path.GetTempPath(), "rwkv-export-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_work);
+    }
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_work, recursive: true);
+
+    [Test]
+    public void Export_Rwkv7Fixture_WritesManifestGraphsAndSharedWeights()
+    {
+        string checkpoint = SharedFixtures.RwkvCppModel("7v0-834K", "FP32");
+        string output = Path.Combine(_work, "model");
+
+        RwkvManifest manifest = RwkvExporter.Export(checkpoint, output, new ExportOptions());
+
+        Assert.That(Directory.GetFiles(output).Select(Path.GetFileName), Is.EquivalentTo(new[]
+        {
+            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.WeightsFile,
+        }));
+        RwkvArchitectureInfo a = manifest.Architecture;
+        Assert.That((a.Version, a.Layers, a.Embedding, a.Heads, a.HeadSize, a.Vocab, a.FfnSize), Is.EqualTo(("7", 12, 64, 1, 64, 256, 256)));
+        Assert.That(a.LoraRanks, Is.EquivalentTo(new Dictionary<string, int> { ["w"] = 32, ["a"] = 32, ["v"] = 32, ["g"] = 32 }));
+        Assert.That(a.Parameters, Is.EqualTo(829_888), "the fixtures README gives the parameter count");
+        Assert.That(manifest.State, Has.Count.EqualTo(36));
+        Assert.That(manifest.State[1], Is.EqualTo(new RwkvStateTensorInfo
+        {
+            Slot = "wkv", Layer = 0, Input = "past_wkv.0", Output = "present_wkv.0", Shape = manifest.State[1].Shape, DType = "float32", Initial = 0,
+        }));
+        Assert.That(manifest.State[1].Shape, Is.EqualTo(new[] { 1, 64, 64 }));
+        using (FileStream source = File.OpenRead(checkpoint))
+        {
+            Assert.That(manifest.Source.Sha256, Is.EqualTo(Convert.ToHexStringLower(SHA256.HashData(source))));
+        }
+        Assert.That(RwkvManifest.Load(output), Is.EqualTo(manifest).Using<RwkvManifest>((x, y) => x.ToJson() == y.ToJson()));
+
+        foreach (string file in new[] { RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile })
+        {
+            ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(output, file)));
+            Assert.That(model.IrVersion, Is.EqualTo(8));
+            Assert.That(model.OpsetImport.Single().Version, Is.EqualTo(17));
+            Assert.That(model.MetadataProps.Single(p => p.Key == RwkvContract.ManifestMetadataKey).Value, Is.EqualTo(manifest.ToJson()));
+            var external = model.Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External).ToList();
+            Assert.That(external, Is.Not.Empty);
+            Assert.That(external.Select(t => t.ExternalData.Single(e => e.Key == "location").Value).Distinct(), Is.EqualTo(new[] { RwkvContract.WeightsFile }));
+            Assert.That(model.Graph.Initializer.Where(t => t.DataLocation != TensorProto.Types.DataLocation.External).Sum(t => t.CalculateSize()),
+                Is.LessThan(4096), "only small constants live inside the graph");
+            Assert.That(model.Graph.Input.Select(i => i.Name), Is.EqualTo(file == RwkvContract.StepGraphFile ? manifest.StepGraph.Inputs : manifest.PrefillGraph.Inputs));
+            Assert.That(model.Graph.Output.Select(i => i.Name), Is.EqualTo(file == RwkvContract.StepGraphFile ? manifest.StepGraph.Outputs : manifest.PrefillGraph.Outputs));
+        }
+        Assert.That(Graph(RwkvContract.StepGraphFile).Graph.Node.Select(n => n.Name), Has.Some.StartsWith("/blocks.3/att/"));
+        Assert.That(new FileInfo(Path.Combine(output, RwkvContract.WeightsFile)).Length, Is.EqualTo(manifest.Weights.Bytes));
+        Assert.That(Directory.GetDirectories(_work), Has.Length.EqualTo(1), "no temporary directory is left beside the output");
+
+        ModelProto Graph(string file) => ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(output, file)));
+    }
+
+    [Test]
+    public void Export_Float16_HalvesMatricesAndKeepsStateFloat32()
+    {
+        string checkpoint = SharedFixtures.RwkvCppModel("7v0-834K", "FP32");
+        RwkvManifest fp32 = RwkvExporter.Export(checkpoint, Path.Combine(_work, "fp32"), new ExportOptions());
+        RwkvManifest fp16 = RwkvExporter.Export(checkpoint, Path.Combine(_work, "fp16"), new ExportOptions { WeightDType = WeightDType.Float16 });
+
+        Assert.That(fp16.WeightDType, Is.EqualTo("fp16"));
+        Assert.That(fp16.Weights.Bytes, Is.LessThan(fp32.Weights.Bytes * 0.6));
+        Assert.That(fp16.State.Select(s => s.DType).Distinct(), Is.EqualTo(new[] { "float32" }));
+    }
+
+    [Test]
+    public void Export_MissingCheckpoint_ThrowsFileNotFoundAndWritesNothing()
+    {
+        string missing = Path.Combine(_work, "nope.bin");
+        Assert.That(() => RwkvExporter.Export(missing, Path.Combine(_work, "out"), new ExportOptions()),
+            Throws.TypeOf<FileNotFoundException>().With.Message.Contains(missing));
+        AssertNothingWritten();
+    }
+
+    [Test]
+    public void Export_WrongMagic_ThrowsNamingFormat()
+    {
+        byte[] bytes = File.ReadAllBytes(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"));
+        bytes[0] ^= 0xFF;
+        string path = Write("bad-magic.bin", bytes);
+        Assert.That(() => RwkvExporter.Export(path, Path.Combine(_work, "out"), new ExportOptions()),
+            Throws.TypeOf<CheckpointFormatException>().With.Message.Contains(path).And.Message.Contains("format"));
+        AssertNothingWritten();
+    }
+
+    [TestCase(10)]
+    [TestCase(30)]
+    [TestCase(200_000)]
+    [TestCase(3_332_000)]
+    public void Export_TruncatedCheckpoint_ThrowsTruncated(int length)
+    {
+        byte[] bytes = File.ReadAllBytes(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"));
+        string path = Write("truncated.bin", bytes[..length]);
+        Assert.That(() => RwkvExporter.Export(path, Path.Combine(_work, "out"), new ExportOptions()),
+            Throws.TypeOf<CheckpointFormatException>().With.Message.Contains(path)
+                .And.Message.Contains("truncated").Or.Message.Contains("shorter than"));
+        AssertNothingWritten();
+    }
+
+    [Test]
+    public void Export_UnknownTensorSet_ListsWhatWasFoundAndExpected()
+    {
+        // Renaming the RWKV-7 marker tensors leaves a valid file that matches no known version.
+        string path = Write("renamed.bin", Patch(File.ReadAllBytes(SharedFixtures.RwkvCppModel("7v0-834K", "FP32")),
+            ("att.k_k", "att.q_q"), ("att.time", "att.tyme"), ("ln_x", "ln_y")));
+        Assert.That(() => RwkvExporter.Export(path, Path.Combine(_work, "out"), new ExportOptions()),
+            Throws.TypeOf<CheckpointFormatException>().With.Message.Contains("not a known RWKV model")
+                .And.Message.Contains("blocks.0.att.k_k").And.Message.Contains("Found: emb.weight"));
+        AssertNothingWritten();
+    }
+
+    [Test]
+    public void Export_MissingTensor_NamesIt()
+    {
+        string path = Write("missing-tensor.bin", Patch(File.ReadAllBytes(SharedFixtures.RwkvCppModel("7v0-834K", "FP32")),
+            ("blocks.5.ffn.x_k", "blocks.5.ffn.y_k")));
+        Assert.That(() => RwkvExporter.Export(path, Path.Combine(_work, "out"), new ExportOptions()),
+            Throws.TypeOf<CheckpointFormatException>().With.Message.Contains("'blocks.5.ffn.x_k'"));
+        AssertNothingWritten();
+    }
+
+    [Test]
+    public void Export_ExistingOutput_RefusesUnlessOverwrite()
+    {
+        string checkpoint = SharedFixtures.RwkvCppModel("7v0-834K", "FP32");
+        string output = Path.Combine(_work, "out");
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "old.txt"), "old");
+
+        Assert.That(() => RwkvExporter.Export(checkpoint, output, new ExportOptions()),
+            Throws.TypeOf<IOException>().With.Message.Contains("already exists"));
+        Assert.That(File.Exists(Path.Combine(output, "old.txt")), Is.True);
+
+        RwkvExporter.Export(checkpoint, output, new ExportOptions { Overwrite = true });
+        Assert.That(File.Exists(Path.Combine(output, "old.txt")), Is.False);
+        Assert.That(File.Exists(Path.Combine(output, RwkvContract.ManifestFile)), Is.True);
+    }
+
+    [Test]
+    public void Export_Cancelled_LeavesNothing()
+    {
+        using var cts = new CancellationTokenSource();
+        var progress = new SyncProgress(p =>
+        {
+            if (p.Done == 50)
+            {
+                cts.Cancel();
+            }
+        });
+        Assert.That(() => RwkvExporter.Export(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), Path.Combine(_work, "out"), new ExportOptions(), progress, cts.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+        AssertNothingWritten();
+    }
+
+    [Test]
+    public void Options_OpsetOutOfRange_Throws()
+    {
+        Assert.That(() => new ExportOptions { Opset = 16 }, Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => new ExportOptions { GroupNormEpsilon = 0 }, Throws.TypeOf<ArgumentOutOfRangeException>());
+    }
+
+    private void AssertNothingWritten() =>
+        Assert.That(Directory.GetDirectories(_work), Is.Empty, "a failed export must not leave an output or temporary directory");
+
+    private string Write(string name, byte[] bytes)
+    {
+        string path = Path.Combine(_work, name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    /// <summary>Replaces every occurrence of each ASCII string by another of the same length.</summary>
+    private static byte[] Patch(byte[] bytes, params (string From, string To)[] replacements)
+    {
+        foreach ((string from, string to) in replacements)
+        {
+            byte[] f = Encoding.ASCII.GetBytes(from), t = Encoding.ASCII.GetBytes(to);
+            Assert.That(t, Has.Length.EqualTo(f.Length));
+            for (int i = bytes.AsSpan().IndexOf(f); i >= 0;)
+            {
+                t.CopyTo(bytes, i);
+                int next = bytes.AsSpan(i + 1).IndexOf(f);
+                i = next < 0 ? -1 : i + 1 + next;
+            }
+        }
+        return bytes;
+    }
+
+    /// <summary>Reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>
+    private sealed class SyncProgress(Action<ExportProgress> report) : IProgress<ExportProgress>
+    {
+        public void Report(ExportProgress value) => report(value);
+    }
+}

@@ -1,0 +1,299 @@
+using Microsoft.ML.OnnxRuntime;
+using Rwkv.Onnx.Exceptions;
+
+namespace Rwkv.Onnx;
+
+/// <summary>
+/// An exported RWKV model directory loaded into two ONNX Runtime sessions: the one-token step graph and
+/// the chunked prefill graph. Create states with <see cref="CreateState"/> and runners with
+/// <see cref="CreateRunner"/>.
+/// </summary>
+/// <remarks>
+/// The model is safe to share across threads; each conversation uses its own <see cref="RwkvRunner"/>
+/// and <see cref="RwkvState"/>. The model owns its sessions and releases them in <see cref="Dispose"/>;
+/// states and runners created from it refuse to run afterwards, and may be disposed before or after it.
+/// </remarks>
+public sealed class RwkvModel : IDisposable
+{
+    private const string CudaProviderName = "CUDAExecutionProvider";
+    private const string DirectMLProviderName = "DmlExecutionProvider";
+
+    private readonly SessionOptions _sessionOptions;
+    private readonly InferenceSession _stepSession;
+    private readonly InferenceSession _prefillSession;
+    private bool _disposed;
+
+    private RwkvModel(string directory, RwkvManifest manifest, RwkvModelOptions options,
+        SessionOptions sessionOptions, InferenceSession stepSession, InferenceSession prefillSession)
+    {
+        ModelDirectory = directory;
+        Manifest = manifest;
+        Options = options;
+        _sessionOptions = sessionOptions;
+        _stepSession = stepSession;
+        _prefillSession = prefillSession;
+        StateInputNames = [.. manifest.State.Select(s => s.Input)];
+        StateOutputNames = [.. manifest.State.Select(s => s.Output)];
+    }
+
+    /// <summary>The model directory this model was loaded from.</summary>
+    public string ModelDirectory { get; }
+
+    /// <summary>The model's manifest.</summary>
+    public RwkvManifest Manifest { get; }
+
+    /// <summary>The number of logits per position, <c>Manifest.Architecture.Vocab</c>.</summary>
+    public int VocabSize => Manifest.Architecture.Vocab;
+
+    internal RwkvModelOptions Options { get; }
+
+    internal string[] StateInputNames { get; }
+
+    internal string[] StateOutputNames { get; }
+
+    internal bool IsDisposed => _disposed;
+
+    internal InferenceSession StepSession
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _stepSession;
+        }
+    }
+
+    internal InferenceSession PrefillSession
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _prefillSession;
+        }
+    }
+
+    /// <summary>
+    /// Whether inputs bound through an <see cref="OrtIoBinding"/> must be re-bound before every run.
+    /// ONNX Runtime copies a bound CPU input to the device once, at binding time, so on a GPU provider
+    /// a pre-built binding would keep feeding the values it saw when it was bound.
+    /// </summary>
+    internal bool RebindInputsEachRun => Options.ExecutionProvider != RwkvExecutionProvider.Cpu;
+
+    /// <summary>
+    /// Loads an exported model directory: reads <see cref="RwkvContract.ManifestFile"/>, checks that the
+    /// files it names exist, creates the step and prefill sessions on the requested execution provider and
+    /// checks their inputs and outputs against the manifest.
+    /// </summary>
+    /// <param name="directory">The directory written by the exporter.</param>
+    /// <param name="options">Session settings; null for the defaults (CPU).</param>
+    /// <returns>The loaded model; the caller disposes it.</returns>
+    /// <exception cref="ArgumentException"><paramref name="directory"/> is null or empty.</exception>
+    /// <exception cref="ModelContractException">
+    /// The directory, manifest or a file it names is missing or invalid, ONNX Runtime cannot load a graph
+    /// (the <see cref="OnnxRuntimeException"/> is the inner exception), or a graph lacks an input or output
+    /// the manifest names.
+    /// </exception>
+    /// <exception cref="ExecutionProviderUnavailableException">
+    /// The requested provider is not in the native ONNX Runtime this process loaded, or failed to start.
+    /// </exception>
+    public static RwkvModel Load(string directory, RwkvModelOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new RwkvModelOptions();
+        if (!Directory.Exists(directory))
+        {
+            throw new ModelContractException(directory, "directory", $"Model directory '{directory}' does not exist.");
+        }
+        RwkvManifest manifest = RwkvManifest.Load(directory);
+        foreach (string file in new[] { manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.Weights.File })
+        {
+            string path = Path.Combine(directory, file);
+            if (!File.Exists(path))
+            {
+                throw new ModelContractException(path, file,
+                    $"Model directory '{directory}' has no '{file}', which its manifest names.");
+            }
+        }
+
+        SessionOptions? sessionOptions = null;
+        InferenceSession? stepSession = null;
+        InferenceSession? prefillSession = null;
+        try
+        {
+            sessionOptions = CreateSessionOptions(options);
+            stepSession = CreateSession(directory, manifest.StepGraph.File, sessionOptions);
+            prefillSession = CreateSession(directory, manifest.PrefillGraph.File, sessionOptions);
+            string[] states = [.. manifest.State.Select(s => s.Input)];
+            string[] presents = [.. manifest.State.Select(s => s.Output)];
+            ValidateGraph(directory, manifest, manifest.StepGraph, stepSession,
+                [RwkvContract.TokensInput, .. states], [RwkvContract.LogitsOutput, .. presents]);
+            ValidateGraph(directory, manifest, manifest.PrefillGraph, prefillSession,
+                [RwkvContract.TokensInput, RwkvContract.NumLogitsInput, .. states],
+                [RwkvContract.LogitsOutput, RwkvContract.LogitsAllOutput, .. presents]);
+            return new RwkvModel(directory, manifest, options, sessionOptions, stepSession, prefillSession);
+        }
+        catch
+        {
+            prefillSession?.Dispose();
+            stepSession?.Dispose();
+            sessionOptions?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates a state for <paramref name="batchSize"/> sequences, set to the manifest's initial values.</summary>
+    /// <param name="batchSize">The number of sequences the state holds.</param>
+    /// <returns>The state; the caller disposes it.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public RwkvState CreateState(int batchSize = 1)
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        return new RwkvState(this, batchSize);
+    }
+
+    /// <summary>Creates a runner, which feeds tokens through this model. One runner per conversation or thread.</summary>
+    /// <returns>The runner; the caller disposes it.</returns>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public RwkvRunner CreateRunner()
+    {
+        ThrowIfDisposed();
+        return new RwkvRunner(this);
+    }
+
+    /// <summary>Releases both sessions. States and runners created from this model can no longer run.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        _prefillSession.Dispose();
+        _stepSession.Dispose();
+        _sessionOptions.Dispose();
+    }
+
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private static SessionOptions CreateSessionOptions(RwkvModelOptions options)
+    {
+        string? providerName = options.ExecutionProvider switch
+        {
+            RwkvExecutionProvider.Cuda => CudaProviderName,
+            RwkvExecutionProvider.DirectML => DirectMLProviderName,
+            _ => null,
+        };
+        string[] available = OrtEnv.Instance().GetAvailableProviders();
+        if (providerName is not null && !available.Contains(providerName))
+        {
+            throw new ExecutionProviderUnavailableException(options.ExecutionProvider, available,
+                $"The installed native ONNX Runtime has no {providerName}. {PackageHint(options.ExecutionProvider)} " +
+                $"Available providers: {string.Join(", ", available)}.");
+        }
+
+        var sessionOptions = new SessionOptions();
+        try
+        {
+            sessionOptions.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
+            sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
+            switch (options.ExecutionProvider)
+            {
+                case RwkvExecutionProvider.Cuda:
+                    sessionOptions.AppendExecutionProvider_CUDA(options.DeviceId);
+                    break;
+                case RwkvExecutionProvider.DirectML:
+                    // DirectML supports neither memory patterns nor parallel execution.
+                    sessionOptions.EnableMemoryPattern = false;
+                    sessionOptions.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+                    sessionOptions.AppendExecutionProvider_DML(options.DeviceId);
+                    break;
+            }
+            return sessionOptions;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            sessionOptions.Dispose();
+            throw new ExecutionProviderUnavailableException(options.ExecutionProvider, available,
+                $"ONNX Runtime could not start {providerName} on device {options.DeviceId}: {e.Message}", e);
+        }
+        catch
+        {
+            sessionOptions.Dispose();
+            throw;
+        }
+    }
+
+    private static string PackageHint(RwkvExecutionProvider provider) => provider switch
+    {
+        RwkvExecutionProvider.Cuda =>
+            "It comes with the NuGet package Microsoft.ML.OnnxRuntime.Gpu, which this library uses when built with -p:OnnxRuntimeFlavor=Gpu.",
+        _ =>
+            "It comes with the NuGet package Microsoft.ML.OnnxRuntime.DirectML, which this library uses when built with -p:OnnxRuntimeFlavor=DirectML.",
+    };
+
+    private static InferenceSession CreateSession(string directory, string file, SessionOptions sessionOptions)
+    {
+        string path = Path.Combine(directory, file);
+        try
+        {
+            return new InferenceSession(path, sessionOptions);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ModelContractException(path, file, $"ONNX Runtime could not load graph '{path}': {e.Message}", e);
+        }
+    }
+
+    private static void ValidateGraph(string directory, RwkvManifest manifest, RwkvGraphInfo graph, InferenceSession session,
+        IEnumerable<string> requiredInputs, IEnumerable<string> requiredOutputs)
+    {
+        string path = Path.Combine(directory, graph.File);
+        foreach (string name in requiredInputs.Concat(graph.Inputs))
+        {
+            if (!session.InputMetadata.ContainsKey(name))
+            {
+                throw new ModelContractException(path, name, $"Graph '{path}' has no input '{name}', which the manifest requires.");
+            }
+        }
+        foreach (string name in requiredOutputs.Concat(graph.Outputs))
+        {
+            if (!session.OutputMetadata.ContainsKey(name))
+            {
+                throw new ModelContractException(path, name, $"Graph '{path}' has no output '{name}', which the manifest requires.");
+            }
+        }
+        foreach (RwkvStateTensorInfo state in manifest.State)
+        {
+            ValidateStateShape(path, state.Input, session.InputMetadata[state.Input].Dimensions, state.Shape);
+            ValidateStateShape(path, state.Output, session.OutputMetadata[state.Output].Dimensions, state.Shape);
+        }
+        int[] logits = session.OutputMetadata[RwkvContract.LogitsOutput].Dimensions;
+        if (logits.Length != 2 || !DimensionMatches(logits[1], manifest.Architecture.Vocab))
+        {
+            throw new ModelContractException(path, RwkvContract.LogitsOutput,
+                $"Graph '{path}' output '{RwkvContract.LogitsOutput}' has shape {FormatShape(logits)}; " +
+                $"expected [batch, {manifest.Architecture.Vocab}].");
+        }
+    }
+
+    private static void ValidateStateShape(string path, string name, int[] dimensions, IReadOnlyList<int> shape)
+    {
+        bool matches = dimensions.Length == shape.Count + 1;
+        for (int i = 0; matches && i < shape.Count; i++)
+        {
+            matches = DimensionMatches(dimensions[i + 1], shape[i]);
+        }
+        if (!matches)
+        {
+            throw new ModelContractException(path, name,
+                $"Graph '{path}' state '{name}' has shape {FormatShape(dimensions)}; expected [batch, {string.Join(", ", shape)}].");
+        }
+    }
+
+    // ONNX Runtime reports a symbolic dimension as -1; it matches any size.
+    private static bool DimensionMatches(int graphDimension, int expected) => graphDimension < 0 || graphDimension == expected;
+
+    private static string FormatShape(int[] dimensions) =>
+        $"[{string.Join(", ", dimensions.Select(d => d < 0 ? "?" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}]";
+}

@@ -1,0 +1,67 @@
+namespace Rwkv.Onnx;
+
+/// <summary>How <see cref="RwkvModel.Load"/> builds its ONNX Runtime sessions. Every property is validated when set.</summary>
+public sealed class RwkvModelOptions
+{
+    /// <summary>The default of <see cref="PrefillChunkSize"/>.</summary>
+    public const int DefaultPrefillChunkSize = 64;
+
+    private readonly RwkvExecutionProvider _executionProvider = RwkvExecutionProvider.Cpu;
+    private readonly int _deviceId;
+    private readonly int _intraOpThreads;
+    private readonly int _prefillChunkSize = DefaultPrefillChunkSize;
+
+    /// <summary>The execution provider; <see cref="RwkvExecutionProvider.Cpu"/> by default.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined <see cref="RwkvExecutionProvider"/>.</exception>
+    public RwkvExecutionProvider ExecutionProvider
+    {
+        get => _executionProvider;
+        init
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(ExecutionProvider), value, $"{value} is not a defined {nameof(RwkvExecutionProvider)}.");
+            }
+            _executionProvider = value;
+        }
+    }
+
+    /// <summary>The GPU index for CUDA or DirectML; ignored on the CPU. Default 0.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int DeviceId
+    {
+        get => _deviceId;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value, nameof(DeviceId));
+            _deviceId = value;
+        }
+    }
+
+    /// <summary>Threads ONNX Runtime uses inside one operator; 0 (the default) lets ONNX Runtime choose.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int IntraOpThreads
+    {
+        get => _intraOpThreads;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value, nameof(IntraOpThreads));
+            _intraOpThreads = value;
+        }
+    }
+
+    /// <summary>
+    /// The initial <see cref="RwkvRunner.PrefillChunkSize"/> of runners created by the model: the most
+    /// tokens per sequence fed to the prefill graph in one run. Default <see cref="DefaultPrefillChunkSize"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is less than 1.</exception>
+    public int PrefillChunkSize
+    {
+        get => _prefillChunkSize;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value, nameof(PrefillChunkSize));
+            _prefillChunkSize = value;
+        }
+    }
+}

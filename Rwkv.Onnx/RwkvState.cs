@@ -1,0 +1,290 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.ML.OnnxRuntime;
+using Rwkv.Onnx.Exceptions;
+
+namespace Rwkv.Onnx;
+
+/// <summary>
+/// The recurrent state of <see cref="BatchSize"/> sequences for one <see cref="RwkvModel"/>: one float32
+/// buffer per state tensor of the manifest, shaped <c>[batch, ...shape]</c>. Create it with
+/// <see cref="RwkvModel.CreateState"/>, <see cref="Clone"/> or <see cref="Load"/>.
+/// </summary>
+/// <remarks>
+/// Each buffer exists twice, so a run reads the past state from one set and writes the present state into
+/// the other; the sets then swap roles, with no copy. A state belongs to one conversation and is not
+/// thread-safe. It refuses every operation except <see cref="Dispose"/> once it or its model is disposed.
+/// </remarks>
+public sealed class RwkvState : IDisposable
+{
+    /// <summary>Version of the <see cref="Save"/> format.</summary>
+    public const int SaveFormatVersion = 1;
+
+    private const uint SaveMagic = 0x534B5752; // "RWKS" in little-endian byte order.
+
+    private readonly RwkvModel _model;
+    private readonly float[][][] _buffers; // [set][tensor], set 0 or 1
+    private readonly OrtValue[][] _values; // OrtValues over _buffers, same indices
+    private int _current;
+    private bool _disposed;
+
+    internal RwkvState(RwkvModel model, int batchSize)
+    {
+        _model = model;
+        BatchSize = batchSize;
+        IReadOnlyList<RwkvStateTensorInfo> tensors = model.Manifest.State;
+        _buffers = new float[2][][];
+        _values = [new OrtValue[tensors.Count], new OrtValue[tensors.Count]];
+        try
+        {
+            for (int set = 0; set < 2; set++)
+            {
+                _buffers[set] = new float[tensors.Count][];
+                for (int i = 0; i < tensors.Count; i++)
+                {
+                    long[] shape = [batchSize, .. tensors[i].Shape.Select(d => (long)d)];
+                    long length = shape.Aggregate(1L, (product, d) => product * d);
+                    if (length > Array.MaxLength)
+                    {
+                        throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                            $"State tensor '{tensors[i].Input}' would hold {length} elements for batch size {batchSize}; at most {Array.MaxLength} fit in one buffer.");
+                    }
+                    // Pinned-heap arrays: OrtValue pins them anyway, for the state's lifetime.
+                    _buffers[set][i] = GC.AllocateUninitializedArray<float>((int)length, pinned: true);
+                    _values[set][i] = OrtValue.CreateTensorValueFromMemory(_buffers[set][i], shape);
+                }
+            }
+        }
+        catch
+        {
+            DisposeValues();
+            throw;
+        }
+        Reset();
+    }
+
+    /// <summary>The number of sequences this state holds.</summary>
+    public int BatchSize { get; }
+
+    internal RwkvModel Model => _model;
+
+    /// <summary>Index (0 or 1) of the buffer set that holds the current state.</summary>
+    internal int CurrentSet => _current;
+
+    /// <summary>The buffers of the current state, one per manifest state tensor, each <c>batch·prod(shape)</c> floats.</summary>
+    internal float[][] Current => _buffers[_current];
+
+    /// <summary>OrtValues over buffer set <paramref name="set"/>, in manifest order. They live as long as this state.</summary>
+    internal OrtValue[] Values(int set) => _values[set];
+
+    /// <summary>Makes the other buffer set current, after a run wrote the present state into it.</summary>
+    internal void Swap() => _current ^= 1;
+
+    /// <summary>Sets every sequence back to the model's initial state (each tensor's <c>initial</c> value).</summary>
+    /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    public void Reset()
+    {
+        ThrowIfUnusable();
+        IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            Current[i].AsSpan().Fill(tensors[i].Initial);
+        }
+    }
+
+    /// <summary>Creates an independent copy of this state, for the same model and batch size.</summary>
+    /// <returns>The copy; the caller disposes it.</returns>
+    /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    public RwkvState Clone()
+    {
+        ThrowIfUnusable();
+        var clone = new RwkvState(_model, BatchSize);
+        clone.CopyFrom(this);
+        return clone;
+    }
+
+    /// <summary>Overwrites this state with the values of <paramref name="source"/>.</summary>
+    /// <param name="source">A state of the same model instance and batch size.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="source"/> is null.</exception>
+    /// <exception cref="StateMismatchException"><paramref name="source"/> belongs to another model or has another batch size.</exception>
+    /// <exception cref="ObjectDisposedException">Either state or the model has been disposed.</exception>
+    public void CopyFrom(RwkvState source)
+    {
+        ThrowIfUnusable();
+        ArgumentNullException.ThrowIfNull(source);
+        source.ThrowIfUnusable();
+        if (!ReferenceEquals(source._model, _model))
+        {
+            throw new StateMismatchException(_model.ModelDirectory, source._model.ModelDirectory,
+                $"Cannot copy a state of the model loaded from '{source._model.ModelDirectory}' into a state of another model instance (loaded from '{_model.ModelDirectory}').");
+        }
+        if (source.BatchSize != BatchSize)
+        {
+            throw new StateMismatchException($"batch {BatchSize}", $"batch {source.BatchSize}",
+                $"Cannot copy a state of batch size {source.BatchSize} into a state of batch size {BatchSize}.");
+        }
+        for (int i = 0; i < Current.Length; i++)
+        {
+            source.Current[i].CopyTo(Current[i], 0);
+        }
+    }
+
+    /// <summary>
+    /// Writes the state to <paramref name="stream"/>: a header (magic <c>RWKS</c>, <see cref="SaveFormatVersion"/>,
+    /// layer count, embedding size, architecture version, batch size, tensor count, element count per tensor),
+    /// then every tensor as little-endian float32, in manifest order. The stream is left open.
+    /// </summary>
+    /// <param name="stream">A writable stream.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="stream"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    public void Save(Stream stream)
+    {
+        ThrowIfUnusable();
+        ArgumentNullException.ThrowIfNull(stream);
+        RwkvArchitectureInfo architecture = _model.Manifest.Architecture;
+        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+        writer.Write(SaveMagic);
+        writer.Write(SaveFormatVersion);
+        writer.Write(architecture.Layers);
+        writer.Write(architecture.Embedding);
+        writer.Write(architecture.Version);
+        writer.Write(BatchSize);
+        writer.Write(Current.Length);
+        foreach (float[] buffer in Current)
+        {
+            writer.Write(buffer.Length);
+        }
+        foreach (float[] buffer in Current)
+        {
+            WriteLittleEndian(writer, buffer);
+        }
+    }
+
+    /// <summary>Reads a state written by <see cref="Save"/> for <paramref name="model"/>. The stream is left open.</summary>
+    /// <param name="model">The model the state is for; its layout must match the saved one.</param>
+    /// <param name="stream">A readable stream positioned at the start of a saved state.</param>
+    /// <returns>The state, with the saved batch size; the caller disposes it.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="InvalidDataException">The stream does not start with a saved RWKV state.</exception>
+    /// <exception cref="StateMismatchException">The saved state has another format version, or does not fit the model.</exception>
+    /// <exception cref="EndOfStreamException">The stream ends before the state does.</exception>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public static RwkvState Load(RwkvModel model, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(stream);
+        model.ThrowIfDisposed();
+        RwkvManifest manifest = model.Manifest;
+        using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
+        uint magic = reader.ReadUInt32();
+        if (magic != SaveMagic)
+        {
+            throw new InvalidDataException($"The stream is not a saved RWKV state: it starts with 0x{magic:X8}; expected 0x{SaveMagic:X8} ('RWKS').");
+        }
+        Expect("format version", SaveFormatVersion, reader.ReadInt32());
+        Expect("layer count", manifest.Architecture.Layers, reader.ReadInt32());
+        Expect("embedding size", manifest.Architecture.Embedding, reader.ReadInt32());
+        Expect("architecture version", manifest.Architecture.Version, reader.ReadString());
+        int batchSize = reader.ReadInt32();
+        if (batchSize < 1)
+        {
+            throw new StateMismatchException("a batch size of at least 1", batchSize.ToString(), $"The saved state has batch size {batchSize}.");
+        }
+        Expect("state tensor count", manifest.State.Count, reader.ReadInt32());
+        for (int i = 0; i < manifest.State.Count; i++)
+        {
+            long expected = manifest.State[i].Shape.Aggregate((long)batchSize, (product, d) => product * d);
+            Expect($"element count of '{manifest.State[i].Input}'", expected, reader.ReadInt32());
+        }
+
+        var state = new RwkvState(model, batchSize);
+        try
+        {
+            foreach (float[] buffer in state.Current)
+            {
+                ReadLittleEndian(reader, buffer);
+            }
+            return state;
+        }
+        catch
+        {
+            state.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Releases the OrtValues over the buffers. Safe to call more than once, before or after the model's <see cref="RwkvModel.Dispose"/>.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        DisposeValues();
+    }
+
+    /// <summary>Throws if this state or its model has been disposed.</summary>
+    internal void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_model.IsDisposed)
+        {
+            throw new ObjectDisposedException(nameof(RwkvModel), "The RwkvModel this state belongs to has been disposed.");
+        }
+    }
+
+    private void DisposeValues()
+    {
+        foreach (OrtValue[] set in _values)
+        {
+            foreach (OrtValue? value in set)
+            {
+                value?.Dispose();
+            }
+        }
+    }
+
+    private static void Expect<T>(string what, T expected, T actual)
+    {
+        if (!EqualityComparer<T>.Default.Equals(expected, actual))
+        {
+            throw new StateMismatchException($"{expected}", $"{actual}",
+                $"The saved state has {what} {actual}; the model needs {expected}.");
+        }
+    }
+
+    private static void WriteLittleEndian(BinaryWriter writer, float[] values)
+    {
+        Span<int> bits = MemoryMarshal.Cast<float, int>(values.AsSpan());
+        if (!BitConverter.IsLittleEndian)
+        {
+            BinaryPrimitives.ReverseEndianness(bits, bits);
+        }
+        writer.Write(MemoryMarshal.AsBytes(bits));
+        if (!BitConverter.IsLittleEndian)
+        {
+            BinaryPrimitives.ReverseEndianness(bits, bits);
+        }
+    }
+
+    private static void ReadLittleEndian(BinaryReader reader, float[] values)
+    {
+        Span<byte> bytes = MemoryMarshal.AsBytes(values.AsSpan());
+        while (!bytes.IsEmpty)
+        {
+            int read = reader.Read(bytes);
+            if (read == 0)
+            {
+                throw new EndOfStreamException($"The saved state ends {bytes.Length} bytes early.");
+            }
+            bytes = bytes[read..];
+        }
+        if (!BitConverter.IsLittleEndian)
+        {
+            Span<int> bits = MemoryMarshal.Cast<float, int>(values.AsSpan());
+            BinaryPrimitives.ReverseEndianness(bits, bits);
+        }
+    }
+}
