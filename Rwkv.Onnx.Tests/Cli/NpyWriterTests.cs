@@ -1,5 +1,4 @@
 using System.Text;
-using NUnit.Framework;
 using Rwkv.Onnx.Cli.Npy;
 
 namespace Rwkv.Onnx.Tests.Cli;

@@ -1,4 +1,3 @@
-using NUnit.Framework;
 using Rwkv.Onnx.Sampling;
 
 namespace Rwkv.Onnx.Tests.Runtime;

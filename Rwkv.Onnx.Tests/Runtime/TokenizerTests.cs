@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Text;
 using Microsoft.ML.Tokenizers;
-using NUnit.Framework;
 using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Tests.Runtime;

@@ -56,6 +56,8 @@ internal static class Cli
         var root = new RootCommand("Export RWKV checkpoints to ONNX and run them with ONNX Runtime.")
         {
             ExportCommand.Create(),
+            LogitsCommand.Create(),
+            GenerateCommand.Create(),
         };
         return root;
     }
