@@ -85,7 +85,7 @@ public sealed class RwkvCppReader : ICheckpointReader
         Span<byte> header = stackalloc byte[24];
         if (length < header.Length || RandomAccess.Read(_handle, header, 0) != header.Length)
         {
-            throw Error(null, $"is {length} bytes long, shorter than the 24-byte rwkv.cpp header");
+            throw Error(null, $"is truncated: it is {length} bytes long, shorter than the 24-byte rwkv.cpp header");
         }
         uint magic = BinaryPrimitives.ReadUInt32LittleEndian(header);
         if (magic != Magic)

@@ -9,11 +9,30 @@ internal static class OnnxModelWriter
     /// <summary>The opset in which each op we emit took the form we emit.</summary>
     private static readonly Dictionary<string, int> s_minimumOpset = new(StringComparer.Ordinal)
     {
-        ["Add"] = 14, ["Sub"] = 14, ["Mul"] = 14, ["Div"] = 14, ["Neg"] = 13, ["Exp"] = 13,
-        ["Sigmoid"] = 13, ["Tanh"] = 13, ["Relu"] = 14, ["Max"] = 13, ["Cast"] = 13,
-        ["MatMul"] = 13, ["Gather"] = 13, ["LayerNormalization"] = 17, ["ReduceL2"] = 13,
-        ["ReduceSum"] = 13, ["Reshape"] = 14, ["Shape"] = 15, ["Concat"] = 13, ["Slice"] = 13,
-        ["Unsqueeze"] = 13, ["Squeeze"] = 13, ["Scan"] = 16, ["Identity"] = 16,
+        ["Add"] = 14,
+        ["Sub"] = 14,
+        ["Mul"] = 14,
+        ["Div"] = 14,
+        ["Neg"] = 13,
+        ["Exp"] = 13,
+        ["Sigmoid"] = 13,
+        ["Tanh"] = 13,
+        ["Relu"] = 14,
+        ["Max"] = 13,
+        ["Cast"] = 13,
+        ["MatMul"] = 13,
+        ["Gather"] = 13,
+        ["LayerNormalization"] = 17,
+        ["ReduceL2"] = 13,
+        ["ReduceSum"] = 13,
+        ["Reshape"] = 14,
+        ["Shape"] = 15,
+        ["Concat"] = 13,
+        ["Slice"] = 13,
+        ["Unsqueeze"] = 13,
+        ["Squeeze"] = 13,
+        ["Scan"] = 16,
+        ["Identity"] = 16,
     };
 
     /// <summary>The newest IR version that runtimes of an opset's era accept (onnx 1.12/1.13: IR 8).</summary>

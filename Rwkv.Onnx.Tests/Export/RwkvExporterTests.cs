@@ -41,7 +41,13 @@ public sealed class RwkvExporterTests
         Assert.That(manifest.State, Has.Count.EqualTo(36));
         Assert.That(manifest.State[1], Is.EqualTo(new RwkvStateTensorInfo
         {
-            Slot = "wkv", Layer = 0, Input = "past_wkv.0", Output = "present_wkv.0", Shape = manifest.State[1].Shape, DType = "float32", Initial = 0,
+            Slot = "wkv",
+            Layer = 0,
+            Input = "past_wkv.0",
+            Output = "present_wkv.0",
+            Shape = manifest.State[1].Shape,
+            DType = "float32",
+            Initial = 0,
         }));
         Assert.That(manifest.State[1].Shape, Is.EqualTo(new[] { 1, 64, 64 }));
         using (FileStream source = File.OpenRead(checkpoint))

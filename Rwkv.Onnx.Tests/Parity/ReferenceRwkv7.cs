@@ -167,6 +167,7 @@ internal sealed class ReferenceRwkv7
         }
         else
         {
+            // Every layer after 0 has v0/v1/v2: Layer's constructor requires them.
             float[] mix = Map(Add(p.V0!, RowTimesMatrix(RowTimesMatrix(xv, p.V1!), p.V2!)), Sigmoid);
             for (int i = 0; i < c; i++)
             {

@@ -9,12 +9,14 @@ public sealed class ReferenceRwkv7Tests
 {
     private const string Model = "7v0-834K";
 
-    // rwkv.cpp's FP32 logits for the prompt; the fixtures README reports < 3.1e-6 for a float64
-    // implementation, so 1e-4 leaves room for float32 rounding only.
-    [TestCase("FP32", 1e-4f)]
+    // rwkv.cpp's FP32 logits for the prompt (range about [-1.6, 2.6]). The fixtures README reports
+    // < 3.1e-6 for a float64 implementation; this one measures 2.4e-7. The bound is 1e-5, not 1e-4,
+    // because this model is insensitive: group-norm epsilon 1e-5 instead of 64e-5 moves the logits
+    // by only 1.06e-4, which a 1e-4 bound would barely catch.
+    [TestCase("FP32", 1e-5f)]
     // The v7 original was bfloat16, so its FP16 file holds the FP32 values exactly except a few
     // subnormal weights (moved by <= 3e-8, fixtures README): the same bound holds.
-    [TestCase("FP16", 1e-4f)]
+    [TestCase("FP16", 1e-5f)]
     public void Forward_Prompt_ReproducesRwkvCppExpectedLogits(string format, float tolerance)
     {
         float[] expected = SharedFixtures.ExpectedLogits(Model);
@@ -83,6 +85,47 @@ public sealed class ReferenceRwkv7Tests
                 Assert.That(state.Wkv, Has.Some.Not.Zero, $"layer {layer} wkv");
                 Assert.That(RankOneResidual(state.Wkv, reference.HeadSize), Is.LessThan(1e-5), $"layer {layer} wkv is v k^T");
             }
+        }
+    }
+
+    [Test]
+    public void Forward_GeneratedMultiHeadModel_GivesFiniteVaryingLogits()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "rwkv-onnx-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        try
+        {
+            string path = Path.Combine(directory, "tiny-v7.bin");
+            TinyCheckpoints.WriteRwkv7(path, layers: 3, embd: 128, headSize: 64, vocab: 300, ffn: 512,
+                loraW: 32, loraA: 32, loraV: 16, loraG: 64, seed: 7);
+            using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(path);
+            ReferenceRwkv7 reference = ReferenceRwkv7.Load(checkpoint);
+            Assert.That((reference.HeadCount, reference.HeadSize, reference.LayerCount, reference.VocabSize), Is.EqualTo((2, 64, 3, 300)));
+
+            var steps = new List<float[]>();
+            foreach (int token in (int[])[34, 105, 110, 299, 0, 105])
+            {
+                steps.Add(reference.Forward(token));
+            }
+
+            using (Assert.EnterMultipleScope())
+            {
+                for (int t = 0; t < steps.Count; t++)
+                {
+                    float[] logits = steps[t];
+                    double mean = logits.Average(), std = Math.Sqrt(logits.Average(v => (v - mean) * (v - mean)));
+                    TestContext.Out.WriteLine($"step {t}: logits mean {mean:F3}, std {std:F3}, range [{logits.Min():F3}, {logits.Max():F3}]");
+                    Assert.That(logits, Has.All.Matches<float>(float.IsFinite), $"step {t}");
+                    Assert.That(std, Is.GreaterThan(0.1), $"step {t}: logits must vary across the vocabulary");
+                }
+                // Token 105 twice, in different states: the state must change the answer.
+                Assert.That(steps[5], Is.Not.EqualTo(steps[1]).Within(1e-3f));
+                Assert.That(reference.State.SelectMany(s => s.Wkv), Has.All.Matches<float>(float.IsFinite));
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
         }
     }
 

@@ -1,0 +1,115 @@
+using System.Buffers.Binary;
+using System.Text;
+using Rwkv.Onnx.Export.Checkpoints;
+
+namespace Rwkv.Onnx.Tests.Fixtures;
+
+/// <summary>
+/// Writes rwkv.cpp <c>.bin</c> files (format in <c>shared/fixtures/README.md</c>): a 24-byte header
+/// (magic, file version, n_vocab, n_embed, n_layer, type), then one record per tensor:
+/// dim_count, name_length, type code, dims innermost-first, name, data. FP32 (code 0) and FP16 (code 1).
+/// Writes exactly what it is given: the tensors must already be in rwkv.cpp's layout.
+/// </summary>
+internal static class RwkvCppWriter
+{
+    /// <summary>Size of the file header in bytes.</summary>
+    public const int HeaderSize = 24;
+
+    /// <summary>Writes a model file.</summary>
+    /// <param name="path">The file to create (overwritten if it exists).</param>
+    /// <param name="vocabSize">n_vocab in the header.</param>
+    /// <param name="embeddingSize">n_embed in the header.</param>
+    /// <param name="layerCount">n_layer in the header.</param>
+    /// <param name="fileType">The header's type field (informational; each record carries its own).</param>
+    /// <param name="tensors">Records in file order, in rwkv.cpp's layout.</param>
+    /// <param name="fileVersion">100 or 101.</param>
+    public static void Write(
+        string path, int vocabSize, int embeddingSize, int layerCount, TensorDType fileType,
+        IEnumerable<Tensor> tensors, int fileVersion = 101)
+    {
+        using FileStream stream = File.Create(path);
+        Write(stream, vocabSize, embeddingSize, layerCount, fileType, tensors, fileVersion);
+    }
+
+    /// <summary>Writes a model to <paramref name="stream"/>; see <see cref="Write(string, int, int, int, TensorDType, IEnumerable{Tensor}, int)"/>.</summary>
+    public static void Write(
+        Stream stream, int vocabSize, int embeddingSize, int layerCount, TensorDType fileType,
+        IEnumerable<Tensor> tensors, int fileVersion = 101)
+    {
+        Span<byte> header = stackalloc byte[HeaderSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, RwkvCppReader.Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(header[4..], fileVersion);
+        BinaryPrimitives.WriteInt32LittleEndian(header[8..], vocabSize);
+        BinaryPrimitives.WriteInt32LittleEndian(header[12..], embeddingSize);
+        BinaryPrimitives.WriteInt32LittleEndian(header[16..], layerCount);
+        BinaryPrimitives.WriteInt32LittleEndian(header[20..], TypeCode(fileType));
+        stream.Write(header);
+        foreach (Tensor tensor in tensors)
+        {
+            WriteRecord(stream, tensor);
+        }
+    }
+
+    /// <summary>Bytes of the record header of <paramref name="tensor"/> (everything before its data).</summary>
+    public static int RecordHeaderSize(Tensor tensor) => 12 + 4 * tensor.Shape.Length + Encoding.UTF8.GetByteCount(tensor.Name);
+
+    /// <summary>Bytes of the data of <paramref name="tensor"/>.</summary>
+    public static int DataSize(Tensor tensor) => tensor.Data.Length * (tensor.DType == TensorDType.Float16 ? 2 : 4);
+
+    private static void WriteRecord(Stream stream, Tensor tensor)
+    {
+        if (tensor.Shape.Length is < 1 or > 3)
+        {
+            throw new ArgumentException($"Tensor '{tensor.Name}' has {tensor.Shape.Length} dimensions; rwkv.cpp stores 1 to 3.", nameof(tensor));
+        }
+        long count = 1;
+        foreach (int d in tensor.Shape)
+        {
+            count *= d;
+        }
+        if (count != tensor.Data.Length)
+        {
+            throw new ArgumentException(
+                $"Tensor '{tensor.Name}' has shape {CheckpointTensor.FormatShape(tensor.Shape.Select(d => (long)d))} ({count} elements) but {tensor.Data.Length} values.",
+                nameof(tensor));
+        }
+
+        byte[] name = Encoding.UTF8.GetBytes(tensor.Name);
+        var recordHeader = new byte[12 + 4 * tensor.Shape.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(recordHeader, tensor.Shape.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(recordHeader.AsSpan(4), name.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(recordHeader.AsSpan(8), TypeCode(tensor.DType));
+        for (int i = 0; i < tensor.Shape.Length; i++)
+        {
+            // innermost (last PyTorch) dimension first
+            BinaryPrimitives.WriteInt32LittleEndian(recordHeader.AsSpan(12 + 4 * i), tensor.Shape[^(i + 1)]);
+        }
+        stream.Write(recordHeader);
+        stream.Write(name);
+
+        var data = new byte[DataSize(tensor)];
+        for (int i = 0; i < tensor.Data.Length; i++)
+        {
+            if (tensor.DType == TensorDType.Float16)
+            {
+                BinaryPrimitives.WriteHalfLittleEndian(data.AsSpan(2 * i), (Half)tensor.Data[i]);
+            }
+            else
+            {
+                BinaryPrimitives.WriteSingleLittleEndian(data.AsSpan(4 * i), tensor.Data[i]);
+            }
+        }
+        stream.Write(data);
+    }
+
+    private static int TypeCode(TensorDType dtype) => dtype switch
+    {
+        TensorDType.Float32 => 0,
+        TensorDType.Float16 => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, $"rwkv.cpp files hold FP32 or FP16 here, not {dtype}."),
+    };
+
+    /// <summary>One record: name, shape in PyTorch order (outermost first), row-major values, storage type.</summary>
+    /// <remarks>FP16 values are rounded to nearest even when written.</remarks>
+    internal sealed record Tensor(string Name, int[] Shape, float[] Data, TensorDType DType = TensorDType.Float32);
+}
