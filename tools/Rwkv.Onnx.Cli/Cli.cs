@@ -14,9 +14,11 @@ internal static class Cli
     /// for a known failure (one <c>error:</c> line, no stack trace); <see cref="ExitCodes.InternalError"/> for anything else
     /// (the full exception is printed).
     /// </returns>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(CreateRootCommand(), args, stdout, stderr);
+
+    /// <summary>Runs <paramref name="args"/> against <paramref name="root"/> with the error handling of <see cref="Run(string[], TextWriter, TextWriter)"/>.</summary>
+    internal static int Run(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
     {
-        RootCommand root = CreateRootCommand();
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
         {
