@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Exports the tiny RWKV-7 fixture to models/tiny-rwkv-7 and generates text from a prompt, printing tokens/s.
+# Usage: ./run-demo.sh ["prompt"] [extra generate options, e.g. --max-tokens 200 --temperature 0]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+checkpoint=../shared/fixtures/rwkv-cpp/tiny-rwkv-7v0-834K-FP32.bin
+model=models/tiny-rwkv-7
+prompt="${1:-In the beginning}"
+shift || true
+
+dotnet build tools/Rwkv.Onnx.Cli -c Release -v quiet -nologo >/dev/null || dotnet build tools/Rwkv.Onnx.Cli -c Release -nologo
+cli=(dotnet tools/Rwkv.Onnx.Cli/bin/Release/net10.0/rwkv-onnx.dll)
+"${cli[@]}" export "$checkpoint" -o "$model" --force
+"${cli[@]}" generate "$model" --prompt "$prompt" --max-tokens 200 --temperature 0.7 --top-k 8 --seed 42 "$@"

@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using Rwkv.Onnx.Cli.Commands;
+using Rwkv.Onnx.Exceptions;
+
+namespace Rwkv.Onnx.Cli;
+
+/// <summary>The <c>rwkv-onnx</c> command line: builds the commands, runs one, and maps failures to exit codes.</summary>
+internal static class Cli
+{
+    /// <summary>Parses and runs <paramref name="args"/>, writing results to <paramref name="stdout"/> and diagnostics to <paramref name="stderr"/>.</summary>
+    /// <returns>
+    /// <see cref="ExitCodes.Success"/>; <see cref="ExitCodes.Usage"/> for a bad command line; <see cref="ExitCodes.Failure"/>
+    /// for a known failure (one <c>error:</c> line, no stack trace); <see cref="ExitCodes.InternalError"/> for anything else
+    /// (the full exception is printed).
+    /// </returns>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(CreateRootCommand(), args, stdout, stderr);
+
+    /// <summary>Runs <paramref name="args"/> against <paramref name="root"/> with the error handling of <see cref="Run(string[], TextWriter, TextWriter)"/>.</summary>
+    internal static int Run(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
+        {
+            foreach (var error in parsed.Errors)
+            {
+                stderr.WriteLine($"error: {error.Message}");
+            }
+            stderr.WriteLine("Run 'rwkv-onnx --help' (or 'rwkv-onnx <command> --help') for usage.");
+            return ExitCodes.Usage;
+        }
+
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (e is UsageException or ArgumentException)
+        {
+            stderr.WriteLine($"error: {e.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (Exception e) when (e is RwkvException or IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            // FileNotFoundException and DirectoryNotFoundException are IOExceptions.
+            stderr.WriteLine($"error: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"internal error: {e}");
+            return ExitCodes.InternalError;
+        }
+    }
+
+    /// <summary>Creates the root command with every subcommand.</summary>
+    public static RootCommand CreateRootCommand()
+    {
+        var root = new RootCommand("Export RWKV checkpoints to ONNX and run them with ONNX Runtime.")
+        {
+            ExportCommand.Create(),
+            LogitsCommand.Create(),
+            GenerateCommand.Create(),
+        };
+        return root;
+    }
+}

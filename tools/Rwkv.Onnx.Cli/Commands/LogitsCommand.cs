@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Rwkv.Onnx.Cli.Npy;
+
+namespace Rwkv.Onnx.Cli.Commands;
+
+/// <summary>
+/// <c>rwkv-onnx logits &lt;dir&gt; --tokens 34,105,110 [--mode step|prefill] [--all] [--chunk N] --out f.npy</c>:
+/// feeds tokens from the initial state and writes float32 logits as <c>.npy</c>, <c>[vocab]</c> for the last token
+/// or <c>[T, vocab]</c> with <c>--all</c>.
+/// </summary>
+internal static class LogitsCommand
+{
+    public static Command Create()
+    {
+        var directory = new Argument<string>("dir") { Description = "An exported model directory." };
+        var tokens = new Option<int[]>("--tokens")
+        {
+            Description = "Comma-separated token ids, fed from the initial state.",
+            Required = true,
+            CustomParser = ParseTokens,
+            HelpName = "id,id,...",
+        };
+        var mode = new Option<RwkvForwardMode>("--mode")
+        {
+            Description = "step: one token at a time through step.onnx; prefill: chunks through prefill.onnx. Default: step for one token, prefill otherwise.",
+            DefaultValueFactory = _ => RwkvForwardMode.Auto,
+            CustomParser = ParseMode,
+            HelpName = "step|prefill",
+        };
+        var all = new Option<bool>("--all") { Description = "Write the logits after every token, shape [T, vocab], instead of the last token's [vocab]." };
+        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 64)." };
+        chunk.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--chunk", 1));
+        var output = new Option<string>("--out") { Description = "The .npy file to write (float32).", Required = true, HelpName = "file.npy" };
+        var load = new ModelLoadOptions();
+
+        var command = new Command("logits", "Run tokens through an exported model and write the logits as a NumPy .npy file.")
+        {
+            directory, tokens, mode, all, chunk, output,
+        };
+        load.AddTo(command);
+        command.SetAction(parsed =>
+        {
+            TextWriter stdout = parsed.InvocationConfiguration.Output;
+            int[] ids = parsed.GetRequiredValue(tokens);
+            string outPath = parsed.GetRequiredValue(output);
+            RwkvForwardMode forwardMode = parsed.GetValue(mode);
+            bool allPositions = parsed.GetValue(all);
+            string? outDirectory = Path.GetDirectoryName(Path.GetFullPath(outPath));
+            if (outDirectory is not null && !Directory.Exists(outDirectory))
+            {
+                throw new UsageException($"--out: the directory of '{outPath}' does not exist.");
+            }
+
+            using RwkvModel model = RwkvModel.Load(parsed.GetRequiredValue(directory), load.Read(parsed, parsed.GetValue(chunk)));
+            int vocab = model.VocabSize;
+            for (int i = 0; i < ids.Length; i++)
+            {
+                if ((uint)ids[i] >= (uint)vocab)
+                {
+                    throw new UsageException($"--tokens: token id {ids[i]} at position {i + 1} is outside the model's vocabulary of {vocab} tokens (0 to {vocab - 1}).");
+                }
+            }
+
+            using RwkvState state = model.CreateState();
+            using RwkvRunner runner = model.CreateRunner();
+            float[] logits = new float[(allPositions ? ids.Length : 1) * vocab];
+            int[] shape = allPositions ? [ids.Length, vocab] : [vocab];
+            if (allPositions)
+            {
+                runner.ForwardAll(ids, state, logits, forwardMode);
+            }
+            else
+            {
+                runner.Forward(ids, state, logits, forwardMode);
+            }
+            NpyWriter.WriteFile(outPath, logits, shape);
+            stdout.WriteLine($"wrote {outPath}: float32 [{string.Join(", ", shape)}] after {ids.Length} tokens ({FormatMode(forwardMode, ids.Length)})");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static string FormatMode(RwkvForwardMode mode, int count) => mode switch
+    {
+        RwkvForwardMode.Step => "step",
+        RwkvForwardMode.Prefill => "prefill",
+        _ => count == 1 ? "step" : "prefill",
+    };
+
+    private static int[] ParseTokens(ArgumentResult result)
+    {
+        string text = string.Join(",", result.Tokens.Select(t => t.Value));
+        string[] parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var ids = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
+            {
+                result.AddError($"--tokens: '{text}' is not a comma-separated list of token ids: item {i + 1} ('{parts[i]}') is not a non-negative integer.");
+                return [];
+            }
+        }
+        return ids;
+    }
+
+    private static RwkvForwardMode ParseMode(ArgumentResult result)
+    {
+        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+        switch (value.ToLowerInvariant())
+        {
+            case "step":
+                return RwkvForwardMode.Step;
+            case "prefill":
+                return RwkvForwardMode.Prefill;
+            default:
+                result.AddError($"--mode: '{value}' is not a forward mode; expected step or prefill.");
+                return default;
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+
+namespace Rwkv.Onnx.Cli.Commands;
+
+/// <summary>The <c>--provider</c>, <c>--device-id</c> and <c>--threads</c> options of every command that loads a model.</summary>
+internal sealed class ModelLoadOptions
+{
+    private readonly Option<RwkvExecutionProvider> _provider = new("--provider")
+    {
+        Description = "Execution provider: cpu, cuda or dml (needs a build with -p:OnnxRuntimeFlavor=Gpu or DirectML).",
+        DefaultValueFactory = _ => RwkvExecutionProvider.Cpu,
+        CustomParser = ParseProvider,
+        HelpName = "cpu|cuda|dml",
+    };
+
+    private readonly Option<int> _deviceId = new("--device-id") { Description = "GPU index for cuda or dml.", DefaultValueFactory = _ => 0 };
+
+    private readonly Option<int> _threads = new("--threads") { Description = "Intra-op threads; 0 lets ONNX Runtime choose.", DefaultValueFactory = _ => 0 };
+
+    public ModelLoadOptions()
+    {
+        _deviceId.Validators.Add(result => RequireAtLeast(result, "--device-id", 0));
+        _threads.Validators.Add(result => RequireAtLeast(result, "--threads", 0));
+    }
+
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        command.Add(_provider);
+        command.Add(_deviceId);
+        command.Add(_threads);
+    }
+
+    /// <summary>The model options the command line asks for.</summary>
+    public RwkvModelOptions Read(ParseResult parsed, int? prefillChunkSize = null) => new()
+    {
+        ExecutionProvider = parsed.GetValue(_provider),
+        DeviceId = parsed.GetValue(_deviceId),
+        IntraOpThreads = parsed.GetValue(_threads),
+        PrefillChunkSize = prefillChunkSize ?? RwkvModelOptions.DefaultPrefillChunkSize,
+    };
+
+    internal static void RequireAtLeast(OptionResult result, string name, int minimum)
+    {
+        int value = result.GetValueOrDefault<int>();
+        if (value < minimum)
+        {
+            result.AddError($"{name}: {value} is out of range; it must be {minimum} or more.");
+        }
+    }
+
+    private static RwkvExecutionProvider ParseProvider(ArgumentResult result)
+    {
+        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+        switch (value.ToLowerInvariant())
+        {
+            case "cpu":
+                return RwkvExecutionProvider.Cpu;
+            case "cuda":
+                return RwkvExecutionProvider.Cuda;
+            case "dml" or "directml":
+                return RwkvExecutionProvider.DirectML;
+            default:
+                result.AddError($"--provider: '{value}' is not an execution provider; expected cpu, cuda or dml.");
+                return default;
+        }
+    }
+}
