@@ -18,6 +18,7 @@ public sealed record RwkvManifest
     public required RwkvArchitectureInfo Architecture { get; init; }
 
     /// <summary>Weight storage type of the graphs: <c>fp32</c> or <c>fp16</c>. State and outputs are always float32.</summary>
+    [JsonPropertyName("weight_dtype")]
     public required string WeightDType { get; init; }
 
     /// <summary>ONNX default-domain opset of both graphs.</summary>
@@ -178,6 +179,7 @@ public sealed record RwkvStateTensorInfo
     public required IReadOnlyList<int> Shape { get; init; }
 
     /// <summary>Element type; always <c>float32</c>.</summary>
+    [JsonPropertyName("dtype")]
     public required string DType { get; init; }
 
     /// <summary>Value of every element in the initial state (0, or -1e30 for RWKV-4's max-exponent slot).</summary>
