@@ -16,6 +16,64 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// <summary>State slots of one layer, in graph I/O order.</summary>
     public abstract IReadOnlyList<StateSlot> StateSlots { get; }
 
+    /// <summary>Epsilon of ln0/ln1/ln2/ln_out in every published RWKV.</summary>
+    protected const float LayerNormEpsilon = 1e-5f;
+
+    /// <summary>Epsilon of the per-head group norm ln_x in the published RWKV-5/6/7 code (64e-5, i.e. 1e-5 after dividing by 8).</summary>
+    protected const float PublishedGroupNormEpsilon = 64e-5f;
+
+    /// <summary>Every tensor the version reads, with its canonical shape, for validation before export.</summary>
+    protected abstract IEnumerable<(string Name, long[] Shape)> ExpectedTensors();
+
+    /// <summary>Checks that every expected tensor is present with its shape; names every missing or misshapen one.</summary>
+    /// <exception cref="CheckpointFormatException">A tensor is missing or has the wrong shape.</exception>
+    public void CheckTensors(RwkvCheckpoint c)
+    {
+        var missing = new List<string>();
+        foreach ((string name, long[] shape) in ExpectedTensors())
+        {
+            CheckpointTensor? t = c.Find(name);
+            if (t is null)
+            {
+                missing.Add(name);
+            }
+            else if (!t.Shape.SequenceEqual(shape))
+            {
+                throw new CheckpointFormatException(c.Path, name,
+                    $"Tensor '{name}' in '{c.Path}' has shape {t.ShapeText}; expected {CheckpointTensor.FormatShape(shape)}.");
+            }
+        }
+        if (missing.Count > 0)
+        {
+            throw new CheckpointFormatException(c.Path, missing[0],
+                $"Checkpoint '{c.Path}' is an RWKV-{Info.Version} model but lacks {missing.Count} tensor(s) it needs: " +
+                $"{string.Join(", ", missing.Take(10).Select(m => $"'{m}'"))}{(missing.Count > 10 ? ", ..." : "")}.");
+        }
+    }
+
+    /// <summary>The tensor <paramref name="name"/>, which must have <paramref name="rank"/> dimensions.</summary>
+    /// <exception cref="CheckpointFormatException">Missing, or of another rank.</exception>
+    protected static CheckpointTensor Shaped(RwkvCheckpoint c, string name, int rank)
+    {
+        CheckpointTensor t = c.Get(name);
+        if (t.Shape.Count != rank)
+        {
+            throw new CheckpointFormatException(c.Path, name, $"Tensor '{name}' in '{c.Path}' has shape {t.ShapeText}; expected {rank} dimensions.");
+        }
+        return t;
+    }
+
+    /// <summary>Number of blocks: consecutive <c>blocks.{i}.ln1.weight</c> from 0.</summary>
+    protected static int CountLayers(RwkvCheckpoint c)
+    {
+        int layers = 0;
+        while (c.Find($"blocks.{layers}.ln1.weight") is not null)
+        {
+            layers++;
+        }
+        return layers;
+    }
+
     /// <summary>Number of tensors <see cref="PrepareWeights"/> writes, for progress.</summary>
     public abstract int PreparedTensorCount { get; }
 

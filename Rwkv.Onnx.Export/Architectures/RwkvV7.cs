@@ -17,6 +17,90 @@ internal sealed class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
     private static readonly string[] s_loras = ["w", "a", "g"];
     private Value _vFirst;
 
+    /// <summary>An RWKV-7 architecture if the checkpoint has RWKV-7's marker tensors (<c>att.k_k</c>, <c>att.r_k</c>), else null.</summary>
+    public static RwkvV7? TryCreate(RwkvCheckpoint c, ExportOptions options)
+    {
+        if (c.Find("blocks.0.att.k_k") is null || c.Find("blocks.0.att.r_k") is null)
+        {
+            return null;
+        }
+        CheckpointTensor emb = Shaped(c, "emb.weight", 2);
+        CheckpointTensor rk = Shaped(c, "blocks.0.att.r_k", 2);
+        int layers = CountLayers(c);
+        int rank(string name) => (int)Shaped(c, name, 2).Shape[1];
+        var info = new RwkvArchitectureInfo
+        {
+            Version = "7",
+            Layers = layers,
+            Vocab = (int)emb.Shape[0],
+            Embedding = (int)emb.Shape[1],
+            Heads = (int)rk.Shape[0],
+            HeadSize = (int)rk.Shape[1],
+            FfnSize = (int)Shaped(c, "blocks.0.ffn.key.weight", 2).Shape[0],
+            LoraRanks = new Dictionary<string, int>
+            {
+                ["w"] = rank("blocks.0.att.w1"),
+                ["a"] = rank("blocks.0.att.a1"),
+                ["v"] = layers > 1 ? rank("blocks.1.att.v1") : 0,
+                ["g"] = rank("blocks.0.att.g1"),
+            },
+            Parameters = c.Tensors.Values.Sum(t => t.ElementCount),
+            LayerNormEpsilon = LayerNormEpsilon,
+            GroupNormEpsilon = options.GroupNormEpsilon ?? PublishedGroupNormEpsilon,
+        };
+        if (info.Heads * info.HeadSize != info.Embedding)
+        {
+            throw new CheckpointFormatException(c.Path, "blocks.0.att.r_k",
+                $"Tensor 'blocks.0.att.r_k' in '{c.Path}' has shape {rk.ShapeText}: {info.Heads} heads × {info.HeadSize} do not make the width {info.Embedding} of 'emb.weight'.");
+        }
+        return new RwkvV7(info);
+    }
+
+    protected override IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
+    {
+        long c = Info.Embedding, f = Info.FfnSize;
+        yield return ("emb.weight", [Info.Vocab, c]);
+        yield return ("blocks.0.ln0.weight", [c]);
+        yield return ("blocks.0.ln0.bias", [c]);
+        for (int l = 0; l < Info.Layers; l++)
+        {
+            string p = $"blocks.{l}.";
+            foreach (string n in new[] { "ln1", "ln2", "att.ln_x" })
+            {
+                yield return (p + n + ".weight", [c]);
+                yield return (p + n + ".bias", [c]);
+            }
+            foreach (string n in s_mixes.Concat(s_vectors))
+            {
+                yield return (p + "att." + n, [1, 1, c]);
+            }
+            yield return (p + "att.r_k", [Info.Heads, Info.HeadSize]);
+            foreach (string n in s_projections)
+            {
+                yield return ($"{p}att.{n}.weight", [c, c]);
+            }
+            foreach ((string lora, int rank) in Info.LoraRanks)
+            {
+                if (lora == "v" && l == 0)
+                {
+                    continue;
+                }
+                yield return ($"{p}att.{lora}1", [c, rank]);
+                yield return ($"{p}att.{lora}2", [rank, c]);
+            }
+            if (l > 0)
+            {
+                yield return (p + "att.v0", [1, 1, c]);
+            }
+            yield return (p + "ffn.x_k", [1, 1, c]);
+            yield return (p + "ffn.key.weight", [f, c]);
+            yield return (p + "ffn.value.weight", [c, f]);
+        }
+        yield return ("ln_out.weight", [c]);
+        yield return ("ln_out.bias", [c]);
+        yield return ("head.weight", [Info.Vocab, c]);
+    }
+
     public override IReadOnlyList<StateSlot> StateSlots { get; } =
     [
         new("att_shift", [info.Embedding]),

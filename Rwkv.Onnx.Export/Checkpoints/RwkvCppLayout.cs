@@ -1,9 +1,9 @@
 namespace Rwkv.Onnx.Export.Checkpoints;
 
 /// <summary>
-/// Undoes the layout changes rwkv.cpp's converter applies, so that its tensors look like the original
-/// state dict. RWKV-7: <c>att.x_rwkvag</c> [6,1,C] splits back into <c>x_r x_w x_k x_v x_a x_g</c> [1,1,C];
-/// the LoRA matrices are transposed back (<c>w1 a1 v1 g1</c> to [C,D], <c>w2 a2 v2 g2</c> to [D,C]).
+/// Undoes the changes rwkv.cpp's converter applies, so that its tensors look like the original BlinkDL
+/// state dict (fixtures README, "What the converter does to each tensor"). Value transforms are inverted in
+/// double precision. The converter squeezed every <c>.time_</c> tensor; shapes are restored per name.
 /// </summary>
 internal static class RwkvCppLayout
 {
@@ -11,25 +11,54 @@ internal static class RwkvCppLayout
 
     public static IEnumerable<CheckpointTensor> ToCanonical(RwkvCppReader reader)
     {
+        bool v5 = reader.Tensors.Any(t => t.Name == "blocks.0.att.ln_x.weight") && !reader.Tensors.Any(t => t.Name == "blocks.0.att.time_maa_x");
+        bool v4 = !v5 && !reader.Tensors.Any(t => t.Name is "blocks.0.att.time_maa_x" or "blocks.0.att.x_rwkvag");
         foreach (CheckpointTensor t in reader.Tensors)
         {
-            if (t.Name.EndsWith(".att.x_rwkvag", StringComparison.Ordinal))
+            string leaf = t.Name[(t.Name.LastIndexOf('.') + 1)..];
+            bool attention = t.Name.Contains(".att.", StringComparison.Ordinal);
+            if (leaf == "x_rwkvag" && attention)
             {
-                string prefix = t.Name[..^"x_rwkvag".Length];
-                if (t.Shape.Count != 3 || t.Shape[0] != 6 || t.Shape[1] != 1)
+                foreach (CheckpointTensor mix in SplitMixes(reader, t))
                 {
-                    throw new CheckpointFormatException(reader.Path, t.Name,
-                        $"Tensor '{t.Name}' in '{reader.Path}' has shape {t.ShapeText}; expected [6, 1, C].");
-                }
-                long c = t.Shape[2];
-                for (int i = 0; i < s_v7MixNames.Length; i++)
-                {
-                    yield return DerivedTensor.Slice(t, prefix + s_v7MixNames[i], i * c, [1, 1, c]);
+                    yield return mix;
                 }
             }
-            else if (IsV7Lora(t.Name) && t.Shape.Count == 2)
+            else if (attention && leaf is "w1" or "w2" or "a1" or "a2" or "v1" or "v2" or "g1" or "g2" && t.Shape.Count == 2)
             {
-                yield return DerivedTensor.Transpose2D(t, t.Name);
+                yield return DerivedTensor.Transpose2D(t, t.Name); // RWKV-7 LoRA: stored transposed
+            }
+            else if (leaf.StartsWith("time_mix_", StringComparison.Ordinal) || (leaf.StartsWith("time_maa_", StringComparison.Ordinal) && t.Shape.Count == 1))
+            {
+                yield return DerivedTensor.Reshape(t, t.Name, [1, 1, t.ElementCount]);
+            }
+            else if (leaf is "time_maa_w1" or "time_decay_w1" or "time_decay_w2")
+            {
+                yield return DerivedTensor.Transpose2D(t, t.Name); // RWKV-6 LoRA: stored transposed
+            }
+            else if (leaf == "time_maa_w2" && t.Shape.Count == 3)
+            {
+                yield return SwapLastAxes(t); // [5, C, D] back to [5, D, C]
+            }
+            else if (leaf == "time_decay" && v4)
+            {
+                yield return Map(t, t.Name, [t.ElementCount], y => Math.Log(-y)); // stored -exp(x)
+            }
+            else if (leaf == "time_decay" && v5)
+            {
+                yield return Map(t, t.Name, DropTrailingOnes(t), y => Math.Log(-Math.Log(y))); // stored exp(-exp(x))
+            }
+            else if (leaf == "time_decay")
+            {
+                yield return DerivedTensor.Reshape(t, t.Name, [1, 1, t.ElementCount]); // RWKV-6: reshape only
+            }
+            else if (leaf == "time_first" && v5)
+            {
+                yield return Map(t, t.Name, DropTrailingOnes(t), Math.Log); // RWKV-5.0 (rwkv.cpp "5.1"): stored exp(x)
+            }
+            else if (leaf == "time_faaaa")
+            {
+                yield return DerivedTensor.Reshape(t, t.Name, DropTrailingOnes(t));
             }
             else
             {
@@ -38,8 +67,57 @@ internal static class RwkvCppLayout
         }
     }
 
-    // RWKV-7 LoRA names; v6 (time_maa_w1, time_decay_w1...) never ends this way.
-    private static bool IsV7Lora(string name) =>
-        name.Contains(".att.", StringComparison.Ordinal) &&
-        name[(name.LastIndexOf('.') + 1)..] is "w1" or "w2" or "a1" or "a2" or "v1" or "v2" or "g1" or "g2";
+    private static IEnumerable<CheckpointTensor> SplitMixes(RwkvCppReader reader, CheckpointTensor t)
+    {
+        if (t.Shape.Count != 3 || t.Shape[0] != 6 || t.Shape[1] != 1)
+        {
+            throw new CheckpointFormatException(reader.Path, t.Name,
+                $"Tensor '{t.Name}' in '{reader.Path}' has shape {t.ShapeText}; expected [6, 1, C].");
+        }
+        string prefix = t.Name[..^"x_rwkvag".Length];
+        long c = t.Shape[2];
+        for (int i = 0; i < s_v7MixNames.Length; i++)
+        {
+            yield return DerivedTensor.Slice(t, prefix + s_v7MixNames[i], i * c, [1, 1, c]);
+        }
+    }
+
+    private static long[] DropTrailingOnes(CheckpointTensor t)
+    {
+        int rank = t.Shape.Count;
+        while (rank > 1 && t.Shape[rank - 1] == 1)
+        {
+            rank--;
+        }
+        return [.. t.Shape.Take(rank)];
+    }
+
+    private static DerivedTensor Map(CheckpointTensor t, string name, long[] shape, Func<double, double> f) =>
+        new(name, t.DType, shape, destination =>
+        {
+            t.ReadFloat32(destination);
+            for (int i = 0; i < destination.Length; i++)
+            {
+                destination[i] = (float)f(destination[i]);
+            }
+        });
+
+    private static DerivedTensor SwapLastAxes(CheckpointTensor t)
+    {
+        long n = t.Shape[0], rows = t.Shape[1], cols = t.Shape[2];
+        return new DerivedTensor(t.Name, t.DType, [n, cols, rows], destination =>
+        {
+            float[] data = t.ReadFloat32();
+            for (long b = 0; b < n; b++)
+            {
+                for (long i = 0; i < rows; i++)
+                {
+                    for (long j = 0; j < cols; j++)
+                    {
+                        destination[(int)((b * cols * rows) + (j * rows) + i)] = data[(b * rows * cols) + (i * cols) + j];
+                    }
+                }
+            }
+        });
+    }
 }
