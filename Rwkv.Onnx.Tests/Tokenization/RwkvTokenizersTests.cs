@@ -14,8 +14,16 @@ public class RwkvTokenizersTests
         FormatVersion = RwkvContract.FormatVersion,
         Architecture = new RwkvArchitectureInfo
         {
-            Version = "7", Layers = 1, Embedding = 64, Heads = 1, HeadSize = 64, Vocab = vocab, FfnSize = 256,
-            Parameters = 1, LayerNormEpsilon = 1e-5f, GroupNormEpsilon = 64e-5f,
+            Version = "7",
+            Layers = 1,
+            Embedding = 64,
+            Heads = 1,
+            HeadSize = 64,
+            Vocab = vocab,
+            FfnSize = 256,
+            Parameters = 1,
+            LayerNormEpsilon = 1e-5f,
+            GroupNormEpsilon = 64e-5f,
         },
         WeightDType = "fp32",
         Opset = 17,
