@@ -131,7 +131,7 @@ public class RwkvWorldTokenizerTests
     {
         Assert.Multiple(() =>
         {
-            Assert.That(World.TryGetTokenBytes(RwkvWorldTokenizer.EndOfTextId, out ReadOnlySpan<byte> eot) && eot.IsEmpty, Is.True);
+            Assert.That(World.EndOfTextId == 0 && World.TryGetTokenBytes(0, out ReadOnlySpan<byte> eot) && eot.IsEmpty, Is.True);
             Assert.That(World.TryGetTokenBytes(65535, out ReadOnlySpan<byte> unused) && unused.IsEmpty, Is.True);
             Assert.That(World.TryGetTokenBytes(65536, out _), Is.False);
             Assert.That(World.TryGetTokenBytes(-1, out _), Is.False);

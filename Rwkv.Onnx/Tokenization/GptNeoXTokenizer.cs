@@ -58,7 +58,7 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
     public IReadOnlyDictionary<string, int> AddedTokens { get; }
 
     /// <summary>The id of <c>&lt;|endoftext|&gt;</c>, or null when the file has no such added token.</summary>
-    public int? EndOfTextId { get; }
+    public override int? EndOfTextId { get; }
 
     /// <summary>Reads a Hugging Face <c>tokenizer.json</c> with a byte-level BPE model.</summary>
     /// <param name="tokenizerJsonPath">Path of the file, e.g. <c>20B_tokenizer.json</c>.</param>

@@ -30,9 +30,6 @@ public sealed class RwkvWorldTokenizer : ByteLevelTokenizer
     /// <summary>The tokenizer kind written in <see cref="RwkvTokenizerInfo.Kind"/> for World models.</summary>
     public const string Kind = "world";
 
-    /// <summary>The end-of-text token id.</summary>
-    public const int EndOfTextId = 0;
-
     /// <summary>Number of ids of the World vocabulary, 65,536.</summary>
     public const int WorldVocabularySize = 65536;
 
@@ -48,6 +45,9 @@ public sealed class RwkvWorldTokenizer : ByteLevelTokenizer
         _children = children;
         _nodeToken = nodeToken;
     }
+
+    /// <summary>Always 0: the World vocabulary's end-of-text token.</summary>
+    public override int? EndOfTextId => 0;
 
     /// <summary>Always <see cref="WorldVocabularySize"/>.</summary>
     public override int VocabularySize => WorldVocabularySize;
