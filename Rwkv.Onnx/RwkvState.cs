@@ -131,6 +131,33 @@ public sealed class RwkvState : IDisposable
     }
 
     /// <summary>
+    /// Overwrites sequence <paramref name="destinationRow"/> of this state with sequence <paramref name="sourceRow"/>
+    /// of <paramref name="source"/> (which may be this state), for batched generation.
+    /// </summary>
+    /// <exception cref="StateMismatchException"><paramref name="source"/> belongs to another model instance.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A row is outside its state's batch.</exception>
+    internal void CopyRowFrom(RwkvState source, int sourceRow, int destinationRow)
+    {
+        ThrowIfUnusable();
+        ArgumentNullException.ThrowIfNull(source);
+        source.ThrowIfUnusable();
+        if (!ReferenceEquals(source._model, _model))
+        {
+            throw new StateMismatchException(_model.ModelDirectory, source._model.ModelDirectory,
+                $"Cannot copy a sequence of a state of the model loaded from '{source._model.ModelDirectory}' into a state of another model instance.");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(sourceRow);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(sourceRow, source.BatchSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(destinationRow);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(destinationRow, BatchSize);
+        for (int i = 0; i < Current.Length; i++)
+        {
+            int rowLength = Current[i].Length / BatchSize;
+            Array.Copy(source.Current[i], sourceRow * rowLength, Current[i], destinationRow * rowLength, rowLength);
+        }
+    }
+
+    /// <summary>
     /// Writes the state to <paramref name="stream"/>: a header (magic <c>RWKS</c>, <see cref="SaveFormatVersion"/>,
     /// layer count, embedding size, architecture version, batch size, tensor count, element count per tensor),
     /// then every tensor as little-endian float32, in manifest order. The stream is left open.

@@ -11,4 +11,7 @@ public enum GenerationStopReason
 
     /// <summary>The generated text reached a stop string.</summary>
     StopString,
+
+    /// <summary>The sequence was taken out of its batch by <see cref="BatchGenerator.Remove"/>.</summary>
+    Removed,
 }
