@@ -187,6 +187,31 @@ public sealed class Rwkv5ParityTests
     }
 
     [Test]
+    public void Export_NewestOpset_MatchesReference()
+    {
+        // Opset 21 is the other end of ExportOptions' range; ops whose form changes with the opset must still hold.
+        string directory = Path.Combine(_work, "model-5.1-opset21");
+        RwkvManifest manifest = RwkvExporter.Export(_checkpoints["5.1"], directory, new ExportOptions { Opset = 21 });
+        Assert.That(manifest.Opset, Is.EqualTo(21));
+        int[] tokens = [3, 141, 59, 265, 35, 89, 79, 32, 38, 46, 26];
+        using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(_checkpoints["5.1"]);
+        ReferenceRwkv5 reference = ReferenceRwkv5.Load(checkpoint, PublishedEpsilon);
+        float[] expected = [];
+        foreach (int token in tokens)
+        {
+            expected = reference.Forward(token);
+        }
+
+        using RwkvModel model = RwkvModel.Load(directory);
+        using RwkvRunner runner = model.CreateRunner();
+        runner.PrefillChunkSize = 4;
+        using RwkvState state = model.CreateState();
+        var logits = new float[Vocab];
+        runner.Forward(tokens, state, logits, RwkvForwardMode.Prefill);
+        Assert.That(logits, Is.EqualTo(expected).Within(1e-4f));
+    }
+
+    [Test]
     public void Export_PerChannelDecayWithoutGate_FailsNamingTheGate()
     {
         string checkpoint = Path.Combine(_work, "no-gate.bin");
