@@ -111,8 +111,6 @@ internal sealed class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         new("ffn_shift", [info.Embedding]),
     ];
 
-    // emb, ln_out (2), head; per layer: 3 norms × 2, 6 time_maa vectors, 2 mix LoRA, decay + 2 decay LoRA, faaaa, 5 projections, 2 ffn vectors, 3 ffn projections
-    public override int PreparedTensorCount => 4 + Info.Layers * 28;
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {
