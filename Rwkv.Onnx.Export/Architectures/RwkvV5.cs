@@ -137,9 +137,6 @@ internal sealed class RwkvV5 : RwkvArchitecture
         yield return ("head.weight", [Info.Vocab, c]);
     }
 
-    // emb, ln_out, head; per layer: 6 norms, 3 or 4 mixes, decay, bonus, 4 or 5 projections, 2 ffn mixes, 3 ffn projections
-    public override int PreparedTensorCount => 3 + Info.Layers * (_gated ? 22 : 20);
-
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {
         PrepareEmbedding(checkpoint, sink);
