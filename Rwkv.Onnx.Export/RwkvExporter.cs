@@ -85,16 +85,7 @@ public static class RwkvExporter
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
             Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256(weightsPath) },
-            State = [.. Enumerable.Range(0, info.Layers).SelectMany(layer => architecture.StateSlots.Select(slot => new RwkvStateTensorInfo
-            {
-                Slot = slot.Name,
-                Layer = layer,
-                Input = RwkvContract.PastStateName(slot.Name, layer),
-                Output = RwkvContract.PresentStateName(slot.Name, layer),
-                Shape = slot.Shape,
-                DType = "float32",
-                Initial = slot.Initial,
-            }))],
+            State = StateTensors(architecture),
             Tokenizer = new RwkvTokenizerInfo { Kind = info.Vocab == 256 ? "bytes" : "unknown" },
             Source = new RwkvSourceInfo { File = Path.GetFileName(checkpoint.Path), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Path) },
         };
@@ -116,6 +107,39 @@ public static class RwkvExporter
         File.WriteAllText(Path.Combine(directory, RwkvContract.ManifestFile), json);
         return manifest;
     }
+
+    /// <summary>Detects a checkpoint's version, sizes and state layout without exporting it.</summary>
+    /// <param name="checkpointPath">A checkpoint file.</param>
+    /// <param name="options">Options that affect detection (e.g. the group-norm epsilon); null for defaults.</param>
+    /// <exception cref="FileNotFoundException">The checkpoint does not exist.</exception>
+    /// <exception cref="CheckpointFormatException">The checkpoint is unreadable or not a supported RWKV model.</exception>
+    public static RwkvCheckpointInfo Inspect(string checkpointPath, ExportOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(checkpointPath);
+        using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(checkpointPath);
+        RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options ?? new ExportOptions());
+        TensorDType dtype = checkpoint.Tensors.Values.GroupBy(t => t.DType).MaxBy(g => g.Sum(t => t.ElementCount))!.Key; // non-empty: detection found tensors
+        return new RwkvCheckpointInfo
+        {
+            Path = checkpoint.Path,
+            Format = checkpoint.Format,
+            DType = dtype switch { TensorDType.Float16 => "fp16", TensorDType.BFloat16 => "bf16", _ => "fp32" },
+            Architecture = architecture.Info,
+            State = StateTensors(architecture),
+        };
+    }
+
+    private static List<RwkvStateTensorInfo> StateTensors(RwkvArchitecture architecture) =>
+        [.. Enumerable.Range(0, architecture.Info.Layers).SelectMany(layer => architecture.StateSlots.Select(slot => new RwkvStateTensorInfo
+        {
+            Slot = slot.Name,
+            Layer = layer,
+            Input = RwkvContract.PastStateName(slot.Name, layer),
+            Output = RwkvContract.PresentStateName(slot.Name, layer),
+            Shape = slot.Shape,
+            DType = "float32",
+            Initial = slot.Initial,
+        }))];
 
     private static string Sha256(string path)
     {

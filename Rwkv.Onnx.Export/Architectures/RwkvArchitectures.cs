@@ -12,6 +12,7 @@ internal static class RwkvArchitectures
     private static readonly Func<RwkvCheckpoint, ExportOptions, RwkvArchitecture?>[] s_versions =
     [
         RwkvV7.TryCreate,
+        RwkvV6.TryCreate,
         RwkvV4.TryCreate,
     ];
 

@@ -94,9 +94,6 @@ internal sealed class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         new("ffn_shift", [info.Embedding]),
     ];
 
-    // emb, ln_out weight and bias, head; per layer: 4 norms, decay, first, 3 + 2 mixes, 4 + 3 projections
-    public override int PreparedTensorCount => 4 + Info.Layers * 18;
-
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {
         PrepareEmbedding(checkpoint, sink);

@@ -24,7 +24,6 @@ public sealed class Rwkv4ParityTests
     private IReadOnlyList<TinyCheckpoints.CanonicalTensor> _written = [];
     private RwkvModel _model = null!;
     private RwkvModel _largeKeyModel = null!;
-    private ExportProgress _lastWeightsReport;
 
     [OneTimeSetUp]
     public void ExportGeneratedModels()
@@ -33,8 +32,7 @@ public sealed class Rwkv4ParityTests
         Directory.CreateDirectory(_work);
         _checkpoint = Path.Combine(_work, "rwkv4.bin");
         _written = TinyCheckpoints.WriteRwkv4(_checkpoint, Layers, Width, Vocab, Ffn, seed: 4);
-        RwkvExporter.Export(_checkpoint, Path.Combine(_work, "model"), new ExportOptions(),
-            new SyncProgress(p => _lastWeightsReport = p.Stage == "weights" ? p : _lastWeightsReport));
+        RwkvExporter.Export(_checkpoint, Path.Combine(_work, "model"), new ExportOptions());
         _model = RwkvModel.Load(Path.Combine(_work, "model"));
 
         _largeKeyCheckpoint = Path.Combine(_work, "rwkv4-large-keys.bin");
@@ -102,12 +100,6 @@ public sealed class Rwkv4ParityTests
                 Assert.That(slot.Initial, Is.EqualTo(slot.Slot == "pp" ? -1e30f : 0f), slot.Input);
             }
         }
-    }
-
-    [Test]
-    public void Export_ReportsProgressOverEveryPreparedTensor()
-    {
-        Assert.That((_lastWeightsReport.Done, _lastWeightsReport.Total), Is.EqualTo((4 + (18 * Layers), 4 + (18 * Layers))));
     }
 
     [TestCase(RwkvForwardMode.Step, 1)]
@@ -200,12 +192,6 @@ public sealed class Rwkv4ParityTests
     {
         var random = new Random(seed);
         return Enumerable.Range(0, length).Select(_ => random.Next(vocab)).ToArray();
-    }
-
-    /// <summary>Reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>
-    private sealed class SyncProgress(Action<ExportProgress> report) : IProgress<ExportProgress>
-    {
-        public void Report(ExportProgress value) => report(value);
     }
 
     private static float MaxAbsDifference(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();

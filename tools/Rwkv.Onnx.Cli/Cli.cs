@@ -60,6 +60,7 @@ internal static class Cli
             ExportCommand.Create(),
             LogitsCommand.Create(),
             GenerateCommand.Create(),
+            InspectCommand.Create(),
         };
         return root;
     }
