@@ -106,8 +106,8 @@ internal sealed class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitecture(info)
                 sink.Vector(checkpoint.Get(p + norm + ".bias"));
             }
             // w = −exp(time_decay), computed in double so w is the correctly rounded float.
-            float[] w = checkpoint.Get(p + "att.time_decay").ReadFloat32();
-            sink.Add(p + "att.time_decay", Array.ConvertAll(w, d => (float)-Math.Exp(d)), w.Length);
+            float[] decay = checkpoint.Get(p + "att.time_decay").ReadFloat32();
+            sink.Add(p + "att.time_decay", Array.ConvertAll(decay, d => (float)-Math.Exp(d)), decay.Length);
             sink.Vector(checkpoint.Get(p + "att.time_first"));
             foreach (string mix in s_attMixes)
             {
