@@ -14,6 +14,7 @@ internal static class RwkvArchitectures
         RwkvV7.TryCreate,
         RwkvV6.TryCreate,
         RwkvV5.TryCreate,
+        RwkvV4.TryCreate,
     ];
 
     /// <summary>The marker tensors of each version, for the message when nothing matches.</summary>
