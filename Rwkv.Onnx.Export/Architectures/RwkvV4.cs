@@ -145,7 +145,6 @@ internal sealed class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitecture(info)
     private static (Value[] States, Value Output) Wkv(Value[] s, Value[] t, Value u, Value w)
     {
         (Value aa, Value bb, Value pp, Value k, Value v) = (s[0], s[1], s[2], t[0], t[1]);
-        // Body values come first in k + u and pp + w: an op is emitted in its first operand's graph.
         Value ww = k + u, p = Max(pp, ww);
         Value e1 = Exp(pp - p), e2 = Exp(ww - p);
         Value wkv = (e1 * aa + e2 * v) / (e1 * bb + e2);

@@ -207,7 +207,7 @@ internal sealed class RwkvV5 : RwkvArchitecture
     {
         (Value r, Value k, Value v) = (t[0], t[1], t[2]);
         Value y = Squeeze(MatMul(Unsqueeze(r, -2), s), -2);
-        return (s * w + Unsqueeze(k, -1) * Unsqueeze(v, -2), y); // s first: the Mul belongs to the body, w comes from outside
+        return (s * w + Unsqueeze(k, -1) * Unsqueeze(v, -2), y);
     }
 
     // r = σ(Wr xr);  k = relu(Wk xk)²;  out = r ⊙ (Wv k)

@@ -102,6 +102,21 @@ public sealed class OnnxGraphTests
     }
 
     [Test]
+    public void BinaryOp_WithOuterValueFirst_IsEmittedInTheBody()
+    {
+        var g = new OnnxGraph("t", 17, null);
+        Value outer = g.Input("outer", ElementType.Float, 2);
+        OnnxGraph body = g.CreateSubgraph("body");
+        Value inner = body.BodyInput("inner", ElementType.Float);
+
+        Value sum = outer + inner;
+
+        Assert.That(sum.Graph, Is.SameAs(body));
+        Assert.That(body.Proto.Node.Single().Input, Is.EqualTo(new[] { "outer", "inner" }));
+        Assert.That(g.Proto.Node, Is.Empty);
+    }
+
+    [Test]
     public void Scan_BodyRunsOncePerStepCarryingState()
     {
         // A running sum: s_t = s_{t-1} * 0.5 + x_t, y_t = s_t.
