@@ -25,19 +25,7 @@ internal static class ExportCommand
                 result.AddError($"--dtype: '{value}' is not a weight type; expected fp32 or fp16.");
             }
         });
-        var groupNormEps = new Option<float?>("--group-norm-eps")
-        {
-            Description = "Epsilon of the per-head group norm ln_x (RWKV-5 and later), a training convention the weights do not record. " +
-                "Default: the published 64e-5. rwkv.cpp's tiny RWKV-5 test models need 1e-5.",
-            HelpName = "E",
-        };
-        groupNormEps.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<float?>() is { } value && !(value > 0 && float.IsFinite(value)))
-            {
-                result.AddError($"--group-norm-eps: {value.ToString(CultureInfo.InvariantCulture)} is out of range; it must be a positive number.");
-            }
-        });
+        Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
         var force = new Option<bool>("--force") { Description = "Replace the output directory if it exists." };
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, weights, manifest).")
