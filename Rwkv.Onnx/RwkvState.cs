@@ -16,7 +16,7 @@ namespace Rwkv.Onnx;
 /// the other; the sets then swap roles, with no copy. A state belongs to one conversation and is not
 /// thread-safe. It refuses every operation except <see cref="Dispose"/> once it or its model is disposed.
 /// </remarks>
-public sealed class RwkvState : IDisposable
+public sealed partial class RwkvState : IDisposable
 {
     /// <summary>Version of the <see cref="Save"/> format.</summary>
     public const int SaveFormatVersion = 1;
