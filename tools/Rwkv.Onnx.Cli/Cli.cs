@@ -61,6 +61,8 @@ internal static class Cli
             LogitsCommand.Create(),
             GenerateCommand.Create(),
             InspectCommand.Create(),
+            RandomCheckpointCommand.Create(),
+            BenchCommand.Create(),
         };
         return root;
     }
