@@ -20,19 +20,25 @@ internal static class BenchRunner
         RwkvManifest manifest = RwkvManifest.Load(plan.ModelDirectory);
         ModelCost cost = ModelCost.Read(plan.ModelDirectory, manifest);
 
-        progress.Report(("memory bandwidth", 0, 1));
-        long bandwidth = MemoryBandwidth.Measure(plan.BandwidthBufferBytes);
-        GC.Collect();
-        progress.Report(("memory bandwidth", 1, 1));
-
-        var results = new List<BenchResult>();
+        var measured = new List<BenchResult>();
         foreach (RwkvExecutionProvider provider in plan.Providers)
         {
             foreach (int batch in plan.Batches)
             {
-                results.Add(RunConfiguration(plan, manifest, cost, provider, batch, bandwidth, progress));
+                measured.Add(RunConfiguration(plan, manifest, cost, provider, batch, progress));
             }
         }
+
+        // Last, so its buffer never counts in a configuration's peak RSS.
+        progress.Report(("memory bandwidth", 0, 1));
+        long bandwidth = MemoryBandwidth.Measure(plan.BandwidthBufferBytes);
+        progress.Report(("memory bandwidth", 1, 1));
+        // One step reads the step weights once for the whole batch and takes 1 / (per-sequence decode rate) seconds.
+        List<BenchResult> results = [.. measured.Select(r => r with
+        {
+            BandwidthBytesPerS = bandwidth,
+            DecodeRooflineFraction = (double)cost.StepWeightBytes / bandwidth * r.DecodeTokensPerSPerSequence,
+        })];
         RwkvArchitectureInfo a = manifest.Architecture;
         return new BenchReport
         {
@@ -46,7 +52,7 @@ internal static class BenchRunner
     }
 
     private static BenchResult RunConfiguration(
-        BenchPlan plan, RwkvManifest manifest, ModelCost cost, RwkvExecutionProvider provider, int batch, long bandwidth,
+        BenchPlan plan, RwkvManifest manifest, ModelCost cost, RwkvExecutionProvider provider, int batch,
         IProgress<(string Stage, int Done, int Total)> progress)
     {
         string stage = $"{ProviderName(provider)} batch {batch}";
@@ -86,7 +92,6 @@ internal static class BenchRunner
 
         double prefillSeconds = Median(prefillMs) / 1000;
         double decodeSeconds = Median(decodeMs) / 1000;
-        double secondsPerStep = decodeSeconds / plan.DecodeTokens;
         stepMs.Sort();
         return new BenchResult
         {
@@ -102,8 +107,8 @@ internal static class BenchRunner
             TtftMs = Median(prefillMs),
             LatencyMs = new LatencyPercentiles(Percentile(stepMs, 0.50), Percentile(stepMs, 0.90), Percentile(stepMs, 0.99)),
             PeakRssBytes = MachineProbe.PeakRssBytes(),
-            BandwidthBytesPerS = bandwidth,
-            DecodeRooflineFraction = (double)cost.StepWeightBytes / bandwidth / secondsPerStep,
+            BandwidthBytesPerS = double.NaN,        // filled in by Run once bandwidth is measured
+            DecodeRooflineFraction = double.NaN,
             PrefillGflops = cost.PrefillFlops(batch, plan.PrefillTokens) / prefillSeconds / 1e9,
         };
     }
