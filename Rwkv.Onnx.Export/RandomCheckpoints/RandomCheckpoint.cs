@@ -33,10 +33,24 @@ internal static partial class RandomCheckpoint
         }
     }
 
+    // Tensors written and dropped are large-object garbage, which the GC only frees in a full collection; left to
+    // its own budget it let a 5.7 GiB model peak at 2.4 GB. Collecting after every 256 MiB drawn bounds the peak to
+    // about that plus the largest tensor.
+    private const long CollectEveryBytes = 256L << 20;
+
+    [ThreadStatic]
+    private static long s_bytesSinceCollect;
+
     /// <summary>A tensor of <paramref name="shape"/> filled in row-major order by <paramref name="value"/>.</summary>
     private static CanonicalTensor Fill(string name, long[] shape, Func<float> value)
     {
         long count = shape.Aggregate(1L, (p, d) => p * d);
+        s_bytesSinceCollect += count * sizeof(float);
+        if (s_bytesSinceCollect > CollectEveryBytes)
+        {
+            s_bytesSinceCollect = count * sizeof(float);
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        }
         var data = new float[count];
         for (long i = 0; i < count; i++)
         {
