@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NUnit.Framework;
 using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Export;
@@ -286,16 +287,17 @@ public sealed class CheckpointReaderTests
     public void Open_GeneratedMultiHeadModel_RoundTripsCanonicalTensors(TensorDType weightType)
     {
         string path = Path.Combine(_directory, "tiny-v7.bin");
-        IReadOnlyList<TinyCheckpoints.CanonicalTensor> written = TinyCheckpoints.WriteRwkv7(
+        var written = new List<CanonicalTensor>();
+        RandomCheckpoint.WriteRwkv7(
             path, layers: 3, embd: 128, headSize: 64, vocab: 300, ffn: 512,
-            loraW: 32, loraA: 32, loraV: 16, loraG: 64, seed: 7, weightType);
+            loraW: 32, loraA: 32, loraV: 16, loraG: 64, seed: 7, weightType, written);
 
         using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(path);
 
         Assert.That(checkpoint.Tensors.Keys, Is.EquivalentTo(written.Select(t => t.Name)));
         using (Assert.EnterMultipleScope())
         {
-            foreach (TinyCheckpoints.CanonicalTensor tensor in written)
+            foreach (CanonicalTensor tensor in written)
             {
                 CheckpointTensor read = checkpoint.Get(tensor.Name);
                 Assert.That(read.Shape, Is.EqualTo(tensor.Shape), tensor.Name);
@@ -313,9 +315,9 @@ public sealed class CheckpointReaderTests
     public void WriteRwkv7_SameSeed_WritesSameBytes()
     {
         string first = Path.Combine(_directory, "a.bin"), second = Path.Combine(_directory, "b.bin"), other = Path.Combine(_directory, "c.bin");
-        TinyCheckpoints.WriteRwkv7(first, 2, 64, 32, 50, 128, 8, 8, 8, 8, seed: 1);
-        TinyCheckpoints.WriteRwkv7(second, 2, 64, 32, 50, 128, 8, 8, 8, 8, seed: 1);
-        TinyCheckpoints.WriteRwkv7(other, 2, 64, 32, 50, 128, 8, 8, 8, 8, seed: 2);
+        RandomCheckpoint.WriteRwkv7(first, 2, 64, 32, 50, 128, 8, 8, 8, 8, seed: 1);
+        RandomCheckpoint.WriteRwkv7(second, 2, 64, 32, 50, 128, 8, 8, 8, 8, seed: 1);
+        RandomCheckpoint.WriteRwkv7(other, 2, 64, 32, 50, 128, 8, 8, 8, 8, seed: 2);
 
         Assert.That(File.ReadAllBytes(second), Is.EqualTo(File.ReadAllBytes(first)));
         Assert.That(File.ReadAllBytes(other), Is.Not.EqualTo(File.ReadAllBytes(first)));

@@ -1,5 +1,6 @@
 using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Parity;
@@ -24,7 +25,7 @@ public sealed class MultiHeadParityTests
         _work = Path.Combine(Path.GetTempPath(), "rwkv-multihead-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_work);
         _checkpoint = Path.Combine(_work, "rwkv7-2x64.bin");
-        TinyCheckpoints.WriteRwkv7(_checkpoint, layers: 3, embd: 128, headSize: 64, vocab: Vocab, ffn: 512,
+        RandomCheckpoint.WriteRwkv7(_checkpoint, layers: 3, embd: 128, headSize: 64, vocab: Vocab, ffn: 512,
             loraW: 32, loraA: 24, loraV: 16, loraG: 64, seed: 7);
         RwkvExporter.Export(_checkpoint, Path.Combine(_work, "model"), new ExportOptions());
         _model = RwkvModel.Load(Path.Combine(_work, "model"));

@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Parity;
@@ -96,7 +97,7 @@ public sealed class ReferenceRwkv7Tests
         try
         {
             string path = Path.Combine(directory, "tiny-v7.bin");
-            TinyCheckpoints.WriteRwkv7(path, layers: 3, embd: 128, headSize: 64, vocab: 300, ffn: 512,
+            RandomCheckpoint.WriteRwkv7(path, layers: 3, embd: 128, headSize: 64, vocab: 300, ffn: 512,
                 loraW: 32, loraA: 32, loraV: 16, loraG: 64, seed: 7);
             using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(path);
             ReferenceRwkv7 reference = ReferenceRwkv7.Load(checkpoint);

@@ -1,5 +1,6 @@
 using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Parity;
@@ -21,7 +22,7 @@ public sealed class Rwkv4ParityTests
     private string _work = "";
     private string _checkpoint = "";
     private string _largeKeyCheckpoint = "";
-    private IReadOnlyList<TinyCheckpoints.CanonicalTensor> _written = [];
+    private IReadOnlyList<CanonicalTensor> _written = [];
     private RwkvModel _model = null!;
     private RwkvModel _largeKeyModel = null!;
 
@@ -31,12 +32,14 @@ public sealed class Rwkv4ParityTests
         _work = Path.Combine(Path.GetTempPath(), "rwkv4-parity-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_work);
         _checkpoint = Path.Combine(_work, "rwkv4.bin");
-        _written = TinyCheckpoints.WriteRwkv4(_checkpoint, Layers, Width, Vocab, Ffn, seed: 4);
+        var written = new List<CanonicalTensor>();
+        RandomCheckpoint.WriteRwkv4(_checkpoint, Layers, Width, Vocab, Ffn, seed: 4, written: written);
+        _written = written;
         RwkvExporter.Export(_checkpoint, Path.Combine(_work, "model"), new ExportOptions());
         _model = RwkvModel.Load(Path.Combine(_work, "model"));
 
         _largeKeyCheckpoint = Path.Combine(_work, "rwkv4-large-keys.bin");
-        TinyCheckpoints.WriteRwkv4(_largeKeyCheckpoint, layers: 2, embd: 64, vocab: LargeKeyVocab, ffn: 256, seed: 5, keyScale: 40);
+        RandomCheckpoint.WriteRwkv4(_largeKeyCheckpoint, layers: 2, embd: 64, vocab: LargeKeyVocab, ffn: 256, seed: 5, keyScale: 40);
         RwkvExporter.Export(_largeKeyCheckpoint, Path.Combine(_work, "large-keys"), new ExportOptions());
         _largeKeyModel = RwkvModel.Load(Path.Combine(_work, "large-keys"));
     }
@@ -71,7 +74,7 @@ public sealed class Rwkv4ParityTests
         Assert.That(checkpoint.Tensors.Keys, Is.EquivalentTo(_written.Select(t => t.Name)));
         using (Assert.EnterMultipleScope())
         {
-            foreach (TinyCheckpoints.CanonicalTensor tensor in _written)
+            foreach (CanonicalTensor tensor in _written)
             {
                 CheckpointTensor read = checkpoint.Get(tensor.Name);
                 Assert.That(read.Shape, Is.EqualTo(tensor.Shape), tensor.Name);

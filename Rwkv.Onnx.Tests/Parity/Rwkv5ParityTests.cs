@@ -1,5 +1,6 @@
 using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Parity;
@@ -27,7 +28,7 @@ public sealed class Rwkv5ParityTests
 
     private string _work = "";
     private readonly Dictionary<string, string> _checkpoints = [];
-    private readonly Dictionary<string, IReadOnlyList<TinyCheckpoints.CanonicalTensor>> _tensors = [];
+    private readonly Dictionary<string, IReadOnlyList<CanonicalTensor>> _tensors = [];
     private readonly Dictionary<string, RwkvModel> _models = [];
 
     [OneTimeSetUp]
@@ -38,7 +39,9 @@ public sealed class Rwkv5ParityTests
         foreach ((string version, (int headSize, int seed)) in s_generated)
         {
             string checkpoint = Path.Combine(_work, $"rwkv{version}.bin");
-            _tensors[version] = TinyCheckpoints.WriteRwkv5(checkpoint, version, Layers, embd: 128, headSize, Vocab, ffn: 448, seed);
+            var written = new List<CanonicalTensor>();
+            RandomCheckpoint.WriteRwkv5(checkpoint, version, Layers, embd: 128, headSize, Vocab, ffn: 448, seed, written: written);
+            _tensors[version] = written;
             _checkpoints[version] = checkpoint;
             string model = Path.Combine(_work, $"model-{version}");
             RwkvExporter.Export(checkpoint, model, new ExportOptions());
@@ -132,9 +135,9 @@ public sealed class Rwkv5ParityTests
     public void Checkpoint_GeneratedRwkvCppFile_ReadsBackCanonicalTensors(string version)
     {
         using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(_checkpoints[version]);
-        IReadOnlyList<TinyCheckpoints.CanonicalTensor> expected = _tensors[version];
+        IReadOnlyList<CanonicalTensor> expected = _tensors[version];
         Assert.That(checkpoint.Tensors.Keys, Is.EquivalentTo(expected.Select(t => t.Name)));
-        foreach (TinyCheckpoints.CanonicalTensor t in expected)
+        foreach (CanonicalTensor t in expected)
         {
             CheckpointTensor read = checkpoint.Get(t.Name);
             Assert.That(read.Shape, Is.EqualTo(t.Shape), t.Name);
@@ -215,7 +218,7 @@ public sealed class Rwkv5ParityTests
     public void Export_PerChannelDecayWithoutGate_FailsNamingTheGate()
     {
         string checkpoint = Path.Combine(_work, "no-gate.bin");
-        TinyCheckpoints.WriteRwkv5(checkpoint, "5.2", layers: 1, embd: 64, headSize: 32, vocab: 50, ffn: 64, seed: 1,
+        RandomCheckpoint.WriteRwkv5(checkpoint, "5.2", layers: 1, embd: 64, headSize: 32, vocab: 50, ffn: 64, seed: 1,
             omit: ["blocks.0.att.gate.weight"]);
         CheckpointFormatException e = Assert.Throws<CheckpointFormatException>(
             () => RwkvExporter.Export(checkpoint, Path.Combine(_work, "no-gate"), new ExportOptions()))!;
@@ -228,7 +231,7 @@ public sealed class Rwkv5ParityTests
     public void Export_GatedModelMissingALaterMix_ListsIt()
     {
         string checkpoint = Path.Combine(_work, "no-mix.bin");
-        TinyCheckpoints.WriteRwkv5(checkpoint, "5.1", layers: 2, embd: 64, headSize: 32, vocab: 50, ffn: 64, seed: 2,
+        RandomCheckpoint.WriteRwkv5(checkpoint, "5.1", layers: 2, embd: 64, headSize: 32, vocab: 50, ffn: 64, seed: 2,
             omit: ["blocks.1.att.time_mix_g"]);
         CheckpointFormatException e = Assert.Throws<CheckpointFormatException>(
             () => RwkvExporter.Export(checkpoint, Path.Combine(_work, "no-mix"), new ExportOptions()))!;

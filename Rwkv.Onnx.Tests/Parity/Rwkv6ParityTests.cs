@@ -1,5 +1,6 @@
 using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Parity;
@@ -27,7 +28,7 @@ public sealed class Rwkv6ParityTests
         _work = Path.Combine(Path.GetTempPath(), "rwkv6-parity-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(_work);
         _checkpoint = Path.Combine(_work, "rwkv6-3x32.bin");
-        TinyCheckpoints.WriteRwkv6(_checkpoint, Layers, Embedding, HeadSize, Vocab, Ffn, MixRank, DecayRank, seed: 6);
+        RandomCheckpoint.WriteRwkv6(_checkpoint, Layers, Embedding, HeadSize, Vocab, Ffn, MixRank, DecayRank, seed: 6);
         RwkvExporter.Export(_checkpoint, Path.Combine(_work, "model"), new ExportOptions(), new SyncProgress(_progress.Add));
         _model = RwkvModel.Load(Path.Combine(_work, "model"));
     }
@@ -101,15 +102,16 @@ public sealed class Rwkv6ParityTests
     public void Open_GeneratedModel_RoundTripsCanonicalTensors(TensorDType weightType)
     {
         string path = Path.Combine(_work, $"roundtrip-{weightType}.bin");
-        IReadOnlyList<TinyCheckpoints.CanonicalTensor> written = TinyCheckpoints.WriteRwkv6(
-            path, layers: 2, Embedding, HeadSize, Vocab, Ffn, MixRank, DecayRank, seed: 3, weightType);
+        var written = new List<CanonicalTensor>();
+        RandomCheckpoint.WriteRwkv6(
+            path, layers: 2, Embedding, HeadSize, Vocab, Ffn, MixRank, DecayRank, seed: 3, weightType, written);
 
         using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(path);
 
         Assert.That(checkpoint.Tensors.Keys, Is.EquivalentTo(written.Select(t => t.Name)));
         using (Assert.EnterMultipleScope())
         {
-            foreach (TinyCheckpoints.CanonicalTensor tensor in written)
+            foreach (CanonicalTensor tensor in written)
             {
                 CheckpointTensor read = checkpoint.Get(tensor.Name);
                 Assert.That(read.Shape, Is.EqualTo(tensor.Shape), tensor.Name);

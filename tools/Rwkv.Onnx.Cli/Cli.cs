@@ -66,6 +66,8 @@ internal static class Cli
             InspectCommand.Create(),
             TokenizeCommand.Create(),
             ChatCommand.Create(() => stdin ?? Console.In),
+            RandomCheckpointCommand.Create(),
+            BenchCommand.Create(),
         };
         return root;
     }

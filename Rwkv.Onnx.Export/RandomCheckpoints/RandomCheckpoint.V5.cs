@@ -1,8 +1,8 @@
 using Rwkv.Onnx.Export.Checkpoints;
 
-namespace Rwkv.Onnx.Tests.Fixtures;
+namespace Rwkv.Onnx.Export.RandomCheckpoints;
 
-internal static partial class TinyCheckpoints
+internal static partial class RandomCheckpoint
 {
     /// <summary>
     /// Writes a random RWKV-5 model of one variant in rwkv.cpp's layout, as its converter
@@ -27,95 +27,80 @@ internal static partial class TinyCheckpoints
     /// <param name="ffn">Channel-mix hidden width F.</param>
     /// <param name="seed">Seed of the random weights: the same seed writes the same file.</param>
     /// <param name="omit">Canonical names to leave out of the file, to make a malformed checkpoint.</param>
-    /// <returns>
-    /// The canonical tensors (BlinkDL names and shapes, in state-dict order) as generated, omitted ones included. <see cref="RwkvCheckpoint.Open"/>
-    /// reads back exactly these names, shapes and values, except <c>time_decay</c> and <c>time_first</c>, whose
-    /// stored exp transforms are inverted only to within float32 rounding.
-    /// </returns>
-    public static IReadOnlyList<CanonicalTensor> WriteRwkv5(string path, string version, int layers, int embd, int headSize, int vocab, int ffn, int seed,
-        IReadOnlyCollection<string>? omit = null)
+    /// <param name="written">
+    /// When not null, receives the canonical tensors (BlinkDL names and shapes, in state-dict order) as generated, omitted ones
+    /// included. <see cref="RwkvCheckpoint.Open"/> reads back exactly these names, shapes and values, except <c>time_decay</c>
+    /// and <c>time_first</c>, whose stored exp transforms are inverted only to within float32 rounding.
+    /// </param>
+    public static void WriteRwkv5(string path, string version, int layers, int embd, int headSize, int vocab, int ffn, int seed,
+        IReadOnlyCollection<string>? omit = null, ICollection<CanonicalTensor>? written = null)
     {
         if (version is not ("5.0" or "5.1" or "5.2"))
         {
             throw new ArgumentOutOfRangeException(nameof(version), version, "RWKV-5 variants are 5.0, 5.1 and 5.2.");
         }
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headSize);
-        if (embd <= 0 || embd % headSize != 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(embd), embd, $"The width must be a positive multiple of the head size {headSize}.");
-        }
+        RequireWidth(embd, headSize);
 
-        List<CanonicalTensor> canonical = CreateRwkv5(version, layers, embd, headSize, vocab, ffn, new Random(seed));
+        IEnumerable<CanonicalTensor> canonical = CreateRwkv5(version, layers, embd, headSize, vocab, ffn, new Random(seed));
         RwkvCppWriter.Write(path, vocab, embd, layers, TensorDType.Float32,
-            canonical.Where(t => omit?.Contains(t.Name) != true).Select(t => ToRwkvCppV5(t, version)));
-        return canonical;
+            canonical.Select(t =>
+            {
+                written?.Add(t);
+                return t;
+            }).Where(t => omit?.Contains(t.Name) != true).Select(t => ToRwkvCppV5(t, version)));
     }
 
-    /// <summary>The model's tensors in BlinkDL's layout and state-dict order (that of the 5v1/5v2 fixtures).</summary>
-    private static List<CanonicalTensor> CreateRwkv5(string version, int layers, int c, int headSize, int vocab, int ffn, Random random)
+    /// <summary>The model's tensors in BlinkDL's layout and state-dict order (that of the 5v1/5v2 fixtures), drawn lazily.</summary>
+    private static IEnumerable<CanonicalTensor> CreateRwkv5(string version, int layers, int c, int headSize, int vocab, int ffn, Random random)
     {
         bool gated = version != "5.0";
         long[] perHead = version == "5.2" ? [c / headSize, headSize] : [c / headSize];
-        var tensors = new List<CanonicalTensor>();
         float matrixScale = 1 / MathF.Sqrt(c);
-        void Add(string name, long[] shape, Func<float> value)
-        {
-            long count = shape.Aggregate(1L, (p, d) => p * d);
-            var data = new float[count];
-            for (long i = 0; i < count; i++)
-            {
-                data[i] = value();
-            }
-            tensors.Add(new CanonicalTensor(name, shape, data));
-        }
-        float Normal(float std) => std * Gaussian(random);
-        float Uniform(float low, float high) => low + (high - low) * (float)random.NextDouble();
-        void LayerNorm(string prefix)
-        {
-            Add(prefix + ".weight", [c], () => 1 + Normal(0.1f));
-            Add(prefix + ".bias", [c], () => Normal(0.1f));
-        }
-
-        Add("emb.weight", [vocab, c], () => Normal(1));
+        yield return Fill("emb.weight", [vocab, c], () => Normal(random, 1));
         for (int i = 0; i < layers; i++)
         {
             string b = $"blocks.{i}.";
-            LayerNorm(b + "ln1");
-            LayerNorm(b + "ln2");
+            foreach (CanonicalTensor t in LayerNorm(random, b + "ln1", c).Concat(LayerNorm(random, b + "ln2", c)))
+            {
+                yield return t;
+            }
             string att = b + "att.";
             // Decays exp(-exp(x)) from 0.07 (x = 1) to 0.98 (x = -4): short and long memories in one model.
-            Add(att + "time_decay", perHead, () => Uniform(-4, 1));
-            if (gated)
-            {
-                Add(att + "time_faaaa", perHead, () => Normal(0.5f));
-            }
-            else
-            {
-                Add(att + "time_first", perHead, () => Uniform(-1, 1));
-            }
+            yield return Fill(att + "time_decay", perHead, () => Uniform(random, -4, 1));
+            yield return gated
+                ? Fill(att + "time_faaaa", perHead, () => Normal(random, 0.5f))
+                : Fill(att + "time_first", perHead, () => Uniform(random, -1, 1));
             foreach (string mix in gated ? (string[])["k", "v", "r", "g"] : ["k", "v", "r"])
             {
-                Add(att + "time_mix_" + mix, [1, 1, c], () => Uniform(0, 1));
+                yield return Fill(att + "time_mix_" + mix, [1, 1, c], () => Uniform(random, 0, 1));
             }
-            LayerNorm(att + "ln_x");
+            foreach (CanonicalTensor t in LayerNorm(random, att + "ln_x", c))
+            {
+                yield return t;
+            }
             foreach (string linear in gated ? (string[])["key", "value", "receptance", "output", "gate"] : ["key", "value", "receptance", "output"])
             {
-                Add($"{att}{linear}.weight", [c, c], () => Normal(matrixScale));
+                yield return Fill($"{att}{linear}.weight", [c, c], () => Normal(random, matrixScale));
             }
-            Add(b + "ffn.time_mix_k", [1, 1, c], () => Uniform(0, 1));
-            Add(b + "ffn.time_mix_r", [1, 1, c], () => Uniform(0, 1));
-            Add(b + "ffn.key.weight", [ffn, c], () => Normal(matrixScale));
-            Add(b + "ffn.value.weight", [c, ffn], () => Normal(1 / MathF.Sqrt(ffn)));
-            Add(b + "ffn.receptance.weight", [c, c], () => Normal(matrixScale));
+            yield return Fill(b + "ffn.time_mix_k", [1, 1, c], () => Uniform(random, 0, 1));
+            yield return Fill(b + "ffn.time_mix_r", [1, 1, c], () => Uniform(random, 0, 1));
+            yield return Fill(b + "ffn.key.weight", [ffn, c], () => Normal(random, matrixScale));
+            yield return Fill(b + "ffn.value.weight", [c, ffn], () => Normal(random, 1 / MathF.Sqrt(ffn)));
+            yield return Fill(b + "ffn.receptance.weight", [c, c], () => Normal(random, matrixScale));
             if (i == 0)
             {
-                LayerNorm(b + "ln0");
+                foreach (CanonicalTensor t in LayerNorm(random, b + "ln0", c))
+                {
+                    yield return t;
+                }
             }
         }
-        LayerNorm("ln_out");
-        Add("head.weight", [vocab, c], () => Normal(matrixScale));
-        return tensors;
+        foreach (CanonicalTensor t in LayerNorm(random, "ln_out", c))
+        {
+            yield return t;
+        }
+        yield return Fill("head.weight", [vocab, c], () => Normal(random, matrixScale));
     }
 
     /// <summary>The rwkv.cpp record for a canonical RWKV-5 tensor, per the converter (float32 arithmetic, as torch does it).</summary>

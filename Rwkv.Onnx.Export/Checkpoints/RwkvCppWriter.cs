@@ -1,14 +1,14 @@
 using System.Buffers.Binary;
 using System.Text;
-using Rwkv.Onnx.Export.Checkpoints;
-
-namespace Rwkv.Onnx.Tests.Fixtures;
+namespace Rwkv.Onnx.Export.Checkpoints;
 
 /// <summary>
 /// Writes rwkv.cpp <c>.bin</c> files (format in <c>shared/fixtures/README.md</c>): a 24-byte header
 /// (magic, file version, n_vocab, n_embed, n_layer, type), then one record per tensor:
 /// dim_count, name_length, type code, dims innermost-first, name, data. FP32 (code 0) and FP16 (code 1).
-/// Writes exactly what it is given: the tensors must already be in rwkv.cpp's layout.
+/// Writes exactly what it is given: the tensors must already be in rwkv.cpp's layout. Streams: each
+/// record is written as the enumeration yields it, its data in small chunks, so a model larger than
+/// memory can be written one tensor at a time.
 /// </summary>
 internal static class RwkvCppWriter
 {
@@ -54,7 +54,9 @@ internal static class RwkvCppWriter
     public static int RecordHeaderSize(Tensor tensor) => 12 + 4 * tensor.Shape.Length + Encoding.UTF8.GetByteCount(tensor.Name);
 
     /// <summary>Bytes of the data of <paramref name="tensor"/>.</summary>
-    public static int DataSize(Tensor tensor) => tensor.Data.Length * (tensor.DType == TensorDType.Float16 ? 2 : 4);
+    public static long DataSize(Tensor tensor) => (long)tensor.Data.Length * ElementSize(tensor.DType);
+
+    private static int ElementSize(TensorDType dtype) => dtype == TensorDType.Float16 ? 2 : 4;
 
     private static void WriteRecord(Stream stream, Tensor tensor)
     {
@@ -87,19 +89,26 @@ internal static class RwkvCppWriter
         stream.Write(recordHeader);
         stream.Write(name);
 
-        var data = new byte[DataSize(tensor)];
-        for (int i = 0; i < tensor.Data.Length; i++)
+        const int ChunkElements = 1 << 16;
+        int elementSize = ElementSize(tensor.DType);
+        var chunk = new byte[ChunkElements * elementSize];
+        for (int start = 0; start < tensor.Data.Length; start += ChunkElements)
         {
-            if (tensor.DType == TensorDType.Float16)
+            int length = Math.Min(ChunkElements, tensor.Data.Length - start);
+            for (int i = 0; i < length; i++)
             {
-                BinaryPrimitives.WriteHalfLittleEndian(data.AsSpan(2 * i), (Half)tensor.Data[i]);
+                float value = tensor.Data[start + i];
+                if (tensor.DType == TensorDType.Float16)
+                {
+                    BinaryPrimitives.WriteHalfLittleEndian(chunk.AsSpan(2 * i), (Half)value);
+                }
+                else
+                {
+                    BinaryPrimitives.WriteSingleLittleEndian(chunk.AsSpan(4 * i), value);
+                }
             }
-            else
-            {
-                BinaryPrimitives.WriteSingleLittleEndian(data.AsSpan(4 * i), tensor.Data[i]);
-            }
+            stream.Write(chunk, 0, length * elementSize);
         }
-        stream.Write(data);
     }
 
     private static int TypeCode(TensorDType dtype) => dtype switch

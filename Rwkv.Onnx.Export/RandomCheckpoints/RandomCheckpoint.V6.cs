@@ -1,8 +1,8 @@
 using Rwkv.Onnx.Export.Checkpoints;
 
-namespace Rwkv.Onnx.Tests.Fixtures;
+namespace Rwkv.Onnx.Export.RandomCheckpoints;
 
-internal static partial class TinyCheckpoints
+internal static partial class RandomCheckpoint
 {
     private static readonly string[] s_v6MixNames = ["time_maa_x", "time_maa_w", "time_maa_k", "time_maa_v", "time_maa_r", "time_maa_g"];
 
@@ -32,111 +32,90 @@ internal static partial class TinyCheckpoints
     /// Float32, or Float16 to store the tensors rwkv.cpp's converter makes FP16 (the 2-D tensors without
     /// <c>.time_</c> in their name: <c>emb</c>, <c>head</c> and the projection matrices) in half precision.
     /// </param>
-    /// <returns>
-    /// The canonical tensors (BlinkDL names and shapes, in state-dict order) that
+    /// <param name="written">
+    /// When not null, receives the canonical tensors (BlinkDL names and shapes, in state-dict order) that
     /// <see cref="RwkvCheckpoint.Open"/> should read back; half-precision tensors hold their rounded values.
-    /// </returns>
-    public static IReadOnlyList<CanonicalTensor> WriteRwkv6(
+    /// </param>
+    public static void WriteRwkv6(
         string path, int layers, int embd, int headSize, int vocab, int ffn,
-        int loraMix, int loraDecay, int seed, TensorDType weightType = TensorDType.Float32)
+        int loraMix, int loraDecay, int seed, TensorDType weightType = TensorDType.Float32,
+        ICollection<CanonicalTensor>? written = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(loraMix);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(loraDecay);
-        if (embd <= 0 || embd % headSize != 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(embd), embd, $"The width must be a positive multiple of the head size {headSize}.");
-        }
+        RequireWidth(embd, headSize);
         if (embd / headSize < 2)
         {
             // With one head rwkv.cpp's squeeze would also drop the head axis of time_faaaa/time_decay.
             throw new ArgumentOutOfRangeException(nameof(headSize), headSize, $"Use at least two heads (width {embd}).");
         }
-        if (weightType is not (TensorDType.Float32 or TensorDType.Float16))
-        {
-            throw new ArgumentOutOfRangeException(nameof(weightType), weightType, "rwkv.cpp files hold FP32 or FP16 here.");
-        }
+        RequireFileType(weightType);
 
-        List<CanonicalTensor> canonical = CreateRwkv6(layers, embd, headSize, vocab, ffn, loraMix, loraDecay, new Random(seed));
-        var records = new List<RwkvCppWriter.Tensor>();
-        foreach (CanonicalTensor tensor in canonical)
+        IEnumerable<CanonicalTensor> canonical = CreateRwkv6(layers, embd, headSize, vocab, ffn, loraMix, loraDecay, new Random(seed));
+        RwkvCppWriter.Write(path, vocab, embd, layers, weightType, canonical.Select(tensor =>
         {
             RwkvCppWriter.Tensor record = ToRwkvCppV6(tensor, headSize);
             if (weightType == TensorDType.Float16 && IsStoredAsFloat16(record))
             {
                 record = record with { DType = TensorDType.Float16 };
             }
-            records.Add(record);
-        }
-        RwkvCppWriter.Write(path, vocab, embd, layers, weightType, records);
-
-        var half = new HashSet<string>(records.Where(r => r.DType == TensorDType.Float16).Select(r => r.Name), StringComparer.Ordinal);
-        return canonical
-            .Select(t => half.Contains(t.Name) ? t with { Data = Array.ConvertAll(t.Data, v => (float)(Half)v) } : t)
-            .ToList();
+            Record(written, tensor, record);
+            return record;
+        }));
     }
 
-    /// <summary>The model's tensors in BlinkDL's layout and state-dict order (that of the 6v0-1m fixture).</summary>
-    private static List<CanonicalTensor> CreateRwkv6(int layers, int c, int headSize, int vocab, int ffn, int loraMix, int loraDecay, Random random)
+    /// <summary>The model's tensors in BlinkDL's layout and state-dict order (that of the 6v0-1m fixture), drawn lazily.</summary>
+    private static IEnumerable<CanonicalTensor> CreateRwkv6(int layers, int c, int headSize, int vocab, int ffn, int loraMix, int loraDecay, Random random)
     {
-        var tensors = new List<CanonicalTensor>();
         float matrixScale = 1 / MathF.Sqrt(c);
-        void Add(string name, long[] shape, Func<float> value)
-        {
-            long count = shape.Aggregate(1L, (p, d) => p * d);
-            var data = new float[count];
-            for (long i = 0; i < count; i++)
-            {
-                data[i] = value();
-            }
-            tensors.Add(new CanonicalTensor(name, shape, data));
-        }
-        float Normal(float std) => std * Gaussian(random);
-        float Uniform(float low, float high) => low + (high - low) * (float)random.NextDouble();
-        void LayerNorm(string prefix)
-        {
-            Add(prefix + ".weight", [c], () => 1 + Normal(0.1f));
-            Add(prefix + ".bias", [c], () => Normal(0.1f));
-        }
-
-        Add("emb.weight", [vocab, c], () => Normal(1));
+        yield return Fill("emb.weight", [vocab, c], () => Normal(random, 1));
         for (int i = 0; i < layers; i++)
         {
             string b = $"blocks.{i}.";
-            LayerNorm(b + "ln1");
-            LayerNorm(b + "ln2");
+            foreach (CanonicalTensor t in LayerNorm(random, b + "ln1", c).Concat(LayerNorm(random, b + "ln2", c)))
+            {
+                yield return t;
+            }
             if (i == 0)
             {
-                LayerNorm(b + "ln0");
+                foreach (CanonicalTensor t in LayerNorm(random, b + "ln0", c))
+                {
+                    yield return t;
+                }
             }
             string att = b + "att.";
             foreach (string mix in s_v6MixNames)
             {
-                Add(att + mix, [1, 1, c], () => Uniform(0, 1));
+                yield return Fill(att + mix, [1, 1, c], () => Uniform(random, 0, 1));
             }
             // Mixes of order one, so a wrong slot order or a wrong w2 layout moves the logits.
-            Add(att + "time_maa_w1", [c, 5 * loraMix], () => Normal(matrixScale));
-            Add(att + "time_maa_w2", [5, loraMix, c], () => Normal(1 / MathF.Sqrt(loraMix)));
+            yield return Fill(att + "time_maa_w1", [c, 5 * loraMix], () => Normal(random, matrixScale));
+            yield return Fill(att + "time_maa_w2", [5, loraMix, c], () => Normal(random, 1 / MathF.Sqrt(loraMix)));
             // Base decays exp(-exp(w)) between exp(-1) and exp(-exp(-4)) = 0.98, moved by the LoRA.
-            Add(att + "time_decay", [1, 1, c], () => Uniform(-4, 0));
-            Add(att + "time_decay_w1", [c, loraDecay], () => Normal(matrixScale));
-            Add(att + "time_decay_w2", [loraDecay, c], () => Normal(0.5f / MathF.Sqrt(loraDecay)));
-            Add(att + "time_faaaa", [c / headSize, headSize], () => Normal(0.5f));
+            yield return Fill(att + "time_decay", [1, 1, c], () => Uniform(random, -4, 0));
+            yield return Fill(att + "time_decay_w1", [c, loraDecay], () => Normal(random, matrixScale));
+            yield return Fill(att + "time_decay_w2", [loraDecay, c], () => Normal(random, 0.5f / MathF.Sqrt(loraDecay)));
+            yield return Fill(att + "time_faaaa", [c / headSize, headSize], () => Normal(random, 0.5f));
             foreach (string linear in (string[])["receptance", "key", "value", "output", "gate"])
             {
-                Add($"{att}{linear}.weight", [c, c], () => Normal(matrixScale));
+                yield return Fill($"{att}{linear}.weight", [c, c], () => Normal(random, matrixScale));
             }
-            LayerNorm(att + "ln_x");
-            Add(b + "ffn.time_maa_k", [1, 1, c], () => Uniform(0, 1));
-            Add(b + "ffn.time_maa_r", [1, 1, c], () => Uniform(0, 1));
-            Add(b + "ffn.key.weight", [ffn, c], () => Normal(matrixScale));
-            Add(b + "ffn.receptance.weight", [c, c], () => Normal(matrixScale));
-            Add(b + "ffn.value.weight", [c, ffn], () => Normal(1 / MathF.Sqrt(ffn)));
+            foreach (CanonicalTensor t in LayerNorm(random, att + "ln_x", c))
+            {
+                yield return t;
+            }
+            yield return Fill(b + "ffn.time_maa_k", [1, 1, c], () => Uniform(random, 0, 1));
+            yield return Fill(b + "ffn.time_maa_r", [1, 1, c], () => Uniform(random, 0, 1));
+            yield return Fill(b + "ffn.key.weight", [ffn, c], () => Normal(random, matrixScale));
+            yield return Fill(b + "ffn.receptance.weight", [c, c], () => Normal(random, matrixScale));
+            yield return Fill(b + "ffn.value.weight", [c, ffn], () => Normal(random, 1 / MathF.Sqrt(ffn)));
         }
-        LayerNorm("ln_out");
-        Add("head.weight", [vocab, c], () => Normal(matrixScale));
-        return tensors;
+        foreach (CanonicalTensor t in LayerNorm(random, "ln_out", c))
+        {
+            yield return t;
+        }
+        yield return Fill("head.weight", [vocab, c], () => Normal(random, matrixScale));
     }
 
     /// <summary>The rwkv.cpp record for a canonical RWKV-6 tensor (the converter's steps, listed on <see cref="WriteRwkv6"/>).</summary>

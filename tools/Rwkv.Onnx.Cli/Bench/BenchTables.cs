@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Text;
+using ScottPlot;
+
+namespace Rwkv.Onnx.Cli.Bench;
+
+/// <summary>Renders bench reports (one run, or several merged by <c>bench compare</c>) as a Markdown table and a ScottPlot chart.</summary>
+internal static class BenchTables
+{
+    private static readonly CultureInfo s_invariant = CultureInfo.InvariantCulture;
+
+    /// <summary>One table row per configuration of every report, labelled by model and machine.</summary>
+    public static string Markdown(IReadOnlyList<BenchReport> reports)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| model | machine | provider | dtype | batch | threads | prefill tok/s | decode tok/s (per seq) | TTFT ms | latency ms p50 / p90 / p99 | peak RSS MiB | bandwidth GB/s | decode roofline | prefill GFLOP/s | load ms |");
+        text.AppendLine("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (BenchReport report in reports)
+        {
+            foreach (BenchResult r in report.Results)
+            {
+                text.AppendLine(string.Create(s_invariant,
+                    $"| {ModelLabel(report)} | {report.Machine.CpuModel} ({report.Machine.LogicalCores} cores) | {r.Provider} | {r.Dtype} | {r.Batch} | {r.Threads} | {r.PrefillTokensPerS:F1} | {r.DecodeTokensPerS:F1} ({r.DecodeTokensPerSPerSequence:F1}) | {r.TtftMs:F1} | {r.LatencyMs.P50:F2} / {r.LatencyMs.P90:F2} / {r.LatencyMs.P99:F2} | {r.PeakRssBytes / (1024.0 * 1024):F0} | {r.BandwidthBytesPerS / 1e9:F2} | {r.DecodeRooflineFraction:P1} | {r.PrefillGflops:F2} | {r.LoadMs:F0} |"));
+            }
+        }
+        return text.ToString();
+    }
+
+    /// <summary>
+    /// A grouped bar chart: decode tokens/s (left axis) and prefill tokens/s (right axis) per configuration.
+    /// The format follows the extension: <c>.svg</c> writes SVG, anything else PNG.
+    /// </summary>
+    public static void Chart(IReadOnlyList<BenchReport> reports, string path)
+    {
+        var plot = new Plot();
+        var decode = new List<Bar>();
+        var prefill = new List<Bar>();
+        var ticks = new List<Tick>();
+        Color decodeColor = Colors.SteelBlue, prefillColor = Colors.DarkOrange;
+        int index = 0;
+        foreach (BenchReport report in reports)
+        {
+            foreach (BenchResult r in report.Results)
+            {
+                double x = index * 3;
+                decode.Add(new Bar { Position = x, Value = r.DecodeTokensPerS, FillColor = decodeColor });
+                prefill.Add(new Bar { Position = x + 1, Value = r.PrefillTokensPerS, FillColor = prefillColor });
+                ticks.Add(new Tick(x + 0.5, string.Create(s_invariant, $"{ModelLabel(report)}\n{r.Provider} {r.Dtype} b{r.Batch} t{r.Threads}")));
+                index++;
+            }
+        }
+        var decodeBars = plot.Add.Bars(decode);
+        decodeBars.LegendText = "decode tok/s (left)";
+        var prefillBars = plot.Add.Bars(prefill);
+        prefillBars.LegendText = "prefill tok/s (right)";
+        prefillBars.Axes.YAxis = plot.Axes.Right;
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. ticks]);
+        plot.Axes.Left.Label.Text = "decode tokens/s (batch total)";
+        plot.Axes.Right.Label.Text = "prefill tokens/s (batch total)";
+        plot.Axes.Margins(bottom: 0);
+        plot.Title("rwkv-onnx bench");
+        plot.ShowLegend(Alignment.UpperLeft);
+        int width = Math.Max(640, 220 * index);
+        if (string.Equals(Path.GetExtension(path), ".svg", StringComparison.OrdinalIgnoreCase))
+        {
+            plot.SaveSvg(path, width, 480);
+        }
+        else
+        {
+            plot.SavePng(path, width, 480);
+        }
+    }
+
+    private static string ModelLabel(BenchReport report) =>
+        string.Create(s_invariant, $"{report.Model.Name} (RWKV-{report.Model.Version} L{report.Model.Layers} D{report.Model.Embedding})");
+}

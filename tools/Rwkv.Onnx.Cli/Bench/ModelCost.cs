@@ -1,0 +1,65 @@
+using Rwkv.Onnx.Export.Proto;
+
+namespace Rwkv.Onnx.Cli.Bench;
+
+/// <summary>
+/// What one token costs, read from the initializers of <c>step.onnx</c> (its weights are external, so the file is small):
+/// <list type="bullet">
+/// <item><see cref="StepWeightBytes"/>: bytes of every matrix (rank ≥ 2 initializer) one decode step reads, the LM head
+/// included and the embedding table (the input of a Gather, of which one row per token is read) excluded.</item>
+/// <item><see cref="PrefillFlopsPerToken"/>: 2 · (matrix parameters except the embedding and the LM head) plus the WKV
+/// recurrence, per prompt token; the head is counted once per prompt (2 · V · C), as prefill asks for the last
+/// position's logits only.</item>
+/// </list>
+/// Recurrence FLOPs per token and layer: RWKV-7 9·H·N² (decay, S·a, rank-1 update, v·kᵀ, S·r on the H×N×N state);
+/// RWKV-5/6 6·H·N² (decay, k·vᵀ, bonus, r·S); RWKV-4 20·C (the aa/bb/pp log-sum-exp form).
+/// </summary>
+internal sealed record ModelCost(long StepWeightBytes, long BodyMatrixParameters, long HeadParameters, long RecurrenceFlopsPerToken)
+{
+    public long PrefillFlopsPerToken => 2 * BodyMatrixParameters + RecurrenceFlopsPerToken;
+
+    /// <summary>FLOPs of a prefill of <paramref name="tokens"/> tokens for each of <paramref name="batch"/> sequences.</summary>
+    public double PrefillFlops(int batch, int tokens) => batch * ((double)tokens * PrefillFlopsPerToken + 2.0 * HeadParameters);
+
+    public static ModelCost Read(string modelDirectory, RwkvManifest manifest)
+    {
+        string path = Path.Combine(modelDirectory, manifest.StepGraph.File);
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        var gathered = new HashSet<string>(
+            model.Graph.Node.Where(n => n.OpType == "Gather").Select(n => n.Input[0]), StringComparer.Ordinal);
+        long bytes = 0, body = 0, head = 0;
+        foreach (TensorProto initializer in model.Graph.Initializer)
+        {
+            if (initializer.Dims.Count < 2 || gathered.Contains(initializer.Name))
+            {
+                continue;
+            }
+            long elements = initializer.Dims.Aggregate(1L, (p, d) => p * d);
+            bytes += elements * ElementSize(initializer.DataType, path, initializer.Name);
+            if (initializer.Name.StartsWith("head.", StringComparison.Ordinal))
+            {
+                head += elements;
+            }
+            else
+            {
+                body += elements;
+            }
+        }
+        RwkvArchitectureInfo a = manifest.Architecture;
+        long perLayer = a.Version switch
+        {
+            "4" => 20L * a.Embedding,
+            "7" => 9L * a.Heads * a.HeadSize * a.HeadSize,
+            _ => 6L * a.Heads * a.HeadSize * a.HeadSize,
+        };
+        return new ModelCost(bytes, body, head, perLayer * a.Layers);
+    }
+
+    private static int ElementSize(int dataType, string path, string name) => dataType switch
+    {
+        1 => 4,              // FLOAT
+        10 or 16 => 2,       // FLOAT16, BFLOAT16
+        2 or 3 => 1,         // UINT8, INT8
+        _ => throw new InvalidDataException($"Initializer '{name}' of '{path}' has element type {dataType}; bench counts float32, float16 and 8-bit weights."),
+    };
+}

@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
+
+namespace Rwkv.Onnx.Cli.Commands;
+
+/// <summary>
+/// <c>rwkv-onnx random-checkpoint --version 4|5.0|5.1|5.2|6|7 --layers L --embd D [--vocab V] [--ffn F] [--head-size N]
+/// [--seed S] [--dtype fp32|fp16] -o &lt;file&gt; [--force]</c>: a seeded random-weight model of a real shape in rwkv.cpp's
+/// <c>.bin</c> format, written tensor by tensor (peak memory about one tensor, the embedding).
+/// </summary>
+internal static class RandomCheckpointCommand
+{
+    private static readonly string[] s_versions = ["4", "5.0", "5.1", "5.2", "6", "7"];
+
+    public static Command Create()
+    {
+        var version = new Option<string>("--version") { Description = "RWKV version: 4, 5.0, 5.1, 5.2, 6 or 7.", Required = true, HelpName = "4|5.2|6|7" };
+        version.Validators.Add(result =>
+        {
+            string value = result.GetValueOrDefault<string>();
+            if (!s_versions.Contains(value))
+            {
+                result.AddError($"--version: '{value}' is not a supported version; expected one of {string.Join(", ", s_versions)}.");
+            }
+        });
+        var layers = new Option<int>("--layers") { Description = "Number of blocks L.", Required = true };
+        var embd = new Option<int>("--embd") { Description = "Width D (a multiple of the head size for v5-v7).", Required = true };
+        var vocab = new Option<int>("--vocab") { Description = "Vocabulary size.", DefaultValueFactory = _ => 65536 };
+        var ffn = new Option<int?>("--ffn") { Description = "Channel-mix hidden width (default 4·D for v4 and v7, 3.5·D rounded down to 32 for v5 and v6)." };
+        var headSize = new Option<int>("--head-size") { Description = "Head size (v5-v7).", DefaultValueFactory = _ => 64 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random weights: the same arguments and seed write the same bytes.", DefaultValueFactory = _ => 0 };
+        var dtype = new Option<string>("--dtype") { Description = "fp32, or fp16 for the matrices (v6 and v7), as rwkv.cpp's converter stores them.", DefaultValueFactory = _ => "fp32", HelpName = "fp32|fp16" };
+        dtype.Validators.Add(result =>
+        {
+            string value = result.GetValueOrDefault<string>();
+            if (value is not ("fp32" or "fp16"))
+            {
+                result.AddError($"--dtype: '{value}' is not a weight type; expected fp32 or fp16.");
+            }
+        });
+        var output = new Option<string>("--output", "-o") { Description = "The .bin file to write.", Required = true };
+        var force = new Option<bool>("--force") { Description = "Replace the output file if it exists." };
+        layers.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--layers", 1));
+        embd.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--embd", 1));
+        vocab.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--vocab", 1));
+        headSize.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--head-size", 1));
+
+        var command = new Command("random-checkpoint", "Write a seeded random-weight RWKV checkpoint of a real shape (rwkv.cpp .bin) for benchmarks.")
+        {
+            version, layers, embd, vocab, ffn, headSize, seed, dtype, output, force,
+        };
+        command.SetAction(parsed =>
+        {
+            string path = parsed.GetRequiredValue(output);
+            if (File.Exists(path) && !parsed.GetValue(force))
+            {
+                throw new UsageException($"--output: '{path}' already exists; pass --force to replace it.");
+            }
+            var spec = new Spec(
+                parsed.GetRequiredValue(version), parsed.GetValue(layers), parsed.GetValue(embd), parsed.GetValue(vocab),
+                parsed.GetValue(ffn), parsed.GetValue(headSize), parsed.GetValue(seed),
+                parsed.GetRequiredValue(dtype) == "fp16" ? TensorDType.Float16 : TensorDType.Float32);
+            var stopwatch = Stopwatch.StartNew();
+            string temporary = path + ".partial";
+            try
+            {
+                Write(temporary, spec);
+                File.Move(temporary, path, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(temporary);
+            }
+            parsed.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote random RWKV-{spec.Version} L{spec.Layers} D{spec.Embd} V{spec.Vocab} F{spec.FfnOrDefault} ({(spec.DType == TensorDType.Float16 ? "fp16" : "fp32")}, seed {spec.Seed}) to {path}: {ExportCommand.FormatSize(new FileInfo(path).Length)} in {stopwatch.Elapsed.TotalSeconds:F1} s"));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static void Write(string path, Spec spec)
+    {
+        int c = spec.Embd, f = spec.FfnOrDefault;
+        if (spec.DType == TensorDType.Float16 && spec.Version is not ("6" or "7"))
+        {
+            throw new UsageException($"--dtype: fp16 is written for versions 6 and 7 only, not {spec.Version}.");
+        }
+        if (spec.Version != "4" && c % spec.HeadSize != 0)
+        {
+            throw new UsageException($"--embd: {c} is not a multiple of the head size {spec.HeadSize}.");
+        }
+        switch (spec.Version)
+        {
+            case "4":
+                RandomCheckpoint.WriteRwkv4(path, spec.Layers, c, spec.Vocab, f, spec.Seed);
+                break;
+            case "5.0" or "5.1" or "5.2":
+                RandomCheckpoint.WriteRwkv5(path, spec.Version, spec.Layers, c, spec.HeadSize, spec.Vocab, f, spec.Seed);
+                break;
+            case "6":
+                // BlinkDL's RWKV-6 defaults: token-shift LoRA rank 32, decay LoRA rank 64.
+                RandomCheckpoint.WriteRwkv6(path, spec.Layers, c, spec.HeadSize, spec.Vocab, f, loraMix: 32, loraDecay: 64, spec.Seed, spec.DType);
+                break;
+            default:
+                (int w, int a, int v, int g) = RandomCheckpoint.Rwkv7LoraRanks(c);
+                RandomCheckpoint.WriteRwkv7(path, spec.Layers, c, spec.HeadSize, spec.Vocab, f, w, a, v, g, spec.Seed, spec.DType);
+                break;
+        }
+    }
+
+    private sealed record Spec(string Version, int Layers, int Embd, int Vocab, int? Ffn, int HeadSize, int Seed, TensorDType DType)
+    {
+        public int FfnOrDefault => Ffn ?? (Version is "4" or "7" ? 4 * Embd : Embd * 7 / 2 / 32 * 32);
+    }
+}
