@@ -61,6 +61,7 @@ internal static class Cli
             LogitsCommand.Create(),
             GenerateCommand.Create(),
             InspectCommand.Create(),
+            VerifyCommand.Create(),
         };
         return root;
     }
