@@ -57,6 +57,16 @@ public sealed partial class CliTests
     }
 
     [Test]
+    public void Verify_Rwkv4_WhoseManifestHasNoGroupNormEpsilon_Works()
+    {
+        string v4 = Path.Combine(_work, "v4");
+        RwkvExporter.Export(SharedFixtures.RwkvCppModel("4v0-660K", "FP32"), v4, new ExportOptions());
+        CliRun run = Run("verify", v4, "--against", SharedFixtures.RwkvCppModel("4v0-660K", "FP32"), "--tokens", "8");
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(run.Stdout, Does.Contain("tokens 8: max |dlogit| 0, mean |dlogit| 0, top-1 agreement 100.00 %"));
+    }
+
+    [Test]
     public void Verify_TextOnAMissingFile_FailsNamingIt()
     {
         CliRun run = Run("verify", _model, "--against", SharedFixtures.RwkvCppModel(Model, "FP32"), "--text", Path.Combine(_work, "none.txt"));

@@ -47,13 +47,15 @@ internal static class VerifyCommand
             try
             {
                 string referenceDir = Path.Combine(work.FullName, "fp32");
-                RwkvExporter.Export(checkpoint, referenceDir, new ExportOptions { GroupNormEpsilon = manifest.Architecture.GroupNormEpsilon });
+                // RWKV-4 has no group norm; its manifest records 0, which is no valid option value.
+                float epsilon = manifest.Architecture.GroupNormEpsilon;
+                RwkvExporter.Export(checkpoint, referenceDir, new ExportOptions { GroupNormEpsilon = epsilon > 0 ? epsilon : null });
                 RwkvModelOptions options = load.Read(parsed);
                 using RwkvModel candidate = RwkvModel.Load(dir, options);
                 using RwkvModel reference = RwkvModel.Load(referenceDir, options);
                 VerifyReport report = ExportVerifier.Compare(candidate, reference, ids, perplexity: parsed.GetValue(text) is not null)
                     with
-                { WeightsBytes = DirectoryBytes(dir), ReferenceWeightsBytes = DirectoryBytes(referenceDir) };
+                { SizeOnDiskBytes = DirectoryBytes(dir), ReferenceSizeOnDiskBytes = DirectoryBytes(referenceDir) };
                 if (parsed.GetValue(json))
                 {
                     stdout.WriteLine(JsonSerializer.Serialize(report, s_json));
@@ -108,7 +110,7 @@ internal static class VerifyCommand
         {
             stdout.WriteLine(string.Create(c, $"  perplexity {p:F4} (fp32 {q:F4})"));
         }
-        stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(r.WeightsBytes)} (fp32 {ExportCommand.FormatSize(r.ReferenceWeightsBytes)})");
+        stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(r.SizeOnDiskBytes)} (fp32 {ExportCommand.FormatSize(r.ReferenceSizeOnDiskBytes)})");
     }
 
     private static long DirectoryBytes(string dir) => new DirectoryInfo(dir).GetFiles().Sum(f => f.Length);

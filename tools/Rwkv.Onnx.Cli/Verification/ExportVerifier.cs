@@ -51,7 +51,7 @@ internal static class ExportVerifier
             candidate.Manifest.WeightDType, candidate.Manifest.HeadDType, candidate.Manifest.BlockSize, n,
             max, sum / ((double)n * vocab), (double)agree / n,
             perplexity ? Math.Exp(nll / (n - 1)) : null, perplexity ? Math.Exp(referenceNll / (n - 1)) : null,
-            WeightsBytes: 0, ReferenceWeightsBytes: 0);
+            SizeOnDiskBytes: 0, ReferenceSizeOnDiskBytes: 0);
     }
 
     private static int ArgMax(ReadOnlySpan<float> x)

@@ -12,9 +12,9 @@ namespace Rwkv.Onnx.Cli.Verification;
 /// <param name="Top1Agreement">Fraction of positions whose argmax logits agree.</param>
 /// <param name="Perplexity">The candidate's perplexity on the text (next-byte prediction), or null without a text.</param>
 /// <param name="ReferencePerplexity">The reference's perplexity on the same text, or null.</param>
-/// <param name="WeightsBytes">Size of the candidate's directory on disk, bytes.</param>
-/// <param name="ReferenceWeightsBytes">Size of the fp32 reference directory, bytes.</param>
+/// <param name="SizeOnDiskBytes">Bytes of the candidate directory on disk (graphs, weights, manifest).</param>
+/// <param name="ReferenceSizeOnDiskBytes">Bytes of the fp32 reference directory on disk.</param>
 internal sealed record VerifyReport(
     [property: JsonPropertyName("weight_dtype")] string WeightDType, [property: JsonPropertyName("head_dtype")] string? HeadDType, int? BlockSize, int Tokens,
     double MaxAbsLogitError, double MeanAbsLogitError, double Top1Agreement,
-    double? Perplexity, double? ReferencePerplexity, long WeightsBytes, long ReferenceWeightsBytes);
+    double? Perplexity, double? ReferencePerplexity, long SizeOnDiskBytes, long ReferenceSizeOnDiskBytes);
