@@ -6,11 +6,36 @@ public sealed class ExportOptions
     /// <summary>The default ONNX opset: 17, which onnx 1.12's checker, TensorRT and DirectML accept.</summary>
     public const int DefaultOpset = 17;
 
+    /// <summary>The default quantization block size: 32 weights share one scale.</summary>
+    public const int DefaultBlockSize = 32;
+
     private readonly int _opset = DefaultOpset;
     private readonly float? _groupNormEpsilon;
+    private readonly int _blockSize = DefaultBlockSize;
 
     /// <summary>Storage type of weight matrices. Default float32.</summary>
     public WeightDType WeightDType { get; init; } = WeightDType.Float32;
+
+    /// <summary>Storage type of the LM head. Null (the default) means <see cref="WeightDType"/>.</summary>
+    public WeightDType? HeadWeightDType { get; init; }
+
+    /// <summary>
+    /// Weights per quantization block (one scale each) for int8/int4: a power of two from 16 to 256, default
+    /// <see cref="DefaultBlockSize"/>. A layer whose input width is not a multiple is padded with zeros.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not a power of two from 16 to 256.</exception>
+    public int BlockSize
+    {
+        get => _blockSize;
+        init
+        {
+            if (value is < 16 or > 256 || !int.IsPow2(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"Block size {value} is not a power of two from 16 to 256.");
+            }
+            _blockSize = value;
+        }
+    }
 
     /// <summary>Replace an existing output directory. Default false: an existing directory is an error.</summary>
     public bool Overwrite { get; init; }

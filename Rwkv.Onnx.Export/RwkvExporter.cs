@@ -74,10 +74,11 @@ public static class RwkvExporter
     private static RwkvManifest WriteModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
         ExportOptions options, RwkvTokenizerInfo tokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
-        ElementType matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
+        WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
-        architecture.PrepareWeights(checkpoint, new WeightSink(weights, matrixType, architecture.PreparedTensorCount, progress, cancellationToken));
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options.WeightDType, headDType, options.BlockSize,
+            architecture.PreparedTensorCount, progress, cancellationToken));
         weights.Dispose(); // closes the file; offsets stay available for the graphs
 
         RwkvArchitectureInfo info = architecture.Info;
@@ -87,7 +88,9 @@ public static class RwkvExporter
         {
             FormatVersion = RwkvContract.FormatVersion,
             Architecture = info,
-            WeightDType = options.WeightDType == WeightDType.Float16 ? "fp16" : "fp32",
+            WeightDType = Name(options.WeightDType),
+            HeadDType = Name(headDType),
+            BlockSize = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? options.BlockSize : null,
             Opset = options.Opset,
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
@@ -157,6 +160,17 @@ public static class RwkvExporter
             State = StateTensors(architecture),
         };
     }
+
+    /// <summary>The manifest's name of a weight type: <c>fp32</c>, <c>fp16</c>, <c>int8</c> or <c>int4</c>.</summary>
+    internal static string Name(WeightDType dtype) => dtype switch
+    {
+        WeightDType.Float16 => "fp16",
+        WeightDType.Int8 => "int8",
+        WeightDType.Int4 => "int4",
+        _ => "fp32",
+    };
+
+    private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
 
     private static List<RwkvStateTensorInfo> StateTensors(RwkvArchitecture architecture) =>
         [.. Enumerable.Range(0, architecture.Info.Layers).SelectMany(layer => architecture.StateSlots.Select(slot => new RwkvStateTensorInfo

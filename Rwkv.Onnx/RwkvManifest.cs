@@ -17,9 +17,19 @@ public sealed record RwkvManifest
     /// <summary>The detected architecture.</summary>
     public required RwkvArchitectureInfo Architecture { get; init; }
 
-    /// <summary>Weight storage type of the graphs: <c>fp32</c> or <c>fp16</c>. State and outputs are always float32.</summary>
+    /// <summary>
+    /// Weight storage type of the graphs: <c>fp32</c>, <c>fp16</c>, or <c>int8</c>/<c>int4</c> (linear layers
+    /// block-quantized for ONNX Runtime's <c>MatMulNBits</c>). State and outputs are always float32.
+    /// </summary>
     [JsonPropertyName("weight_dtype")]
     public required string WeightDType { get; init; }
+
+    /// <summary>Storage type of the LM head, named like <see cref="WeightDType"/>; null in manifests that predate it (same as <see cref="WeightDType"/>).</summary>
+    [JsonPropertyName("head_dtype")]
+    public string? HeadDType { get; init; }
+
+    /// <summary>Weights per quantization block of the int8/int4 layers; null when nothing is quantized.</summary>
+    public int? BlockSize { get; init; }
 
     /// <summary>ONNX default-domain opset of both graphs.</summary>
     public required int Opset { get; init; }

@@ -181,7 +181,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
 
     // logits = LN_out(x) · headᵀ
     private Value Head(OnnxGraph g, Value x) =>
-        MatMul(LayerNorm(x, g.Weight("ln_out.weight"), g.Weight("ln_out.bias"), Info.LayerNormEpsilon), g.Weight("head.weight"));
+        Linear(LayerNorm(x, g.Weight("ln_out.weight"), g.Weight("ln_out.bias"), Info.LayerNormEpsilon), "head.weight");
 
     private static object[] StateDims(StateSlot slot) => [RwkvContract.BatchDim, .. slot.Shape.Select(d => (object)(long)d)];
 
@@ -215,11 +215,11 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
         sink.Add("emb.weight", table, Info.Vocab, c);
     }
 
-    /// <summary>Writes ln_out and the head (transposed to [C, V]).</summary>
+    /// <summary>Writes ln_out and the head (transposed to [C, V], or quantized, in the head dtype).</summary>
     protected static void PrepareHead(RwkvCheckpoint checkpoint, WeightSink sink)
     {
         sink.Vector(checkpoint.Get("ln_out.weight"));
         sink.Vector(checkpoint.Get("ln_out.bias"));
-        sink.Transposed(checkpoint.Get("head.weight"));
+        sink.Head(checkpoint.Get("head.weight"));
     }
 }

@@ -36,11 +36,11 @@ internal sealed class RwkvBlock
     /// <summary>The prepared weight <c>blocks.{layer}.{name}</c>.</summary>
     public Value W(string name) => Graph.Weight($"blocks.{Layer}.{name}");
 
-    /// <summary>y = x · W, with W stored pre-transposed as [in, out].</summary>
+    /// <summary>y = x · W, with W stored pre-transposed as [in, out], or block-quantized (see <see cref="Ops.Linear"/>).</summary>
     public Value Linear(string name, Value x)
     {
         using IDisposable _ = Graph.Scope(name);
-        return MatMul(x, W(name + ".weight"));
+        return Ops.Linear(x, $"blocks.{Layer}.{name}.weight");
     }
 
     /// <summary>LayerNorm(x) · weight + bias over the model width.</summary>

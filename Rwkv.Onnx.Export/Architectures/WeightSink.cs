@@ -1,32 +1,71 @@
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Graph;
+using Rwkv.Onnx.Export.Quantization;
 
 namespace Rwkv.Onnx.Export.Architectures;
 
 /// <summary>
-/// Where <see cref="RwkvArchitecture.PrepareWeights"/> puts prepared tensors: vectors stay float32,
-/// matrices take the export's weight dtype. Reports progress and honours cancellation per tensor.
+/// Where <see cref="RwkvArchitecture.PrepareWeights"/> puts prepared tensors: vectors stay float32; the
+/// weights of linear layers (<see cref="Transposed"/>, <see cref="Head"/>) take the export's weight dtype,
+/// block-quantized for int8/int4; other matrices are float16 in fp16 exports and float32 otherwise.
+/// Reports progress and honours cancellation per tensor.
 /// </summary>
-internal sealed class WeightSink(ExternalWeights weights, ElementType matrixType, int total, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+/// <remarks>
+/// Quantization is kept to the big projections, whose matmuls dominate time and size. LoRA factors
+/// (rank 32–64) are a few percent of the weights, and their tanh/sigmoid-gated outputs drive the decay
+/// and in-context rates that the recurrence compounds over every token; the embedding is a Gather of one
+/// row per token, where a quantized matmul gains nothing.
+/// </remarks>
+internal sealed class WeightSink(ExternalWeights weights, WeightDType dtype, WeightDType headDType, int blockSize,
+    int total, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
 {
+    private readonly ElementType _matrixType = dtype == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
     private int _done;
 
     /// <summary>Writes <paramref name="data"/> as <paramref name="name"/> with <paramref name="shape"/>.</summary>
-    public void Add(string name, float[] data, params long[] shape)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        weights.Add(name, data, shape, shape.Length >= 2 ? matrixType : ElementType.Float);
-        progress?.Report(new ExportProgress("weights", ++_done, total));
-    }
+    public void Add(string name, float[] data, params long[] shape) =>
+        Write(() => weights.Add(name, data, shape, shape.Length >= 2 ? _matrixType : ElementType.Float));
 
     /// <summary>Writes a checkpoint tensor unchanged in value, flattened to a vector.</summary>
     public void Vector(CheckpointTensor t, string? name = null) => Add(name ?? t.Name, t.ReadFloat32(), t.ElementCount);
 
-    /// <summary>Writes a PyTorch [out, in] matrix transposed to [in, out], the layout MatMul wants.</summary>
-    public void Transposed(CheckpointTensor t) => Add(t.Name, Transpose(t.ReadFloat32(), (int)t.Shape[0], (int)t.Shape[1]), t.Shape[1], t.Shape[0]);
+    /// <summary>
+    /// Writes the weight of a linear layer, PyTorch [out, in], in the export dtype: transposed to [in, out]
+    /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4.
+    /// </summary>
+    public void Transposed(CheckpointTensor t) => Linear(t, dtype);
+
+    /// <summary>Writes the LM head, PyTorch [vocab, C], like <see cref="Transposed"/> but in the head dtype.</summary>
+    public void Head(CheckpointTensor t) => Linear(t, headDType);
 
     /// <summary>Writes a 2-D matrix as it is.</summary>
     public void Matrix(CheckpointTensor t) => Add(t.Name, t.ReadFloat32(), t.Shape[0], t.Shape[1]);
+
+    private void Linear(CheckpointTensor t, WeightDType type)
+    {
+        int n = (int)t.Shape[0], k = (int)t.Shape[1];
+        float[] w = t.ReadFloat32();
+        Write(() =>
+        {
+            if (type is WeightDType.Int8 or WeightDType.Int4)
+            {
+                int bits = type == WeightDType.Int8 ? 8 : 4;
+                (byte[] codes, float[] scales) = BlockQuantizer.Quantize(w, n, k, blockSize, bits);
+                weights.AddQuantized(t.Name, codes, scales, k, n, bits, blockSize);
+            }
+            else
+            {
+                weights.Add(t.Name, Transpose(w, n, k), [k, n], type == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float);
+            }
+        });
+    }
+
+    private void Write(Action write)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        write();
+        progress?.Report(new ExportProgress("weights", ++_done, total));
+    }
 
     private static float[] Transpose(float[] m, int rows, int cols)
     {

@@ -4,6 +4,7 @@ namespace Rwkv.Onnx.Export.Graph;
 internal enum ElementType
 {
     Float = 1,
+    UInt8 = 2,
     Int64 = 7,
     Float16 = 10,
 }

@@ -6,6 +6,12 @@ namespace Rwkv.Onnx.Export.Graph;
 internal readonly record struct ExternalWeight(string Name, ElementType Type, long[] Shape, long Offset, long Length);
 
 /// <summary>
+/// A linear layer's weight stored block-quantized for <c>MatMulNBits</c>: codes in <see cref="CodesName"/>
+/// (uint8 [N, K/block, block·bits/8]) and scales in <see cref="ScalesName"/> (float [N·K/block]).
+/// </summary>
+internal readonly record struct QuantizedWeight(string CodesName, string ScalesName, int K, int N, int Bits, int BlockSize);
+
+/// <summary>
 /// Streams prepared weights into the one external-data file that every graph references, so each
 /// weight is stored once and never held in memory after it is written. Offsets of large tensors are
 /// page-aligned so ONNX Runtime can map them instead of copying.
@@ -16,6 +22,7 @@ internal sealed class ExternalWeights : IDisposable
     private const int SmallAlignment = 64;
     private readonly FileStream _stream;
     private readonly Dictionary<string, ExternalWeight> _weights = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, QuantizedWeight> _quantized = new(StringComparer.Ordinal);
 
     public ExternalWeights(string path)
     {
@@ -42,10 +49,7 @@ internal sealed class ExternalWeights : IDisposable
         {
             throw new InvalidOperationException($"Weight '{name}' has {data.Length} values for shape [{string.Join(", ", shape)}].");
         }
-        long length = data.Length * (type == ElementType.Float ? 4L : 2L);
-        int alignment = length >= PageAlignment ? PageAlignment : SmallAlignment;
-        long offset = (_stream.Position + alignment - 1) / alignment * alignment;
-        _stream.Write(new byte[offset - _stream.Position]);
+        long offset = Align(data.Length * (type == ElementType.Float ? 4L : 2L));
         if (type == ElementType.Float)
         {
             _stream.Write(MemoryMarshal.AsBytes(data));
@@ -54,7 +58,36 @@ internal sealed class ExternalWeights : IDisposable
         {
             WriteHalf(data);
         }
-        _weights.Add(name, new ExternalWeight(name, type, shape, offset, length));
+        _weights.Add(name, new ExternalWeight(name, type, shape, offset, _stream.Position - offset));
+    }
+
+    /// <summary>
+    /// Appends the linear weight <paramref name="name"/> block-quantized: its codes as <c>{name}_Q{bits}</c>
+    /// and its scales as <c>{name}_scales</c>; graphs find them through <see cref="TryGetQuantized"/>.
+    /// </summary>
+    public void AddQuantized(string name, byte[] codes, float[] scales, int k, int n, int bits, int blockSize)
+    {
+        var q = new QuantizedWeight($"{name}_Q{bits}", $"{name}_scales", k, n, bits, blockSize);
+        if (_weights.ContainsKey(name) || !_quantized.TryAdd(name, q))
+        {
+            throw new InvalidOperationException($"Weight '{name}' is written twice.");
+        }
+        int blocks = codes.Length / n / (blockSize * bits / 8);
+        long offset = Align(codes.Length);
+        _stream.Write(codes);
+        _weights.Add(q.CodesName, new ExternalWeight(q.CodesName, ElementType.UInt8, [n, blocks, blockSize * bits / 8], offset, codes.Length));
+        Add(q.ScalesName, scales, [scales.Length], ElementType.Float);
+    }
+
+    /// <summary>The quantized form of the linear weight <paramref name="name"/>, if it was stored quantized.</summary>
+    public bool TryGetQuantized(string name, out QuantizedWeight weight) => _quantized.TryGetValue(name, out weight);
+
+    private long Align(long length)
+    {
+        int alignment = length >= PageAlignment ? PageAlignment : SmallAlignment;
+        long offset = (_stream.Position + alignment - 1) / alignment * alignment;
+        _stream.Write(new byte[offset - _stream.Position]);
+        return offset;
     }
 
     public ExternalWeight Get(string name) =>

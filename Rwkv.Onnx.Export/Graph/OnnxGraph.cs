@@ -39,7 +39,10 @@ internal sealed class OnnxGraph
 
     public GraphProto Proto => _proto;
 
-    /// <summary>Op types used, with the name of the first node of each, for opset validation.</summary>
+    /// <summary>
+    /// Op types used, with the name of the first node of each, for opset validation. Ops of another domain
+    /// than the default are keyed <c>{domain}.{op}</c> (e.g. <c>com.microsoft.MatMulNBits</c>).
+    /// </summary>
     public Dictionary<string, string> OpTypes => _parent?.OpTypes ?? _opTypes;
 
     private readonly Dictionary<string, string> _opTypes = new(StringComparer.Ordinal);
@@ -76,8 +79,12 @@ internal sealed class OnnxGraph
     public Value Node(string opType, Value[] inputs, AttributeProto[]? attributes = null, string? outputName = null) =>
         Node(opType, inputs, 1, attributes, outputName is null ? null : [outputName])[0];
 
+    /// <summary>Emits one node of the operator domain <paramref name="domain"/> (e.g. <c>com.microsoft</c>) and returns its single output.</summary>
+    public Value DomainNode(string domain, string opType, Value[] inputs, AttributeProto[] attributes) =>
+        Node(opType, inputs, 1, attributes, outputNames: null, domain)[0];
+
     /// <summary>Emits one node with <paramref name="outputCount"/> outputs named <c>{node}/output_{k}</c>.</summary>
-    public Value[] Node(string opType, Value[] inputs, int outputCount, AttributeProto[]? attributes = null, string[]? outputNames = null)
+    public Value[] Node(string opType, Value[] inputs, int outputCount, AttributeProto[]? attributes = null, string[]? outputNames = null, string domain = "")
     {
         string scope = _scopes.Count == 0 ? "" : "/" + string.Join("/", _scopes);
         string name = $"{scope}/{opType}";
@@ -86,7 +93,7 @@ internal sealed class OnnxGraph
             name = $"{scope}/{opType}_{k}";
         }
         _nodeNames.Add(name);
-        var node = new NodeProto { Name = name, OpType = opType };
+        var node = new NodeProto { Name = name, OpType = opType, Domain = domain };
         foreach (Value input in inputs)
         {
             if (!ReferenceEquals(input.Graph, this) && !IsAncestor(input.Graph))
@@ -112,7 +119,7 @@ internal sealed class OnnxGraph
             outputs[k] = new Value(this, output);
         }
         _proto.Node.Add(node);
-        OpTypes.TryAdd(opType, name);
+        OpTypes.TryAdd(domain.Length == 0 ? opType : $"{domain}.{opType}", name);
         return outputs;
     }
 
@@ -161,7 +168,7 @@ internal sealed class OnnxGraph
         Define(name);
         _proto.Initializer.Add(tensor);
         Value value = new(this, name);
-        if (w.Type != ElementType.Float)
+        if (w.Type == ElementType.Float16)
         {
             using (Scope(name))
             {
@@ -170,6 +177,17 @@ internal sealed class OnnxGraph
         }
         _weights.Add(name, value);
         return value;
+    }
+
+    /// <summary>The block-quantized form of the linear weight <paramref name="name"/>, if the export stored it so.</summary>
+    public bool TryGetQuantized(string name, out QuantizedWeight weight)
+    {
+        if (_parent is not null)
+        {
+            return _parent.TryGetQuantized(name, out weight);
+        }
+        weight = default;
+        return _externalWeights?.TryGetQuantized(name, out weight) ?? false;
     }
 
     private Value Constant(string name, ElementType type, long[] shape, Action<TensorProto> fill)

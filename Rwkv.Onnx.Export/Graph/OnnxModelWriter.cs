@@ -36,6 +36,12 @@ internal static class OnnxModelWriter
         ["Identity"] = 16,
     };
 
+    /// <summary>Ops of other domains we emit, keyed <c>{domain}.{op}</c>, with the domain version each needs.</summary>
+    private static readonly Dictionary<string, (string Domain, int Version)> s_domainOps = new(StringComparer.Ordinal)
+    {
+        [$"{Ops.MicrosoftDomain}.MatMulNBits"] = (Ops.MicrosoftDomain, 1),
+    };
+
     /// <summary>The newest IR version that runtimes of an opset's era accept (onnx 1.12/1.13: IR 8).</summary>
     public static int IrVersionFor(int opset) => opset switch
     {
@@ -55,6 +61,12 @@ internal static class OnnxModelWriter
             Graph = graph.Proto,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = graph.Opset });
+        // Other domains are imported only when used, so float exports stay plain ONNX.
+        foreach (var (domain, version) in graph.OpTypes.Keys.Where(s_domainOps.ContainsKey).Select(op => s_domainOps[op])
+            .GroupBy(d => d.Domain, StringComparer.Ordinal).Select(g => (g.Key, g.Max(d => d.Version))))
+        {
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
+        }
         foreach ((string key, string value) in metadata)
         {
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
@@ -67,6 +79,10 @@ internal static class OnnxModelWriter
     {
         foreach ((string op, string node) in graph.OpTypes)
         {
+            if (s_domainOps.ContainsKey(op))
+            {
+                continue;
+            }
             if (!s_minimumOpset.TryGetValue(op, out int minimum))
             {
                 throw new InvalidOperationException($"Node '{node}' uses op '{op}', which has no opset entry in {nameof(OnnxModelWriter)}.");

@@ -117,11 +117,11 @@ public sealed partial class CliTests
     [Test]
     public void Export_UnknownDType_IsAUsageErrorNamingTheOption()
     {
-        CliRun run = Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", Path.Combine(_work, "model"), "--dtype", "int4");
+        CliRun run = Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", Path.Combine(_work, "model"), "--dtype", "int3");
         Assert.Multiple(() =>
         {
             Assert.That(run.ExitCode, Is.EqualTo(2));
-            Assert.That(run.Stderr, Does.StartWith("error: --dtype: 'int4'"));
+            Assert.That(run.Stderr, Does.StartWith("error: --dtype: 'int3'"));
             Assert.That(Directory.GetFileSystemEntries(_work), Is.Empty);
         });
     }

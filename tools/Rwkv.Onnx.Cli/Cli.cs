@@ -68,6 +68,7 @@ internal static class Cli
             ChatCommand.Create(() => stdin ?? Console.In),
             RandomCheckpointCommand.Create(),
             BenchCommand.Create(),
+            VerifyCommand.Create(),
         };
         return root;
     }

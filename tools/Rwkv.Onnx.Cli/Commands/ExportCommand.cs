@@ -1,28 +1,45 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using Rwkv.Onnx.Export;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
-/// <summary><c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16] [--group-norm-eps E] [--force] [--tokenizer &lt;file&gt;]</c>.</summary>
+/// <summary>
+/// <c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16|int8|int4] [--head-dtype ...] [--block-size B]
+/// [--group-norm-eps E] [--force] [--tokenizer &lt;file&gt;]</c>.
+/// </summary>
 internal static class ExportCommand
 {
     public static Command Create()
     {
         var checkpoint = new Argument<string>("checkpoint") { Description = "The checkpoint to export (rwkv.cpp .bin, FP32 or FP16)." };
         var output = new Option<string>("--output", "-o") { Description = "The model directory to create.", Required = true };
-        var dtype = new Option<string>("--dtype")
+        var dtype = new Option<WeightDType>("--dtype")
         {
-            Description = "Storage type of the weight matrices.",
-            DefaultValueFactory = _ => "fp32",
-            HelpName = "fp32|fp16",
+            Description = "Storage type of the weight matrices; int8/int4 block-quantize the linear layers (ONNX Runtime MatMulNBits).",
+            DefaultValueFactory = _ => WeightDType.Float32,
+            CustomParser = result => ParseDType(result, "--dtype"),
+            HelpName = "fp32|fp16|int8|int4",
         };
-        dtype.Validators.Add(result =>
+        var headDType = new Option<WeightDType?>("--head-dtype")
         {
-            string value = result.GetValueOrDefault<string>();
-            if (value is not ("fp32" or "fp16"))
+            Description = "Storage type of the LM head. Default: the --dtype.",
+            CustomParser = result => ParseDType(result, "--head-dtype"),
+            HelpName = "fp32|fp16|int8|int4",
+        };
+        var blockSize = new Option<int>("--block-size")
+        {
+            Description = "Weights per quantization scale for int8/int4: a power of two from 16 to 256.",
+            DefaultValueFactory = _ => ExportOptions.DefaultBlockSize,
+            HelpName = "B",
+        };
+        blockSize.Validators.Add(result =>
+        {
+            int value = result.GetValueOrDefault<int>();
+            if (value is < 16 or > 256 || !int.IsPow2(value))
             {
-                result.AddError($"--dtype: '{value}' is not a weight type; expected fp32 or fp16.");
+                result.AddError($"--block-size: {value} is not a power of two from 16 to 256.");
             }
         });
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
@@ -35,7 +52,7 @@ internal static class ExportCommand
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, groupNormEps, force, tokenizer,
+            checkpoint, output, dtype, headDType, blockSize, groupNormEps, force, tokenizer,
         };
         command.SetAction(parsed =>
         {
@@ -49,7 +66,9 @@ internal static class ExportCommand
             }
             var options = new ExportOptions
             {
-                WeightDType = parsed.GetRequiredValue(dtype) == "fp16" ? WeightDType.Float16 : WeightDType.Float32,
+                WeightDType = parsed.GetValue(dtype),
+                HeadWeightDType = parsed.GetValue(headDType),
+                BlockSize = parsed.GetValue(blockSize),
                 Overwrite = overwrite,
                 GroupNormEpsilon = parsed.GetValue(groupNormEps),
                 TokenizerPath = parsed.GetValue(tokenizer),
@@ -68,10 +87,27 @@ internal static class ExportCommand
         var c = CultureInfo.InvariantCulture;
         stdout.WriteLine($"exported RWKV-{a.Version} to {directory}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
-        stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}"));
+        string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (block {block})") : "";
+        stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}"));
         foreach (FileInfo file in new DirectoryInfo(directory).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
         {
             stdout.WriteLine(string.Create(c, $"  {file.Name,-20} {FormatSize(file.Length),10}"));
+        }
+    }
+
+    /// <summary>Parses fp32, fp16, int8 or int4; any other value is a parse error naming the option.</summary>
+    internal static WeightDType ParseDType(ArgumentResult result, string option)
+    {
+        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+        switch (value)
+        {
+            case "fp32": return WeightDType.Float32;
+            case "fp16": return WeightDType.Float16;
+            case "int8": return WeightDType.Int8;
+            case "int4": return WeightDType.Int4;
+            default:
+                result.AddError($"{option}: '{value}' is not a weight type; expected fp32, fp16, int8 or int4.");
+                return default;
         }
     }
 

@@ -1,0 +1,33 @@
+using Rwkv.Onnx.Tests.Fixtures;
+
+namespace Rwkv.Onnx.Tests.Cli;
+
+public sealed partial class CliTests
+{
+    [Test]
+    public void Export_Int4WithFp16HeadAndBlock64_RecordsAllThreeInTheManifest()
+    {
+        string output = Path.Combine(_work, "model");
+        CliRun run = Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", output, "--dtype", "int4", "--head-dtype", "fp16", "--block-size", "64");
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        RwkvManifest manifest = RwkvManifest.Load(output);
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.Stdout, Does.Contain("weights int4, head fp16 (block 64)"));
+            Assert.That((manifest.WeightDType, manifest.HeadDType, manifest.BlockSize), Is.EqualTo(("int4", "fp16", (int?)64)));
+        });
+    }
+
+    [TestCase("--block-size", "48", "error: --block-size: 48 is not a power of two from 16 to 256.")]
+    [TestCase("--head-dtype", "bf16", "error: --head-dtype: 'bf16' is not a weight type; expected fp32, fp16, int8 or int4.")]
+    public void Export_BadQuantizationOption_IsAUsageErrorNamingIt(string option, string value, string message)
+    {
+        CliRun run = Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", Path.Combine(_work, "model"), "--dtype", "int8", option, value);
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(2));
+            Assert.That(run.Stderr, Does.StartWith(message));
+            Assert.That(Directory.GetFileSystemEntries(_work), Is.Empty);
+        });
+    }
+}

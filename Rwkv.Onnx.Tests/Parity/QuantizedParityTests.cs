@@ -1,0 +1,127 @@
+using Google.Protobuf;
+using Rwkv.Onnx.Export;
+using Rwkv.Onnx.Export.Proto;
+using Rwkv.Onnx.Tests.Fixtures;
+
+namespace Rwkv.Onnx.Tests.Parity;
+
+/// <summary>A tiny rwkv.cpp fixture and the max |Δlogit| its int8 and int4 exports may have against rwkv.cpp's logits.</summary>
+/// <param name="Model">The fixture name, e.g. <c>7v0-834K</c>.</param>
+/// <param name="GroupNormEpsilon">The ln_x epsilon the model was made with, or null for the published default.</param>
+/// <param name="Int8Tolerance">Max |Δlogit| of the int8 export (block 32): measured, plus margin.</param>
+/// <param name="Int4Tolerance">Max |Δlogit| of the int4 export (block 32): measured, plus margin.</param>
+public sealed record QuantizedFixture(string Model, float? GroupNormEpsilon, float Int8Tolerance, float Int4Tolerance)
+{
+    public override string ToString() => Model;
+}
+
+/// <summary>
+/// int8 and int4 exports (block-quantized linear layers run by MatMulNBits) of every tiny fixture against
+/// the logits rwkv.cpp's FP32 model produced, and their step graph against their prefill graph.
+/// </summary>
+[TestFixtureSource(nameof(Fixtures))]
+public sealed class QuantizedParityTests(QuantizedFixture fixture)
+{
+    public static readonly QuantizedFixture[] Fixtures =
+    [
+        // Measured max |Δlogit| (int8, int4), step and prefill alike; bounds are about 1.25× that. The widths are
+        // 64 and 128, so each output sums only 2–8 blocks and rounding errors average out less than in real models.
+        // 7v0: 0.0111, 0.140.
+        new("7v0-834K", null, 0.014f, 0.18f),
+        // 6v0: 0.0563, 0.978.
+        new("6v0-1m", null, 0.07f, 1.2f),
+        // RWKV-5 logits are the most sensitive here, as for rwkv.cpp's Q5 formats (fixtures README). 5v1: 0.161, 1.32.
+        new("5v1-730K", 1e-5f, 0.2f, 1.6f),
+        // 5v2: 0.0781, 2.11.
+        new("5v2-730K", 1e-5f, 0.1f, 2.6f),
+        // 4v0: 0.0195, 0.441.
+        new("4v0-660K", null, 0.025f, 0.55f),
+    ];
+
+    private string _work = "";
+    private readonly Dictionary<WeightDType, RwkvModel> _models = [];
+
+    [OneTimeSetUp]
+    public void ExportFixtures()
+    {
+        _work = Path.Combine(Path.GetTempPath(), "rwkv-quantized-tests", Guid.NewGuid().ToString("N"));
+        foreach (WeightDType dtype in new[] { WeightDType.Int8, WeightDType.Int4 })
+        {
+            string dir = Path.Combine(_work, dtype.ToString());
+            RwkvExporter.Export(SharedFixtures.RwkvCppModel(fixture.Model, "FP32"), dir,
+                new ExportOptions { WeightDType = dtype, GroupNormEpsilon = fixture.GroupNormEpsilon });
+            _models[dtype] = RwkvModel.Load(dir);
+        }
+    }
+
+    [OneTimeTearDown]
+    public void Cleanup()
+    {
+        foreach (RwkvModel model in _models.Values)
+        {
+            model.Dispose();
+        }
+        Directory.Delete(_work, recursive: true);
+    }
+
+    [TestCase(WeightDType.Int8, RwkvForwardMode.Step)]
+    [TestCase(WeightDType.Int8, RwkvForwardMode.Prefill)]
+    [TestCase(WeightDType.Int4, RwkvForwardMode.Step)]
+    [TestCase(WeightDType.Int4, RwkvForwardMode.Prefill)]
+    public void Quantized_ReproducesReferenceLogitsWithinMeasuredBound(WeightDType dtype, RwkvForwardMode mode)
+    {
+        float[] logits = Logits(_models[dtype], SharedFixtures.PromptTokens.ToArray(), mode);
+        float[] expected = SharedFixtures.ExpectedLogits(fixture.Model);
+        float tolerance = dtype == WeightDType.Int8 ? fixture.Int8Tolerance : fixture.Int4Tolerance;
+        float maxError = logits.Zip(expected, (a, b) => MathF.Abs(a - b)).Max();
+        TestContext.Out.WriteLine($"{fixture.Model} {dtype} {mode}: max |Δlogit| {maxError:G3}");
+        Assert.That(logits, Is.EqualTo(expected).Within(tolerance));
+        Assert.That(logits, Is.Not.EqualTo(expected).Within(1e-6f), "quantization must actually round something");
+    }
+
+    [TestCase(WeightDType.Int8)]
+    [TestCase(WeightDType.Int4)]
+    public void StepAndPrefill_AgreeAtEveryPosition(WeightDType dtype)
+    {
+        // MatMulNBits sees [batch, C] in the step graph and [batch, T, C] in the prefill graph.
+        var random = new Random(11);
+        int[] tokens = Enumerable.Range(0, 41).Select(_ => random.Next(256)).ToArray();
+        float[] step = AllLogits(_models[dtype], tokens, RwkvForwardMode.Step);
+        float[] prefill = AllLogits(_models[dtype], tokens, RwkvForwardMode.Prefill);
+        Assert.That(prefill, Is.EqualTo(step).Within(1e-4f));
+    }
+
+    [Test]
+    public void QuantizedGraphs_ImportTheMicrosoftDomainAndRecordTheFormat()
+    {
+        string dir = Path.Combine(_work, nameof(WeightDType.Int4));
+        ModelProto step = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(dir, RwkvContract.StepGraphFile)));
+        RwkvManifest manifest = RwkvManifest.Load(dir);
+        Assert.Multiple(() =>
+        {
+            Assert.That(step.OpsetImport.Select(o => (o.Domain, o.Version)), Does.Contain(("com.microsoft", 1L)));
+            Assert.That(step.Graph.Node.Where(n => n.OpType == "MatMulNBits").Select(n => n.Domain), Is.Not.Empty.And.All.EqualTo("com.microsoft"));
+            Assert.That(step.Graph.Node.Any(n => n.OpType == "MatMulNBits" && n.Name.StartsWith("/head/", StringComparison.Ordinal)), Is.True);
+            Assert.That((manifest.WeightDType, manifest.HeadDType, manifest.BlockSize), Is.EqualTo(("int4", "int4", (int?)32)));
+        });
+    }
+
+    private static float[] Logits(RwkvModel model, int[] tokens, RwkvForwardMode mode)
+    {
+        using RwkvRunner runner = model.CreateRunner();
+        using RwkvState state = model.CreateState();
+        var logits = new float[model.VocabSize];
+        runner.Forward(tokens, state, logits, mode);
+        return logits;
+    }
+
+    private static float[] AllLogits(RwkvModel model, int[] tokens, RwkvForwardMode mode)
+    {
+        using RwkvRunner runner = model.CreateRunner();
+        runner.PrefillChunkSize = 16;
+        using RwkvState state = model.CreateState();
+        var logits = new float[tokens.Length * model.VocabSize];
+        runner.ForwardAll(tokens, state, logits, mode);
+        return logits;
+    }
+}
