@@ -149,7 +149,7 @@ public sealed class RwkvCheckpoint : IDisposable
         {
             return FileKind.TorchZip;
         }
-        if (SafetensorsReader.HasSafetensorsHeader(head, length))
+        if (SafetensorsReader.HasSafetensorsHeader(head))
         {
             return FileKind.Safetensors;
         }

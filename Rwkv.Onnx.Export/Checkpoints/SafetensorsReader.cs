@@ -37,9 +37,12 @@ public sealed class SafetensorsReader : ICheckpointReader
     /// <inheritdoc/>
     public IReadOnlyList<CheckpointTensor> Tensors => _tensors;
 
-    /// <summary>True when <paramref name="head"/> (the first bytes of a file of <paramref name="fileLength"/> bytes) looks like a safetensors header.</summary>
-    public static bool HasSafetensorsHeader(ReadOnlySpan<byte> head, long fileLength) =>
-        head.Length >= 9 && head[8] == (byte)'{' && BinaryPrimitives.ReadUInt64LittleEndian(head) is ulong n && n >= 2 && n <= (ulong)Math.Max(fileLength - 8, 0);
+    /// <summary>
+    /// True when <paramref name="head"/>, the first bytes of a file, start like a safetensors file: a header length
+    /// from 2 to <see cref="MaxHeaderBytes"/>, then <c>{</c> (or nothing yet, in a file cut after the length).
+    /// </summary>
+    public static bool HasSafetensorsHeader(ReadOnlySpan<byte> head) =>
+        head.Length >= 8 && BinaryPrimitives.ReadUInt64LittleEndian(head) is >= 2 and <= MaxHeaderBytes && (head.Length == 8 || head[8] == (byte)'{');
 
     /// <summary>
     /// Opens a <c>.safetensors</c> file, or a sharded checkpoint through its index
