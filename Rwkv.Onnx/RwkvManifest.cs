@@ -100,7 +100,7 @@ public sealed record RwkvManifest
 /// <summary>Architecture sizes detected from the checkpoint's tensors.</summary>
 public sealed record RwkvArchitectureInfo
 {
-    /// <summary>RWKV version: <c>4</c>, <c>5.1</c>, <c>5.2</c>, <c>6</c> or <c>7</c>.</summary>
+    /// <summary>RWKV version: <c>4</c>, <c>5.0</c>, <c>5.1</c>, <c>5.2</c>, <c>6</c> or <c>7</c> (ChatRWKV's names; rwkv.cpp calls 5.0 "5.1").</summary>
     public required string Version { get; init; }
 
     /// <summary>Number of blocks.</summary>

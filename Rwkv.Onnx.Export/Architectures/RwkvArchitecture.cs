@@ -75,7 +75,8 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     }
 
     /// <summary>Number of tensors <see cref="PrepareWeights"/> writes, for progress.</summary>
-    public abstract int PreparedTensorCount { get; }
+    /// <remarks>One prepared tensor per expected tensor, except ln0, which is folded into the embedding.</remarks>
+    public virtual int PreparedTensorCount => ExpectedTensors().Count() - 2;
 
     /// <summary>Every transpose, reshape and reparametrisation, done once before graph construction.</summary>
     public abstract void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink);

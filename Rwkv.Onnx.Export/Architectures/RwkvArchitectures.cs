@@ -12,6 +12,9 @@ internal static class RwkvArchitectures
     private static readonly Func<RwkvCheckpoint, ExportOptions, RwkvArchitecture?>[] s_versions =
     [
         RwkvV7.TryCreate,
+        RwkvV6.TryCreate,
+        RwkvV5.TryCreate,
+        RwkvV4.TryCreate,
     ];
 
     /// <summary>The marker tensors of each version, for the message when nothing matches.</summary>

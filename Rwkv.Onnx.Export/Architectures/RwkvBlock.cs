@@ -103,28 +103,64 @@ internal sealed class RwkvBlock
     }
 
     /// <summary>
-    /// Runs a per-token recurrence over the state slot <paramref name="slot"/>. Inputs are [..., C] and are
-    /// split into heads; the body sees one token ([batch, H, N] each) and returns (new state, output).
+    /// Runs a per-token recurrence over the state slot <paramref name="slot"/>, with inputs split into
+    /// heads: the body sees one token ([batch, H, N] each) and returns (new state, output).
+    /// See <see cref="Recurrence(string, string[], Value[], Func{Value[], Value[], ValueTuple{Value[], Value}}, bool)"/>.
+    /// </summary>
+    public Value Recurrence(string slot, Value[] inputs, Func<Value, Value[], (Value State, Value Output)> body) =>
+        Recurrence(slot, [slot], inputs, (s, x) =>
+        {
+            (Value state, Value output) = body(s[0], x);
+            return ([state], output);
+        }, splitHeads: true);
+
+    /// <summary>
+    /// Runs a per-token recurrence named <paramref name="name"/> that carries the state slots
+    /// <paramref name="slots"/>. Inputs are [..., C]; with <paramref name="splitHeads"/> they are split into
+    /// heads, so the body sees [batch, H, N] per input, else [batch, C]. The body gets the carried states
+    /// in slot order and one token of each input, and returns (new states in slot order, output).
     /// Step graphs emit the body inline; prefill graphs emit it once as a Scan body over T.
     /// </summary>
-    public Value Recurrence(string slot, Value[] inputs, Func<Value, Value[], (Value State, Value Output)> body)
+    public Value Recurrence(string name, string[] slots, Value[] inputs, Func<Value[], Value[], (Value[] States, Value Output)> body, bool splitHeads)
     {
-        using IDisposable _ = Graph.Scope(slot);
-        Value[] heads = inputs.Select(ToHeads).ToArray();
+        using IDisposable _ = Graph.Scope(name);
+        Value[] xs = splitHeads ? inputs.Select(ToHeads).ToArray() : inputs;
+        Value Merge(Value y) => splitHeads ? FromHeads(y) : y;
         if (Kind == GraphKind.Step)
         {
-            (Value state, Value output) = body(Past(slot), heads);
-            Write(slot, state);
-            return FromHeads(output);
+            (Value[] states, Value output) = body([.. slots.Select(Past)], xs);
+            WriteAll(slots, states);
+            return Merge(output);
         }
         OnnxGraph g = Graph.CreateSubgraph("scan_body");
-        Value s = g.BodyInput($"/blocks.{Layer}/{slot}/state_in", ElementType.Float);
-        Value[] xs = heads.Select((_, i) => g.BodyInput($"/blocks.{Layer}/{slot}/x{i}_in", ElementType.Float)).ToArray();
-        (Value sNew, Value y) = body(s, xs);
-        g.BodyOutput(sNew, $"/blocks.{Layer}/{slot}/state_out", ElementType.Float);
-        g.BodyOutput(y, $"/blocks.{Layer}/{slot}/y_out", ElementType.Float);
-        Value[] results = Scan([Past(slot)], heads, g.Proto, scanOutputs: 1);
-        Write(slot, results[0]);
-        return FromHeads(results[1]);
+        Value[] carried = [.. slots.Select(slot => g.BodyInput($"/blocks.{Layer}/{name}/{slot}_in", ElementType.Float))];
+        Value[] tokens = [.. xs.Select((_, i) => g.BodyInput($"/blocks.{Layer}/{name}/x{i}_in", ElementType.Float))];
+        (Value[] next, Value y) = body(carried, tokens);
+        CheckCount(slots, next);
+        for (int i = 0; i < slots.Length; i++)
+        {
+            g.BodyOutput(next[i], $"/blocks.{Layer}/{name}/{slots[i]}_out", ElementType.Float);
+        }
+        g.BodyOutput(y, $"/blocks.{Layer}/{name}/y_out", ElementType.Float);
+        Value[] results = Scan([.. slots.Select(Past)], xs, g.Proto, scanOutputs: 1);
+        WriteAll(slots, results[..slots.Length]);
+        return Merge(results[^1]);
+    }
+
+    private void WriteAll(string[] slots, Value[] states)
+    {
+        CheckCount(slots, states);
+        for (int i = 0; i < slots.Length; i++)
+        {
+            Write(slots[i], states[i]);
+        }
+    }
+
+    private void CheckCount(string[] slots, Value[] states)
+    {
+        if (states.Length != slots.Length)
+        {
+            throw new InvalidOperationException($"Layer {Layer}: a recurrence over {slots.Length} state slot(s) returned {states.Length} state(s).");
+        }
     }
 }

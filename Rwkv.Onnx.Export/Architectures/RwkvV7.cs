@@ -108,8 +108,6 @@ internal sealed class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         new("ffn_shift", [info.Embedding]),
     ];
 
-    // emb, ln_out, head; per layer: 4 norms + 2 ln_x, 6 mixes, 4 vectors, r_k, 4 projections, 6 lora, ffn x_k + 2, v (3 after layer 0)
-    public override int PreparedTensorCount => 3 + Info.Layers * 29 + Math.Max(0, Info.Layers - 1) * 3;
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {

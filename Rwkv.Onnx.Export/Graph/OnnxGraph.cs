@@ -203,6 +203,9 @@ internal sealed class OnnxGraph
 
     private bool IsDefined(string name) => _values.Contains(name) || (_parent?.IsDefined(name) ?? false);
 
+    /// <summary>The graph of <paramref name="a"/> or <paramref name="b"/> that is nested in the other (a body inside its outer graph).</summary>
+    public static OnnxGraph Innermost(Value a, Value b) => b.Graph.IsAncestor(a.Graph) ? b.Graph : a.Graph;
+
     private bool IsAncestor(OnnxGraph graph) => _parent is not null && (ReferenceEquals(_parent, graph) || _parent.IsAncestor(graph));
 
     private static ValueInfoProto ValueInfo(string name, ElementType type, object[] dims)

@@ -27,6 +27,7 @@ internal static class OnnxModelWriter
         ["ReduceSum"] = 13,
         ["Reshape"] = 14,
         ["Shape"] = 15,
+        ["Transpose"] = 13,
         ["Concat"] = 13,
         ["Slice"] = 13,
         ["Unsqueeze"] = 13,

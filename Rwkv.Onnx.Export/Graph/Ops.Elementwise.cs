@@ -1,19 +1,22 @@
 namespace Rwkv.Onnx.Export.Graph;
 
-/// <summary>One method per ONNX operator; each emits exactly one node unless its comment says otherwise.</summary>
+/// <summary>
+/// One method per ONNX operator; each emits exactly one node unless its comment says otherwise. Binary ops are
+/// emitted in the innermost graph of their operands, so a loop body may combine its values with outer weights.
+/// </summary>
 internal static partial class Ops
 {
     /// <summary>Add (opset 14).</summary>
-    public static Value Add(Value a, Value b) => a.Graph.Node("Add", [a, b]);
+    public static Value Add(Value a, Value b) => OnnxGraph.Innermost(a, b).Node("Add", [a, b]);
 
     /// <summary>Sub (opset 14).</summary>
-    public static Value Sub(Value a, Value b) => a.Graph.Node("Sub", [a, b]);
+    public static Value Sub(Value a, Value b) => OnnxGraph.Innermost(a, b).Node("Sub", [a, b]);
 
     /// <summary>Mul (opset 14).</summary>
-    public static Value Mul(Value a, Value b) => a.Graph.Node("Mul", [a, b]);
+    public static Value Mul(Value a, Value b) => OnnxGraph.Innermost(a, b).Node("Mul", [a, b]);
 
     /// <summary>Div (opset 14).</summary>
-    public static Value Div(Value a, Value b) => a.Graph.Node("Div", [a, b]);
+    public static Value Div(Value a, Value b) => OnnxGraph.Innermost(a, b).Node("Div", [a, b]);
 
     /// <summary>Neg (opset 13).</summary>
     public static Value Neg(Value x) => x.Graph.Node("Neg", [x]);
@@ -31,7 +34,7 @@ internal static partial class Ops
     public static Value Relu(Value x) => x.Graph.Node("Relu", [x]);
 
     /// <summary>Max of two tensors, broadcasting (opset 13).</summary>
-    public static Value Max(Value a, Value b) => a.Graph.Node("Max", [a, b]);
+    public static Value Max(Value a, Value b) => OnnxGraph.Innermost(a, b).Node("Max", [a, b]);
 
     /// <summary>Cast (opset 13).</summary>
     public static Value Cast(Value x, ElementType to) => x.Graph.Node("Cast", [x], [Attr.Int("to", (long)to)]);

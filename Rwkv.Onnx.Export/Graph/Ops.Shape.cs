@@ -11,6 +11,9 @@ internal static partial class Ops
     /// <summary>Shape (opset 15).</summary>
     public static Value Shape(Value x) => x.Graph.Node("Shape", [x]);
 
+    /// <summary>Transpose (opset 13): output axis i is input axis <paramref name="perm"/>[i].</summary>
+    public static Value Transpose(Value x, params long[] perm) => x.Graph.Node("Transpose", [x], [Attr.Ints("perm", perm)]);
+
     /// <summary>Concat along <paramref name="axis"/> (opset 13).</summary>
     public static Value Concat(long axis, params Value[] values) => values[0].Graph.Node("Concat", values, [Attr.Int("axis", axis)]);
 

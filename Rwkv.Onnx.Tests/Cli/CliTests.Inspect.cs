@@ -28,6 +28,19 @@ public sealed partial class CliTests
         Assert.That(run.Stdout, Does.Contain("model directory").And.Contain("dtype fp32").And.Contain(TinyStateBytes).And.Contain("opset 17, IR 8"));
     }
 
+    [TestCase("4v0-660K", "version RWKV-4", "heads 1 x 128", "10,240")]      // 4 layers × 5 slots × 128 floats × 4 bytes
+    [TestCase("5v1-730K", "version RWKV-5.0", "heads 8 x 8", "30,720")]      // 12 × (64 + 8·8·8 + 64) × 4
+    [TestCase("5v2-730K", "version RWKV-5.2", "heads 8 x 8", "30,720")]
+    [TestCase("6v0-1m", "version RWKV-6", "heads 8 x 8", "30,720")]
+    public void Inspect_EveryVersion_DetectsItsShape(string model, string version, string heads, string stateBytes)
+    {
+        CliRun run = Run("inspect", SharedFixtures.RwkvCppModel(model, "FP32"), "--group-norm-eps", "1e-5");
+
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(run.Stdout, Does.Contain(version + "\n").Or.Contain(version + Environment.NewLine));
+        Assert.That(run.Stdout, Does.Contain(heads).And.Contain($"state per sequence {stateBytes} bytes"));
+    }
+
     [Test]
     public void Inspect_MissingPath_FailsNamingIt()
     {

@@ -89,6 +89,34 @@ public sealed class OnnxGraphTests
     }
 
     [Test]
+    public void Transpose_SwapsLeadingAxes()
+    {
+        // [2 rows, 2 slots, 2] to [2 slots, 2 rows, 2], as RWKV-6's token-shift LoRA uses it.
+        var g = new OnnxGraph("t", 17, null);
+        Value x = g.Input("x", ElementType.Float, 2, 4);
+        g.Output(Transpose(Reshape(x, 2, 2, 2), 1, 0, 2), "t", ElementType.Float, 2, 2, 2);
+
+        Dictionary<string, float[]> outputs = Run(g, [0, 1, 2, 3, 4, 5, 6, 7], [2, 4]);
+
+        Assert.That(outputs["t"], Is.EqualTo(new float[] { 0, 1, 4, 5, 2, 3, 6, 7 }));
+    }
+
+    [Test]
+    public void BinaryOp_WithOuterValueFirst_IsEmittedInTheBody()
+    {
+        var g = new OnnxGraph("t", 17, null);
+        Value outer = g.Input("outer", ElementType.Float, 2);
+        OnnxGraph body = g.CreateSubgraph("body");
+        Value inner = body.BodyInput("inner", ElementType.Float);
+
+        Value sum = outer + inner;
+
+        Assert.That(sum.Graph, Is.SameAs(body));
+        Assert.That(body.Proto.Node.Single().Input, Is.EqualTo(new[] { "outer", "inner" }));
+        Assert.That(g.Proto.Node, Is.Empty);
+    }
+
+    [Test]
     public void Scan_BodyRunsOncePerStepCarryingState()
     {
         // A running sum: s_t = s_{t-1} * 0.5 + x_t, y_t = s_t.

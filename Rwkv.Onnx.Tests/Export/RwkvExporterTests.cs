@@ -4,6 +4,7 @@ using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Proto;
 using Rwkv.Onnx.Tests.Fixtures;
+using Rwkv.Onnx.Tests.Parity;
 
 namespace Rwkv.Onnx.Tests.Export;
 
@@ -176,6 +177,18 @@ public sealed class RwkvExporterTests
         Assert.That(() => RwkvExporter.Export(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), Path.Combine(_work, "out"), new ExportOptions(), progress, cts.Token),
             Throws.InstanceOf<OperationCanceledException>());
         AssertNothingWritten();
+    }
+
+    [TestCaseSource(typeof(FixtureParityTests), nameof(FixtureParityTests.Fixtures))]
+    public void Export_Progress_EndsWithEveryTensorCounted(ParityFixture fixture)
+    {
+        var reports = new List<ExportProgress>();
+        RwkvExporter.Export(SharedFixtures.RwkvCppModel(fixture.Model, "FP32"), Path.Combine(_work, "out"),
+            new ExportOptions { GroupNormEpsilon = fixture.GroupNormEpsilon }, new SyncProgress(reports.Add));
+
+        ExportProgress lastWeight = reports.Last(p => p.Stage == "weights");
+        Assert.That(lastWeight.Done, Is.EqualTo(lastWeight.Total));
+        Assert.That(reports.Select(p => p.Stage).Distinct(), Is.EqualTo(new[] { "weights", "step graph", "prefill graph" }));
     }
 
     [Test]

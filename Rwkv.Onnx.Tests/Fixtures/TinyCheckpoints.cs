@@ -7,7 +7,7 @@ namespace Rwkv.Onnx.Tests.Fixtures;
 /// unequal LoRA ranks). Weights are scaled so activations stay near unit size and the logits vary;
 /// the models are numerically interesting, not trained. Nothing is downloaded.
 /// </summary>
-internal static class TinyCheckpoints
+internal static partial class TinyCheckpoints
 {
     private static readonly string[] s_mixNames = ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"];
 

@@ -4,7 +4,7 @@ using Rwkv.Onnx.Export;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
-/// <summary><c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16] [--force]</c>.</summary>
+/// <summary><c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16] [--group-norm-eps E] [--force]</c>.</summary>
 internal static class ExportCommand
 {
     public static Command Create()
@@ -25,11 +25,12 @@ internal static class ExportCommand
                 result.AddError($"--dtype: '{value}' is not a weight type; expected fp32 or fp16.");
             }
         });
+        Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
         var force = new Option<bool>("--force") { Description = "Replace the output directory if it exists." };
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, force,
+            checkpoint, output, dtype, groupNormEps, force,
         };
         command.SetAction(parsed =>
         {
@@ -45,6 +46,7 @@ internal static class ExportCommand
             {
                 WeightDType = parsed.GetRequiredValue(dtype) == "fp16" ? WeightDType.Float16 : WeightDType.Float32,
                 Overwrite = overwrite,
+                GroupNormEpsilon = parsed.GetValue(groupNormEps),
             };
             RwkvManifest manifest = ExportProgressDisplay.Run(stderr,
                 progress => RwkvExporter.Export(parsed.GetRequiredValue(checkpoint), outputDirectory, options, progress));
@@ -60,7 +62,7 @@ internal static class ExportCommand
         var c = CultureInfo.InvariantCulture;
         stdout.WriteLine($"exported RWKV-{a.Version} to {directory}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
-        stdout.WriteLine($"  weights {manifest.WeightDType}, opset {manifest.Opset}, tokenizer {manifest.Tokenizer.Kind}");
+        stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}"));
         foreach (FileInfo file in new DirectoryInfo(directory).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
         {
             stdout.WriteLine(string.Create(c, $"  {file.Name,-20} {FormatSize(file.Length),10}"));

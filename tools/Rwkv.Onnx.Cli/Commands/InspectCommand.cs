@@ -10,7 +10,8 @@ internal static class InspectCommand
     public static Command Create()
     {
         var path = new Argument<string>("path") { Description = "An exported model directory or a checkpoint file." };
-        var command = new Command("inspect", "Print the detected version, sizes, parameter count, dtype and state size per sequence.") { path };
+        Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
+        var command = new Command("inspect", "Print the detected version, sizes, parameter count, dtype and state size per sequence.") { path, groupNormEps };
         command.SetAction(parsed =>
         {
             string target = parsed.GetRequiredValue(path);
@@ -24,7 +25,7 @@ internal static class InspectCommand
             }
             else if (File.Exists(target))
             {
-                RwkvCheckpointInfo info = RwkvExporter.Inspect(target);
+                RwkvCheckpointInfo info = RwkvExporter.Inspect(target, new ExportOptions { GroupNormEpsilon = parsed.GetValue(groupNormEps) });
                 Write(stdout, $"checkpoint {target} ({info.Format})", info.Architecture, info.DType, info.State);
             }
             else

@@ -1,0 +1,205 @@
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.Graph;
+using static Rwkv.Onnx.Export.Graph.Ops;
+
+namespace Rwkv.Onnx.Export.Architectures;
+
+/// <summary>
+/// RWKV-6 "Finch": RWKV-5's matrix-valued state with a data-dependent token shift (a five-way LoRA
+/// over the shifted input) and a data-dependent per-channel decay (a second LoRA), as in BlinkDL's
+/// <c>RWKV_Tmix_x060</c>.
+/// </summary>
+internal sealed class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitecture(info)
+{
+    /// <summary>The token-shift LoRA produces one mix per slot, in this order (the rows of <c>time_maa_w2</c>).</summary>
+    private static readonly string[] s_mixSlots = ["w", "k", "v", "r", "g"];
+    private static readonly string[] s_projections = ["receptance", "key", "value", "gate", "output"];
+    private static readonly string[] s_channelMixVectors = ["time_maa_k", "time_maa_r"];
+
+    /// <summary>An RWKV-6 architecture if the checkpoint has RWKV-6's marker tensor (<c>att.time_maa_x</c>), else null.</summary>
+    /// <exception cref="CheckpointFormatException">The marker is there but the sizing tensors are inconsistent.</exception>
+    public static RwkvV6? TryCreate(RwkvCheckpoint c, ExportOptions options)
+    {
+        if (c.Find("blocks.0.att.time_maa_x") is null)
+        {
+            return null;
+        }
+        CheckpointTensor emb = Shaped(c, "emb.weight", 2);
+        CheckpointTensor u = Shaped(c, "blocks.0.att.time_faaaa", 2);
+        CheckpointTensor maaW1 = Shaped(c, "blocks.0.att.time_maa_w1", 2);
+        if (maaW1.Shape[1] % s_mixSlots.Length != 0)
+        {
+            throw new CheckpointFormatException(c.Path, maaW1.Name,
+                $"Tensor '{maaW1.Name}' in '{c.Path}' has shape {maaW1.ShapeText}; expected [C, 5·D] (one rank-D LoRA per mix w, k, v, r, g).");
+        }
+        var info = new RwkvArchitectureInfo
+        {
+            Version = "6",
+            Layers = CountLayers(c),
+            Vocab = (int)emb.Shape[0],
+            Embedding = (int)emb.Shape[1],
+            Heads = (int)u.Shape[0],
+            HeadSize = (int)u.Shape[1],
+            FfnSize = (int)Shaped(c, "blocks.0.ffn.key.weight", 2).Shape[0],
+            LoraRanks = new Dictionary<string, int>
+            {
+                ["mix"] = (int)maaW1.Shape[1] / s_mixSlots.Length,
+                ["decay"] = (int)Shaped(c, "blocks.0.att.time_decay_w1", 2).Shape[1],
+            },
+            Parameters = c.Tensors.Values.Sum(t => t.ElementCount),
+            LayerNormEpsilon = LayerNormEpsilon,
+            GroupNormEpsilon = options.GroupNormEpsilon ?? PublishedGroupNormEpsilon,
+        };
+        if (info.Heads * info.HeadSize != info.Embedding)
+        {
+            throw new CheckpointFormatException(c.Path, u.Name,
+                $"Tensor '{u.Name}' in '{c.Path}' has shape {u.ShapeText}: {info.Heads} heads × {info.HeadSize} do not make the width {info.Embedding} of 'emb.weight'.");
+        }
+        return new RwkvV6(info);
+    }
+
+    private int MixRank => Info.LoraRanks["mix"];
+
+    private int DecayRank => Info.LoraRanks["decay"];
+
+    protected override IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
+    {
+        long c = Info.Embedding, f = Info.FfnSize, dm = MixRank, dw = DecayRank;
+        yield return ("emb.weight", [Info.Vocab, c]);
+        yield return ("blocks.0.ln0.weight", [c]);
+        yield return ("blocks.0.ln0.bias", [c]);
+        for (int l = 0; l < Info.Layers; l++)
+        {
+            string p = $"blocks.{l}.";
+            foreach (string n in new[] { "ln1", "ln2", "att.ln_x" })
+            {
+                yield return (p + n + ".weight", [c]);
+                yield return (p + n + ".bias", [c]);
+            }
+            foreach (string slot in s_mixSlots.Prepend("x"))
+            {
+                yield return ($"{p}att.time_maa_{slot}", [1, 1, c]);
+            }
+            yield return (p + "att.time_maa_w1", [c, s_mixSlots.Length * dm]);
+            yield return (p + "att.time_maa_w2", [s_mixSlots.Length, dm, c]);
+            yield return (p + "att.time_decay", [1, 1, c]);
+            yield return (p + "att.time_decay_w1", [c, dw]);
+            yield return (p + "att.time_decay_w2", [dw, c]);
+            yield return (p + "att.time_faaaa", [Info.Heads, Info.HeadSize]);
+            foreach (string n in s_projections)
+            {
+                yield return ($"{p}att.{n}.weight", [c, c]);
+            }
+            foreach (string n in s_channelMixVectors)
+            {
+                yield return ($"{p}ffn.{n}", [1, 1, c]);
+            }
+            yield return (p + "ffn.key.weight", [f, c]);
+            yield return (p + "ffn.receptance.weight", [c, c]);
+            yield return (p + "ffn.value.weight", [c, f]);
+        }
+        yield return ("ln_out.weight", [c]);
+        yield return ("ln_out.bias", [c]);
+        yield return ("head.weight", [Info.Vocab, c]);
+    }
+
+    /// <summary>wkv is [H, N(value), N(key)], as for RWKV-7 (ChatRWKV's v6 state is the transpose, [H, key, value]).</summary>
+    public override IReadOnlyList<StateSlot> StateSlots { get; } =
+    [
+        new("att_shift", [info.Embedding]),
+        new("wkv", [info.Heads, info.HeadSize, info.HeadSize]),
+        new("ffn_shift", [info.Embedding]),
+    ];
+
+
+    public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
+    {
+        PrepareEmbedding(checkpoint, sink);
+        for (int i = 0; i < Info.Layers; i++)
+        {
+            string p = $"blocks.{i}.";
+            foreach (string norm in new[] { "ln1", "ln2", "att.ln_x" })
+            {
+                sink.Vector(checkpoint.Get(p + norm + ".weight"));
+                sink.Vector(checkpoint.Get(p + norm + ".bias"));
+            }
+            // [1, 1, C] and [H, N] parameters become [C] vectors; time_decay stays the raw w (exp(-exp(.)) is data-dependent now).
+            foreach (string name in s_mixSlots.Prepend("x").Select(s => "time_maa_" + s).Append("time_decay").Append("time_faaaa"))
+            {
+                sink.Vector(checkpoint.Get(p + "att." + name));
+            }
+            sink.Matrix(checkpoint.Get(p + "att.time_maa_w1"));
+            CheckpointTensor maaW2 = checkpoint.Get(p + "att.time_maa_w2");
+            sink.Add(maaW2.Name, maaW2.ReadFloat32(), [.. maaW2.Shape]);
+            sink.Matrix(checkpoint.Get(p + "att.time_decay_w1"));
+            sink.Matrix(checkpoint.Get(p + "att.time_decay_w2"));
+            foreach (string proj in s_projections)
+            {
+                sink.Transposed(checkpoint.Get($"{p}att.{proj}.weight"));
+            }
+            foreach (string name in s_channelMixVectors)
+            {
+                sink.Vector(checkpoint.Get($"{p}ffn.{name}"));
+            }
+            sink.Transposed(checkpoint.Get(p + "ffn.key.weight"));
+            sink.Transposed(checkpoint.Get(p + "ffn.receptance.weight"));
+            sink.Transposed(checkpoint.Get(p + "ffn.value.weight"));
+        }
+        PrepareHead(checkpoint, sink);
+    }
+
+    protected override Value TimeMix(RwkvBlock b, Value x)
+    {
+        Value xx = b.TokenShift("att_shift", x) - x;
+        Value[] m = TokenShiftLora(b, x + xx * b.W("att.time_maa_x"));
+        Value xw = x + xx * (b.W("att.time_maa_w") + m[0]), xk = x + xx * (b.W("att.time_maa_k") + m[1]);
+        Value xv = x + xx * (b.W("att.time_maa_v") + m[2]), xr = x + xx * (b.W("att.time_maa_r") + m[3]);
+        Value xg = x + xx * (b.W("att.time_maa_g") + m[4]);
+
+        Value r = b.Linear("att.receptance", xr);
+        Value k = b.Linear("att.key", xk);
+        Value v = b.Linear("att.value", xv);
+        Value gate = b.Linear("att.gate", xg);
+        Value g = gate * Sigmoid(gate); // SiLU
+        Value decay;
+        using (b.Graph.Scope("time_decay"))
+        {
+            Value w = b.W("att.time_decay") + MatMul(Tanh(MatMul(xw, b.W("att.time_decay_w1"))), b.W("att.time_decay_w2"));
+            decay = Exp(-Exp(w));
+        }
+
+        Value y = b.Recurrence("wkv", [r, decay, k, v], Wkv);
+        // The bonus term of y = r·(u ⊙ k vᵀ + S) is per token, so it stays out of the recurrence: (Σⱼ rⱼ uⱼ kⱼ) v, per head.
+        Value bonus = ReduceSumLastAxis(b.ToHeads(r * b.W("att.time_faaaa") * k)) * b.ToHeads(v);
+        y = b.GroupNormHeads("att.ln_x", y + b.FromHeads(bonus), Info.GroupNormEpsilon);
+        return b.Linear("att.output", y * g);
+    }
+
+    // [m_w, m_k, m_v, m_r, m_g] = rows of tanh(xxx · w1) (5 × D), row s times w2[s]: one MatMul batched over the five slots.
+    private Value[] TokenShiftLora(RwkvBlock b, Value xxx)
+    {
+        using IDisposable _ = b.Graph.Scope("time_maa");
+        Value h = Tanh(MatMul(xxx, b.W("att.time_maa_w1")));                          // [.., 5·D]
+        Value rows = Transpose(Reshape(h, -1, s_mixSlots.Length, MixRank), 1, 0, 2); // [5, B·T, D]
+        Value m = MatMul(rows, b.W("att.time_maa_w2"));                               // [5, B·T, C]
+        Value shape = Shape(xxx);
+        return [.. s_mixSlots.Select((_, s) => Reshape(Gather(m, b.Graph.Int64(s)), shape))];
+    }
+
+    // y = S r (the state before this token);  S ← S·diag(w) + v kᵀ.   S is [batch, H, N(value), N(key)].
+    private static (Value State, Value Output) Wkv(Value s, Value[] t)
+    {
+        (Value r, Value w, Value k, Value v) = (t[0], t[1], t[2], t[3]);
+        Value y = Squeeze(MatMul(s, Unsqueeze(r, -1)), -1);
+        return (s * Unsqueeze(w, -2) + Unsqueeze(v, -1) * Unsqueeze(k, -2), y);
+    }
+
+    // out = σ(x_r-mixed · Wr) ⊙ (relu(x_k-mixed · Wk)² · Wv)
+    protected override Value ChannelMix(RwkvBlock b, Value x)
+    {
+        Value xx = b.TokenShift("ffn_shift", x) - x;
+        Value k = Relu(b.Linear("ffn.key", x + xx * b.W("ffn.time_maa_k")));
+        Value r = Sigmoid(b.Linear("ffn.receptance", x + xx * b.W("ffn.time_maa_r")));
+        return r * b.Linear("ffn.value", k * k);
+    }
+}
