@@ -160,9 +160,10 @@ public sealed class RwkvCheckpoint : IDisposable
         string what = head switch
         {
             [0x80, 0x02, ..] => "is a legacy torch.save file (PyTorch before 1.6, a bare pickle stream); load it and save it again with a current PyTorch, which writes the zip format",
-            [(byte)'G', (byte)'G', (byte)'U', (byte)'F', ..] => "is a GGUF file, which is not supported; use the rwkv.cpp .bin, .pth, safetensors or Hugging Face checkpoint instead",
+            [(byte)'G', (byte)'G', (byte)'U', (byte)'F', ..] => "starts with the magic 'GGUF': GGUF files are not supported; use the rwkv.cpp .bin, .pth, safetensors or Hugging Face checkpoint instead",
             [(byte)'P', (byte)'K', ..] => "is a zip archive without a local file header at its start; it is truncated or corrupt",
-            _ => $"is not in a supported format (rwkv.cpp .bin, torch.save zip .pth / pytorch_model.bin, .safetensors, a shard index or a Hugging Face directory); its first bytes are {Convert.ToHexString(head)}",
+            _ => $"is not in a supported format (rwkv.cpp .bin, torch.save zip .pth / pytorch_model.bin, .safetensors, a shard index or a Hugging Face directory): " +
+                $"it starts with no known magic number (bytes {Convert.ToHexString(head)})",
         };
         throw new CheckpointFormatException(path, null, $"Checkpoint '{path}' {what}.");
     }
