@@ -167,7 +167,12 @@ public sealed class RwkvCppReader : ICheckpointReader
             long elements = 1;
             foreach (long d in shape)
             {
-                elements *= d; // at most 3 dims of < 2^31: no overflow
+                elements = elements <= (length - position) * 2 / d + 1 ? elements * d : long.MaxValue; // 3 dims < 2^31 could overflow
+            }
+            if (elements > (length - position) * 2)
+            {
+                // Every type needs at least 18 bytes per 32 elements: more than 2 elements per remaining byte cannot fit.
+                throw Error(name, $"is truncated: tensor '{name}' {CheckpointTensor.FormatShape(shape)} needs more than the {length - position} bytes that remain at byte {position}");
             }
             long bytes;
             if (QuantizedBlocks.IsQuantized(dtype))

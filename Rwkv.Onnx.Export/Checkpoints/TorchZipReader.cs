@@ -199,6 +199,13 @@ public sealed class TorchZipReader : ICheckpointReader
             {
                 return;
             }
+            if (count > tensor.Storage.ElementCount)
+            {
+                // Only a view with zero or overlapping strides has more elements than its storage; reading it
+                // would allocate from a declared size that the file does not back.
+                throw Error(name, $"declares tensor '{name}' {CheckpointTensor.FormatShape(tensor.Shape)} with {count} elements over storage '{tensor.Storage.Key}' " +
+                    $"of only {tensor.Storage.ElementCount}; expanded (zero-stride) views larger than their storage are not supported");
+            }
         }
         catch (OverflowException)
         {

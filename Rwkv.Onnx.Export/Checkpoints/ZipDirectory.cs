@@ -23,6 +23,10 @@ internal static class ZipDirectory
     private const int LocalHeaderSize = 30;
     private const long MaxDirectoryBytes = 256L << 20;
 
+    // Deflate cannot compress better than about 1032:1 (258-byte matches in 2-bit codes), so a larger declared
+    // size is corrupt, and refusing it keeps allocations proportional to the file.
+    private const long MaxDeflateRatio = 1032;
+
     /// <summary>True when the file starts with a zip local-header signature (<c>PK\x03\x04</c>).</summary>
     public static bool HasZipSignature(ReadOnlySpan<byte> head) =>
         head.Length >= 4 && BinaryPrimitives.ReadUInt32LittleEndian(head) == LocalHeaderSignature;
@@ -194,6 +198,10 @@ internal static class ZipDirectory
                 localOffset = Zip64Field(path, name, ref data, localOffset);
             }
             extra = extra[(4 + dataLength)..];
+        }
+        if (method == ZipEntry.Deflated && size > (compressed * MaxDeflateRatio) + 1024)
+        {
+            throw Error(path, $"declares that zip entry '{name}' inflates from {compressed} to {size} bytes, beyond what deflate can reach; the archive is corrupt");
         }
         if (method == ZipEntry.Stored && compressed != size)
         {

@@ -143,6 +143,19 @@ public sealed class QuantizedReaderTests
             Does.Contain("rows of 48").And.Contain("32-weight block"));
     }
 
+    [TestCase(0)]
+    [TestCase(9)]
+    public void Open_DimsWhoseProductOverflows_IsRefusedAsTruncated(int typeCode)
+    {
+        // (2^30)^3 elements overflow a 64-bit count; the file holds 64 bytes of data.
+        string path = Write([new RawTensor("w", [1 << 30, 1 << 30, 1 << 30], typeCode, new byte[64])]);
+
+        CheckpointFormatException? e = Assert.Throws<CheckpointFormatException>(() => RwkvCppReader.Open(path));
+
+        Assert.That(e!.TensorName, Is.EqualTo("w"));
+        Assert.That(e.Message, Does.Contain("truncated"));
+    }
+
     [TestCase(4)]
     [TestCase(5)]
     [TestCase(6)]

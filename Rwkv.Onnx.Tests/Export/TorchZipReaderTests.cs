@@ -191,6 +191,32 @@ public sealed class TorchZipReaderTests
     }
 
     [Test]
+    public void Open_ExpandedViewLargerThanItsStorage_IsRefused()
+    {
+        // A zero-stride view may declare any number of elements over a one-element storage.
+        string path = Path.Combine(_directory, "expanded.pth");
+        WriteStateDict(path, [new("x", "0", 0, [1 << 20, 1 << 10], [0, 0])], new Dictionary<string, Storage> { ["0"] = new(TensorDType.Float32, [1]) });
+
+        CheckpointFormatException? e = Assert.Throws<CheckpointFormatException>(() => TorchZipReader.Open(path));
+
+        Assert.That(e!.Message, Does.Contain("1073741824 elements").And.Contain("expanded"));
+    }
+
+    [Test]
+    public void Open_DeflatedEntryDeclaringAnImpossibleSize_IsRefused()
+    {
+        // Rewrite the directory's uncompressed size of the deflated data.pkl to 4 GB - 1.
+        string path = WriteSmall(new ZipOptions(Deflate: true));
+        byte[] bytes = File.ReadAllBytes(path);
+        int header = IndexOf(bytes, [0x50, 0x4b, 0x01, 0x02]);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(header + 24), uint.MaxValue - 1);
+        File.WriteAllBytes(path, bytes);
+
+        Assert.That(Assert.Throws<CheckpointFormatException>(() => TorchZipReader.Open(path))!.Message,
+            Does.Contain("'archive/data.pkl' inflates from").And.Contain("beyond what deflate can reach"));
+    }
+
+    [Test]
     public void Open_StorageEntryOfWrongSize_IsRefused()
     {
         var declared = new Dictionary<string, Storage> { ["0"] = new(TensorDType.Float32, new float[6]) };
