@@ -210,6 +210,39 @@ public sealed class QuantizedReaderTests
     }
 
     [Test]
+    public void Open_EverySingleByteCorruptionOfAQuantizedFile_FailsOnlyWithCheckpointFormatException()
+    {
+        string path = Write(
+        [
+            new RawTensor("emb.weight", [2, 32], 0, new byte[2 * 32 * 4]),
+            new RawTensor("blocks.0.att.key.weight", [2, 64], 7, new byte[4 * 22]),
+            new RawTensor("blocks.0.att.value.weight", [1, 32], 9, new byte[34]),
+        ]);
+        byte[] bytes = File.ReadAllBytes(path);
+        int refused = 0;
+        for (int at = 0; at < bytes.Length; at++)
+        {
+            byte[] copy = (byte[])bytes.Clone();
+            copy[at] ^= 0xc3;
+            File.WriteAllBytes(path, copy);
+            try
+            {
+                using RwkvCppReader reader = RwkvCppReader.Open(path);
+                foreach (CheckpointTensor t in reader.Tensors)
+                {
+                    t.ReadFloat32();
+                }
+            }
+            catch (CheckpointFormatException)
+            {
+                refused++;
+            }
+        }
+        // Flips in data bytes (and the header's informational type) are undetectable; every structural one is refused.
+        Assert.That(refused, Is.GreaterThan(0), $"{refused} of {bytes.Length} corruptions refused");
+    }
+
+    [Test]
     public void Open_Q5Fixtures_HaveTheFp32CanonicalNamesAndShapes([ValueSource(nameof(Models))] string model, [Values("Q5_0", "Q5_1")] string type)
     {
         using RwkvCheckpoint quantized = RwkvCheckpoint.Open(SharedFixtures.RwkvCppModel(model, type));

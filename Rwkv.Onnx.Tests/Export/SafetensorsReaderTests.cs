@@ -221,6 +221,15 @@ public sealed class SafetensorsReaderTests
     }
 
     [Test]
+    public void Open_CorruptShardIndex_IsRefused()
+    {
+        string index = WriteShards(s_small[..2], s_small[2..]);
+        File.WriteAllText(index, File.ReadAllText(index)[..30]);
+
+        Assert.That(Assert.Throws<CheckpointFormatException>(() => RwkvCheckpoint.Open(index))!.Message, Does.Contain("not valid JSON").And.Contain(index));
+    }
+
+    [Test]
     public void Open_ShardIndexNamingAMissingShard_ThrowsFileNotFound()
     {
         string index = WriteShards(s_small[..2], s_small[2..]);
