@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 using static Rwkv.Onnx.Tests.Fixtures.RwkvCppWriter;
@@ -305,6 +306,15 @@ public sealed class QuantizedReaderTests
             }
         }
         Assert.That(quantizedCount, Is.GreaterThan(0));
+    }
+
+    [Test]
+    public void Inspect_Q5Fixture_ReportsTheQuantizedType([ValueSource(nameof(Models))] string model, [Values("Q5_0", "Q5_1")] string type)
+    {
+        // The quantized matrices hold most parameters in every fixture model.
+        RwkvCheckpointInfo info = RwkvExporter.Inspect(SharedFixtures.RwkvCppModel(model, type), new ExportOptions { GroupNormEpsilon = model.StartsWith('5') ? 1e-5f : null });
+
+        Assert.That((info.Format, info.DType), Is.EqualTo(("rwkv.cpp", type.ToLowerInvariant())));
     }
 
     // Fixtures README: rwkv.cpp quantizes only 2-D tensors, never emb/head, RWKV-7's LoRA matrices or att.r_k.
