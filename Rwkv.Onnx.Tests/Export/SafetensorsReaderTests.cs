@@ -52,6 +52,29 @@ public sealed class SafetensorsReaderTests
     }
 
     [Test]
+    public void Open_LargeSparseFile_ReadsOnlyItsHeader()
+    {
+        // A 1 GB tensor in a sparse file: opening reads the header, reading a small tensor reads its bytes only.
+        const long Big = 1L << 30;
+        string path = Path.Combine(_directory, "large.safetensors");
+        string header = $"{{\"small\": {{\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}, \"big\": {{\"dtype\": \"F16\", \"shape\": [{Big / 2}], \"data_offsets\": [8, {8 + Big}]}}}}";
+        WriteRaw(path, header, BitConverter.GetBytes(1.5f).Concat(BitConverter.GetBytes(-2f)).ToArray());
+        using (FileStream file = File.OpenWrite(path))
+        {
+            file.SetLength(file.Length + Big);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(path);
+        float[] small = checkpoint.Get("small").ReadFloat32();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(small, Is.EqualTo(new float[] { 1.5f, -2f }));
+        Assert.That(checkpoint.Get("big").ElementCount, Is.EqualTo(Big / 2));
+        Assert.That(allocated, Is.LessThan(256 << 10));
+    }
+
+    [Test]
     public void Open_BlinkDLNames_ThroughRwkvCheckpoint_HasFormatSafetensors()
     {
         string path = Path.Combine(_directory, "model.safetensors");

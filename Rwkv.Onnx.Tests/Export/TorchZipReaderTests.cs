@@ -132,6 +132,30 @@ public sealed class TorchZipReaderTests
     }
 
     [Test]
+    public void Open_LargeCheckpoint_ReadsOnlyItsDirectory()
+    {
+        // 32 MB of storages; opening must not touch them (tensors are read lazily, in place).
+        var storages = new Dictionary<string, Storage>
+        {
+            ["0"] = new(TensorDType.Float32, new float[4 << 20]),
+            ["1"] = new(TensorDType.BFloat16, new float[8 << 20]),
+        };
+        string path = Path.Combine(_directory, "large.pth");
+        WriteStateDict(path, [TensorView.Contiguous("a", "0", 4 << 20), TensorView.Contiguous("b", "1", 8 << 20), new("c", "1", 5, [4], [1])], storages);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(path);
+        long opened = GC.GetAllocatedBytesForCurrentThread() - before;
+        float[] small = checkpoint.Get("c").ReadFloat32();
+        long read = GC.GetAllocatedBytesForCurrentThread() - before - opened;
+
+        Assert.That(new FileInfo(path).Length, Is.GreaterThan(32L << 20));
+        Assert.That(opened, Is.LessThan(256 << 10), "bytes allocated by Open");
+        Assert.That(read, Is.LessThan(256 << 10), "bytes allocated reading a 4-element view");
+        Assert.That(small, Has.Length.EqualTo(4));
+    }
+
+    [Test]
     public void Open_ThroughRwkvCheckpoint_KeepsBlinkDLNamesAndFormatPth()
     {
         string path = WriteSmall();
