@@ -29,6 +29,14 @@ public sealed class ExportOptions
     }
 
     /// <summary>
+    /// A tokenizer file to copy into the model directory and name in the manifest: a World vocabulary
+    /// (<c>rwkv_vocab_v20230424.txt</c>, kind <c>world</c>) or a Hugging Face <c>tokenizer.json</c> (kind <c>neox</c>).
+    /// Null (default): vocabulary-256 models get the <c>bytes</c> tokenizer, others a manifest without a tokenizer
+    /// (kind <c>unknown</c>), which the runtime cannot generate text with.
+    /// </summary>
+    public string? TokenizerPath { get; init; }
+
+    /// <summary>
     /// Epsilon of the per-head group norm <c>ln_x</c>; a training convention that the weights do not record.
     /// Null means the published value, 64e-5.
     /// </summary>

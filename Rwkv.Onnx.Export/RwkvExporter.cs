@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Rwkv.Onnx.Export.Architectures;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Graph;
+using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Export;
 
@@ -25,6 +26,8 @@ public static class RwkvExporter
     /// <exception cref="FileNotFoundException">The checkpoint does not exist.</exception>
     /// <exception cref="CheckpointFormatException">The checkpoint is unreadable or not a supported RWKV model.</exception>
     /// <exception cref="IOException">The output directory exists and <see cref="ExportOptions.Overwrite"/> is false.</exception>
+    /// <exception cref="InvalidDataException"><see cref="ExportOptions.TokenizerPath"/> is not a tokenizer file.</exception>
+    /// <exception cref="ArgumentException"><see cref="ExportOptions.TokenizerPath"/> has more tokens than the checkpoint's vocabulary.</exception>
     public static RwkvManifest Export(string checkpointPath, string outputDirectory, ExportOptions options,
         IProgress<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -39,6 +42,7 @@ public static class RwkvExporter
 
         using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(checkpointPath);
         RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options);
+        RwkvTokenizerInfo tokenizer = CheckTokenizer(options.TokenizerPath, architecture.Info.Vocab);
 
         string parent = Path.GetDirectoryName(output) ?? ".";
         Directory.CreateDirectory(parent);
@@ -46,7 +50,11 @@ public static class RwkvExporter
         Directory.CreateDirectory(temporary);
         try
         {
-            RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, progress, cancellationToken);
+            if (options.TokenizerPath is not null)
+            {
+                File.Copy(options.TokenizerPath, Path.Combine(temporary, tokenizer.File!)); // CheckTokenizer sets File with the path
+            }
+            RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, tokenizer, progress, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
             if (Directory.Exists(output))
             {
@@ -67,7 +75,7 @@ public static class RwkvExporter
     }
 
     private static RwkvManifest WriteModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
-        ExportOptions options, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        ExportOptions options, RwkvTokenizerInfo tokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         ElementType matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
@@ -89,7 +97,7 @@ public static class RwkvExporter
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
             Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]) },
             State = StateTensors(architecture),
-            Tokenizer = new RwkvTokenizerInfo { Kind = info.Vocab == 256 ? "bytes" : "unknown" },
+            Tokenizer = tokenizer,
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
         };
         string json = manifest.ToJson();
@@ -109,6 +117,27 @@ public static class RwkvExporter
         }
         File.WriteAllText(Path.Combine(directory, RwkvContract.ManifestFile), json);
         return manifest;
+    }
+
+    // The manifest's tokenizer entry; a given tokenizer file is read now, so a bad one fails before the export.
+    private static RwkvTokenizerInfo CheckTokenizer(string? path, int vocab)
+    {
+        if (path is null)
+        {
+            return new RwkvTokenizerInfo { Kind = vocab == 256 ? ByteTokenizer.Kind : "unknown" };
+        }
+        ByteLevelTokenizer tokenizer = RwkvTokenizers.LoadFile(path);
+        if (tokenizer.VocabularySize > vocab)
+        {
+            throw new ArgumentException(
+                $"Tokenizer '{path}' has {tokenizer.VocabularySize} tokens but the checkpoint's vocabulary has {vocab}.", nameof(path));
+        }
+        string file = Path.GetFileName(path);
+        if (file is RwkvContract.ManifestFile or RwkvContract.StepGraphFile or RwkvContract.PrefillGraphFile or RwkvContract.WeightsFile)
+        {
+            throw new ArgumentException($"Tokenizer '{path}' has the name of a model file ('{file}'); rename it.", nameof(path));
+        }
+        return new RwkvTokenizerInfo { Kind = RwkvTokenizers.DetectKind(path), File = file };
     }
 
     /// <summary>Detects a checkpoint's version, sizes and state layout without exporting it.</summary>

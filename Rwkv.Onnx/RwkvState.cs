@@ -16,7 +16,7 @@ namespace Rwkv.Onnx;
 /// the other; the sets then swap roles, with no copy. A state belongs to one conversation and is not
 /// thread-safe. It refuses every operation except <see cref="Dispose"/> once it or its model is disposed.
 /// </remarks>
-public sealed class RwkvState : IDisposable
+public sealed partial class RwkvState : IDisposable
 {
     /// <summary>Version of the <see cref="Save"/> format.</summary>
     public const int SaveFormatVersion = 1;
@@ -127,6 +127,33 @@ public sealed class RwkvState : IDisposable
         for (int i = 0; i < Current.Length; i++)
         {
             source.Current[i].CopyTo(Current[i], 0);
+        }
+    }
+
+    /// <summary>
+    /// Overwrites sequence <paramref name="destinationRow"/> of this state with sequence <paramref name="sourceRow"/>
+    /// of <paramref name="source"/> (which may be this state), for batched generation.
+    /// </summary>
+    /// <exception cref="StateMismatchException"><paramref name="source"/> belongs to another model instance.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A row is outside its state's batch.</exception>
+    internal void CopyRowFrom(RwkvState source, int sourceRow, int destinationRow)
+    {
+        ThrowIfUnusable();
+        ArgumentNullException.ThrowIfNull(source);
+        source.ThrowIfUnusable();
+        if (!ReferenceEquals(source._model, _model))
+        {
+            throw new StateMismatchException(_model.ModelDirectory, source._model.ModelDirectory,
+                $"Cannot copy a sequence of a state of the model loaded from '{source._model.ModelDirectory}' into a state of another model instance.");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(sourceRow);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(sourceRow, source.BatchSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(destinationRow);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(destinationRow, BatchSize);
+        for (int i = 0; i < Current.Length; i++)
+        {
+            int rowLength = Current[i].Length / BatchSize;
+            Array.Copy(source.Current[i], sourceRow * rowLength, Current[i], destinationRow * rowLength, rowLength);
         }
     }
 

@@ -1,7 +1,5 @@
-using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Generation;
 using Rwkv.Onnx.Sampling;
-using Rwkv.Onnx.Tests.Fixtures;
 using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Tests.Generation;
@@ -9,26 +7,7 @@ namespace Rwkv.Onnx.Tests.Generation;
 [TestFixture]
 public sealed class TextGeneratorTests
 {
-    private string _root = "";
-    private RwkvModel? _model;
-
-    private RwkvModel Model => _model ?? throw new InvalidOperationException("OneTimeSetUp did not run.");
-
-    [OneTimeSetUp]
-    public void LoadModel()
-    {
-        _root = Directory.CreateTempSubdirectory("rwkv-generator-tests-").FullName;
-        string directory = Path.Combine(_root, "model");
-        RwkvExporter.Export(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), directory, new ExportOptions());
-        _model = RwkvModel.Load(directory);
-    }
-
-    [OneTimeTearDown]
-    public void Cleanup()
-    {
-        _model?.Dispose();
-        Directory.Delete(_root, recursive: true);
-    }
+    private static RwkvModel Model => GenerationTestModels.Model;
 
     [Test]
     public void Generate_Greedy_EqualsAHandWrittenStepLoop()

@@ -134,16 +134,23 @@ public class RwkvRunnerTests
         var logits = new float[Vocab];
         int[] token = [65];
         _runner.Forward(token, state, logits); // builds the binding
+        _runner.Forward(token, state, logits); // and runs the other buffer set once
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 100; i++)
+        // A per-token allocation shows in every round; a one-off allocation by the runtime or the test host
+        // on this thread (seen once under heavy load: 6 KB in one round) shows in at most one.
+        var rounds = new long[3];
+        for (int round = 0; round < rounds.Length; round++)
         {
-            token[0] = i;
-            _runner.Forward(token, state, logits);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100; i++)
+            {
+                token[0] = i;
+                _runner.Forward(token, state, logits);
+            }
+            rounds[round] = GC.GetAllocatedBytesForCurrentThread() - before;
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        Assert.That(allocated, Is.Zero);
+        Assert.That(rounds.Min(), Is.Zero, $"bytes allocated per round of 100 tokens: {string.Join(", ", rounds)}");
     }
 
     [TestCase(Vocab, 2)]

@@ -1,12 +1,14 @@
 namespace Rwkv.Onnx.Generation;
 
-/// <summary>What <see cref="TextGenerator.Generate"/> produced, with token counts and timings.</summary>
-/// <param name="Text">The generated text (not including the prompt).</param>
-/// <param name="Tokens">The generated token ids, in order.</param>
+/// <summary>What <see cref="TextGenerator.Generate(string, GenerationOptions?, Action{string}?, CancellationToken)"/> produced, with token counts and timings.</summary>
+/// <param name="Text">The generated text, without the prompt and without a stop string and what followed it.</param>
+/// <param name="Tokens">The generated token ids, in order (without a stop token; with the tokens of a stop string).</param>
 /// <param name="PromptTokenCount">Tokens in the prompt, all fed in the prefill.</param>
 /// <param name="PrefillTime">Wall time of the prefill (one <see cref="RwkvRunner.Forward"/> over the prompt).</param>
 /// <param name="DecodeTime">Wall time of the decode loop: per token, sampling, decoding text and one step forward.</param>
-public sealed record GenerationResult(string Text, IReadOnlyList<int> Tokens, int PromptTokenCount, TimeSpan PrefillTime, TimeSpan DecodeTime)
+/// <param name="StopReason">Why generation ended.</param>
+public sealed record GenerationResult(string Text, IReadOnlyList<int> Tokens, int PromptTokenCount, TimeSpan PrefillTime, TimeSpan DecodeTime,
+    GenerationStopReason StopReason)
 {
     /// <summary>Number of generated tokens.</summary>
     public int GeneratedTokenCount => Tokens.Count;

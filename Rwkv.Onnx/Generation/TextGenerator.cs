@@ -1,21 +1,52 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text;
+using Rwkv.Onnx.Exceptions;
+using Rwkv.Onnx.Sampling;
 using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Generation;
 
 /// <summary>
-/// Generates text from a prompt: feeds the whole prompt through <see cref="RwkvRunner.Forward"/> (prefill),
-/// then repeatedly samples a token, decodes it (holding split UTF-8 characters) and steps the model with it.
+/// Generates text from a prompt, like Hugging Face's <c>pipeline("text-generation")</c>: feeds the whole prompt
+/// through <see cref="RwkvRunner.Forward"/> (prefill), then repeatedly samples a token, decodes it (holding split
+/// UTF-8 characters) and steps the model with it, until <see cref="GenerationOptions.MaxTokens"/>, a stop token or a
+/// stop string.
 /// </summary>
+/// <example>
+/// <code>
+/// using TextGenerator generator = TextGenerator.Load("models/rwkv7-world-0.1b");
+/// GenerationResult result = generator.Generate("User: Hi!\n\nAssistant:", new GenerationOptions
+/// {
+///     MaxTokens = 200,
+///     StopStrings = ["\n\n"],
+///     Sampler = new TopPSampler { Temperature = 1.0f, TopP = 0.3f, Seed = 42 },
+/// });
+/// Console.WriteLine(result.Text);
+///
+/// await foreach (string piece in generator.GenerateAsync("Once upon a time", new GenerationOptions { MaxTokens = 50 }))
+/// {
+///     Console.Write(piece);
+/// }
+/// </code>
+/// </example>
 /// <remarks>
-/// The generator does not own the model. Each <see cref="Generate"/> call starts from the model's initial state
-/// with its own runner, so calls on different threads are independent as long as their samplers are not shared.
+/// <para>
+/// Unlike the Hugging Face pipeline, <see cref="GenerationResult.Text"/> never includes the prompt. Each call
+/// without a state starts from the model's initial state with its own state and runner, so calls on different
+/// threads are independent as long as their samplers are not shared. The overloads that take an
+/// <see cref="RwkvState"/> continue from it and advance it in place (a conversation, or an initial state from
+/// state tuning); such a state belongs to one call at a time.
+/// </para>
+/// <para>
+/// After a generation the state covers the prompt and every generated token (a stop string's tokens included), but
+/// not a stop token. A generator made with <see cref="Load"/> owns its model and disposes it; one made with the
+/// constructor does not.
+/// </para>
 /// </remarks>
-public sealed class TextGenerator
+public sealed class TextGenerator : IDisposable
 {
-    private readonly RwkvModel _model;
-    private readonly ByteLevelTokenizer _tokenizer;
+    private readonly bool _ownsModel;
 
     /// <summary>Creates a generator over <paramref name="model"/>, encoding and decoding with <paramref name="tokenizer"/>.</summary>
     /// <param name="model">The loaded model; stays owned by the caller and must outlive the generator's use.</param>
@@ -23,6 +54,11 @@ public sealed class TextGenerator
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ArgumentException">The tokenizer's vocabulary is larger than the model's.</exception>
     public TextGenerator(RwkvModel model, ByteLevelTokenizer tokenizer)
+        : this(model, tokenizer, ownsModel: false)
+    {
+    }
+
+    private TextGenerator(RwkvModel model, ByteLevelTokenizer tokenizer, bool ownsModel)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -31,63 +67,256 @@ public sealed class TextGenerator
             throw new ArgumentException(
                 $"The tokenizer has {tokenizer.VocabularySize} tokens but the model's vocabulary is {model.VocabSize}.", nameof(tokenizer));
         }
-        _model = model;
-        _tokenizer = tokenizer;
+        Model = model;
+        Tokenizer = tokenizer;
+        _ownsModel = ownsModel;
     }
 
-    /// <summary>Generates up to <see cref="GenerationOptions.MaxTokens"/> tokens after <paramref name="prompt"/>.</summary>
+    /// <summary>The model.</summary>
+    public RwkvModel Model { get; }
+
+    /// <summary>The tokenizer.</summary>
+    public ByteLevelTokenizer Tokenizer { get; }
+
+    /// <summary>Loads a model directory and the tokenizer its manifest names; the generator owns the model.</summary>
+    /// <param name="modelDirectory">An exported model directory.</param>
+    /// <param name="options">Session settings; null for the defaults (CPU).</param>
+    /// <returns>The generator; the caller disposes it.</returns>
+    /// <exception cref="ModelContractException">The directory, a graph or the tokenizer is missing or invalid.</exception>
+    /// <exception cref="ExecutionProviderUnavailableException">The requested execution provider is unavailable.</exception>
+    public static TextGenerator Load(string modelDirectory, RwkvModelOptions? options = null)
+    {
+        RwkvModel model = RwkvModel.Load(modelDirectory, options);
+        try
+        {
+            return new TextGenerator(model, RwkvTokenizers.Load(model), ownsModel: true);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Generates text after <paramref name="prompt"/>, from the model's initial state.</summary>
     /// <param name="prompt">The prompt; it must encode to at least one token.</param>
-    /// <param name="options">Token budget and sampler; null for the defaults (100 tokens, greedy).</param>
-    /// <param name="onText">Called with each new piece of text as soon as it is complete (never a split character), if given.</param>
+    /// <param name="options">Token budget, sampler and stops; null for the defaults (100 tokens, greedy, stop at end of text).</param>
+    /// <param name="onText">Called with each new piece of text as soon as it is final (never a split character, never part of a stop string), if given.</param>
     /// <param name="cancellationToken">Stops generation between tokens; the text so far is discarded.</param>
-    /// <returns>The text, the tokens, and the prefill and decode timings.</returns>
+    /// <returns>The text, the tokens, the timings and why generation stopped.</returns>
     /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens.</exception>
     /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public GenerationResult Generate(string prompt, GenerationOptions? options = null, Action<string>? onText = null,
         CancellationToken cancellationToken = default)
     {
+        int[] promptTokens = EncodePrompt(prompt);
+        using RwkvState state = Model.CreateState();
+        return Run(promptTokens, state, options ?? new GenerationOptions(), onText, cancellationToken);
+    }
+
+    /// <summary>Generates text after <paramref name="prompt"/>, continuing from <paramref name="state"/> and advancing it in place.</summary>
+    /// <param name="prompt">The text to feed first; it must encode to at least one token.</param>
+    /// <param name="state">A batch-1 state of this generator's model, e.g. a conversation's state or a clone of a tuned initial state.</param>
+    /// <param name="options">Token budget, sampler and stops; null for the defaults.</param>
+    /// <param name="onText">Called with each new piece of final text, if given.</param>
+    /// <param name="cancellationToken">Stops generation between tokens; the state then covers the tokens fed so far.</param>
+    /// <returns>The text, the tokens, the timings and why generation stopped.</returns>
+    /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens.</exception>
+    /// <exception cref="StateMismatchException"><paramref name="state"/> belongs to another model or holds more than one sequence.</exception>
+    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="ObjectDisposedException">The model or the state has been disposed.</exception>
+    public GenerationResult Generate(string prompt, RwkvState state, GenerationOptions? options = null, Action<string>? onText = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return Run(EncodePrompt(prompt), state, options ?? new GenerationOptions(), onText, cancellationToken);
+    }
+
+    /// <summary>Streams the text generated after <paramref name="prompt"/>, from the model's initial state.</summary>
+    /// <param name="prompt">The prompt; it must encode to at least one token.</param>
+    /// <param name="options">Token budget, sampler and stops; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops generation between tokens with an <see cref="OperationCanceledException"/>.</param>
+    /// <returns>The pieces of final text (never a split character or part of a stop string); the model runs on the thread pool.</returns>
+    /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens (thrown at the call).</exception>
+    public IAsyncEnumerable<string> GenerateAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+        StreamAsync(EncodePrompt(prompt), state: null, options ?? new GenerationOptions(), cancellationToken);
+
+    /// <summary>Streams the text generated after <paramref name="prompt"/>, continuing from <paramref name="state"/> and advancing it in place.</summary>
+    /// <param name="prompt">The text to feed first; it must encode to at least one token.</param>
+    /// <param name="state">A batch-1 state of this generator's model; used by this enumeration alone until it ends.</param>
+    /// <param name="options">Token budget, sampler and stops; null for the defaults.</param>
+    /// <param name="cancellationToken">Stops generation between tokens with an <see cref="OperationCanceledException"/>.</param>
+    /// <returns>The pieces of final text; the model runs on the thread pool.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens (thrown at the call).</exception>
+    public IAsyncEnumerable<string> GenerateAsync(string prompt, RwkvState state, GenerationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return StreamAsync(EncodePrompt(prompt), state, options ?? new GenerationOptions(), cancellationToken);
+    }
+
+    /// <summary>Disposes the model if this generator loaded it (<see cref="Load"/>); otherwise does nothing.</summary>
+    public void Dispose()
+    {
+        if (_ownsModel)
+        {
+            Model.Dispose();
+        }
+    }
+
+    private int[] EncodePrompt(string prompt)
+    {
         ArgumentNullException.ThrowIfNull(prompt);
-        options ??= new GenerationOptions();
-        int[] promptTokens = [.. _tokenizer.EncodeToIds(prompt)];
-        if (promptTokens.Length == 0)
+        int[] tokens = [.. Tokenizer.EncodeToIds(prompt)];
+        if (tokens.Length == 0)
         {
             throw new ArgumentException("The prompt is empty; it must encode to at least one token.", nameof(prompt));
         }
+        return tokens;
+    }
 
-        using RwkvState state = _model.CreateState();
-        using RwkvRunner runner = _model.CreateRunner();
-        float[] logits = new float[_model.VocabSize];
-        StreamingDecoder decoder = _tokenizer.CreateStreamingDecoder();
-        var text = new StringBuilder();
-        var tokens = new List<int>(options.MaxTokens);
-
-        long start = Stopwatch.GetTimestamp();
-        runner.Forward(promptTokens, state, logits);
-        TimeSpan prefillTime = Stopwatch.GetElapsedTime(start);
-
-        start = Stopwatch.GetTimestamp();
-        for (int i = 0; i < options.MaxTokens; i++)
+    private GenerationResult Run(int[] promptTokens, RwkvState state, GenerationOptions options, Action<string>? onText,
+        CancellationToken cancellationToken)
+    {
+        using RwkvRunner runner = Model.CreateRunner();
+        var loop = new DecodeLoop(this, runner, state, options);
+        loop.Prefill(promptTokens);
+        while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int token = options.Sampler.Sample(logits);
-            tokens.Add(token);
-            Emit(decoder.Append(token));
-            // Step with every generated token, the last one too: the state then covers all the text.
-            runner.Forward([token], state, logits);
-        }
-        Emit(decoder.Flush());
-        TimeSpan decodeTime = Stopwatch.GetElapsedTime(start);
-
-        return new GenerationResult(text.ToString(), tokens, promptTokens.Length, prefillTime, decodeTime);
-
-        void Emit(string piece)
-        {
+            string? piece = loop.Next();
+            if (piece is null)
+            {
+                return loop.Result();
+            }
             if (piece.Length > 0)
             {
-                text.Append(piece);
                 onText?.Invoke(piece);
             }
+        }
+    }
+
+    private async IAsyncEnumerable<string> StreamAsync(int[] promptTokens, RwkvState? state, GenerationOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        RwkvState? owned = state is null ? Model.CreateState() : null;
+        try
+        {
+            using RwkvRunner runner = Model.CreateRunner();
+            var loop = new DecodeLoop(this, runner, state ?? owned!, options); // owned is set when state is null
+            await Task.Run(() => loop.Prefill(promptTokens), cancellationToken).ConfigureAwait(false);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                string? piece = await Task.Run(loop.Next, cancellationToken).ConfigureAwait(false);
+                if (piece is null)
+                {
+                    yield break;
+                }
+                if (piece.Length > 0)
+                {
+                    yield return piece;
+                }
+            }
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
+    }
+
+    /// <summary>One generation: prefill, then one <see cref="Next"/> per token. Not thread-safe; one call at a time.</summary>
+    private sealed class DecodeLoop
+    {
+        private readonly RwkvRunner _runner;
+        private readonly RwkvState _state;
+        private readonly GenerationOptions _options;
+        private readonly ISampler _sampler;
+        private readonly HashSet<int> _stopTokens;
+        private readonly StreamingDecoder _decoder;
+        private readonly StopStringMatcher _stopStrings;
+        private readonly float[] _logits;
+        private readonly List<int> _tokens = [];
+        private readonly StringBuilder _text = new();
+        private int _promptTokenCount;
+        private TimeSpan _prefillTime;
+        private long _decodeStart;
+        private TimeSpan _decodeTime;
+        private GenerationStopReason _stopReason = GenerationStopReason.MaxTokens;
+        private bool _finished;
+
+        public DecodeLoop(TextGenerator generator, RwkvRunner runner, RwkvState state, GenerationOptions options)
+        {
+            _runner = runner;
+            _state = state;
+            _options = options;
+            _sampler = options.Sampler;
+            _stopTokens = [.. options.StopTokens];
+            if (options.StopAtEndOfText && generator.Tokenizer.EndOfTextId is int endOfText)
+            {
+                _stopTokens.Add(endOfText);
+            }
+            _decoder = generator.Tokenizer.CreateStreamingDecoder();
+            _stopStrings = new StopStringMatcher(options.StopStrings);
+            _logits = new float[generator.Model.VocabSize];
+        }
+
+        public void Prefill(int[] promptTokens)
+        {
+            _sampler.Reset();
+            long start = Stopwatch.GetTimestamp();
+            _runner.Forward(promptTokens, _state, _logits);
+            _prefillTime = Stopwatch.GetElapsedTime(start);
+            _promptTokenCount = promptTokens.Length;
+            _decodeStart = Stopwatch.GetTimestamp();
+        }
+
+        /// <summary>Generates one token; returns its final text (possibly empty), the last text at the end, then null.</summary>
+        public string? Next()
+        {
+            if (_finished)
+            {
+                return null;
+            }
+            if (_tokens.Count >= _options.MaxTokens)
+            {
+                return Finish(GenerationStopReason.MaxTokens);
+            }
+            int token = _sampler.Sample(_logits);
+            if (_stopTokens.Contains(token))
+            {
+                return Finish(GenerationStopReason.StopToken);
+            }
+            _sampler.Accept(token);
+            _tokens.Add(token);
+            string piece = _decoder.Append(token);
+            // Step with every generated token, the last one too: the state then covers all the text.
+            _runner.Forward([token], _state, _logits);
+            string released = _stopStrings.Push(piece);
+            _text.Append(released);
+            if (_stopStrings.Stopped)
+            {
+                _finished = true;
+                _stopReason = GenerationStopReason.StopString;
+                _decodeTime = Stopwatch.GetElapsedTime(_decodeStart);
+            }
+            return released;
+        }
+
+        public GenerationResult Result() =>
+            new(_text.ToString(), _tokens, _promptTokenCount, _prefillTime, _decodeTime, _stopReason);
+
+        private string Finish(GenerationStopReason reason)
+        {
+            _finished = true;
+            string rest = _stopStrings.Push(_decoder.Flush());
+            _stopReason = _stopStrings.Stopped ? GenerationStopReason.StopString : reason;
+            rest += _stopStrings.Flush();
+            _text.Append(rest);
+            _decodeTime = Stopwatch.GetElapsedTime(_decodeStart);
+            return rest;
         }
     }
 }

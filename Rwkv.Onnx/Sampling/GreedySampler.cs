@@ -2,11 +2,14 @@ using System.Numerics.Tensors;
 
 namespace Rwkv.Onnx.Sampling;
 
-/// <summary>Always chooses the token with the highest logit (the lowest id among equal maxima). Stateless and thread-safe.</summary>
-public sealed class GreedySampler : ISampler
+/// <summary>
+/// Always chooses the token with the highest logit (the lowest id among equal maxima), after the optional
+/// <see cref="BaseSampler.Penalties"/>. Without penalties it is stateless and thread-safe.
+/// </summary>
+public sealed class GreedySampler : BaseSampler
 {
     /// <inheritdoc/>
-    public int Sample(ReadOnlySpan<float> logits) => ArgMax(logits);
+    protected override int Choose(ReadOnlySpan<float> logits) => ArgMax(logits);
 
     /// <summary>Index of the largest logit; the first one when several are equal.</summary>
     /// <param name="logits">The logits.</param>

@@ -3,21 +3,23 @@ using System.Numerics.Tensors;
 namespace Rwkv.Onnx.Sampling;
 
 /// <summary>
-/// Temperature, top-k and top-p (nucleus) sampling: the logits are divided by <see cref="Temperature"/> and turned
-/// into probabilities; only the <see cref="TopK"/> most likely tokens are kept (all when 0), then the smallest
-/// set of most likely tokens whose probability adds up to at least <see cref="TopP"/>; one token is drawn from
-/// the renormalised remainder with <see cref="Random"/>.
+/// Temperature, top-k, top-p (nucleus) and min-p sampling, in the order of Hugging Face's logits warpers: after the
+/// optional <see cref="BaseSampler.Penalties"/>, the logits are divided by <see cref="Temperature"/> and turned into
+/// probabilities; only the <see cref="TopK"/> most likely tokens are kept (all when 0), then the smallest set of most
+/// likely tokens whose probability adds up to at least <see cref="TopP"/>, then those whose probability is at least
+/// <see cref="MinP"/> times the largest; one token is drawn from the renormalised remainder with <see cref="Random"/>.
 /// </summary>
 /// <remarks>
 /// Temperature 0 or top-k 1 is greedy (<see cref="GreedySampler"/>). With a <see cref="Seed"/>, the sequence of
-/// choices for the same sequence of logits is reproducible. Holds a random generator and scratch buffers:
-/// one instance per conversation, not thread-safe.
+/// choices for the same sequence of logits (and accepted tokens) is reproducible. Holds a random generator,
+/// penalty counts and scratch buffers: one instance per sequence, not thread-safe.
 /// </remarks>
-public sealed class TopPSampler : ISampler
+public sealed class TopPSampler : BaseSampler
 {
     private readonly float _temperature = 1.0f;
     private readonly float _topP = 1.0f;
     private readonly int _topK;
+    private readonly float _minP;
     private Random? _random;
     private float[] _probabilities = [];
     private int[] _order = [];
@@ -67,11 +69,29 @@ public sealed class TopPSampler : ISampler
         }
     }
 
+    /// <summary>
+    /// Keeps only tokens whose probability (after temperature) is at least this fraction of the most likely token's,
+    /// in [0, 1]; 0 (default) keeps all.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not in [0, 1].</exception>
+    public float MinP
+    {
+        get => _minP;
+        init
+        {
+            if (!(value >= 0 && value <= 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(MinP), value, $"MinP must be in [0, 1] (0 = off); got {value}.");
+            }
+            _minP = value;
+        }
+    }
+
     /// <summary>Seed of the random generator; null (default) seeds from the system.</summary>
     public int? Seed { get; init; }
 
     /// <inheritdoc/>
-    public int Sample(ReadOnlySpan<float> logits)
+    protected override int Choose(ReadOnlySpan<float> logits)
     {
         int greedy = GreedySampler.ArgMax(logits);
         if (_temperature == 0 || _topK == 1 || logits.Length == 1)
@@ -105,6 +125,20 @@ public sealed class TopPSampler : ISampler
                 if (mass >= _topP)
                 {
                     kept = i + 1;
+                    break;
+                }
+            }
+        }
+
+        if (_minP > 0)
+        {
+            // Sorted descending: cut at the first token below MinP times the largest probability.
+            float threshold = _minP * probabilities[order[0]];
+            for (int i = 1; i < kept; i++)
+            {
+                if (probabilities[order[i]] < threshold)
+                {
+                    kept = i;
                     break;
                 }
             }

@@ -16,6 +16,9 @@ public abstract class ByteLevelTokenizer : Tokenizer
     /// <summary>Number of token ids, <c>0</c> to <c>VocabularySize - 1</c>.</summary>
     public abstract int VocabularySize { get; }
 
+    /// <summary>The id of the end-of-text token, which ends generation by default; null when the vocabulary has none (byte level).</summary>
+    public virtual int? EndOfTextId => null;
+
     /// <summary>Gets the bytes that token <paramref name="id"/> stands for.</summary>
     /// <param name="id">The token id.</param>
     /// <param name="bytes">The token's bytes; valid for the tokenizer's lifetime. Empty when the id is unknown.</param>

@@ -14,7 +14,10 @@ internal static class Cli
     /// for a known failure (one <c>error:</c> line, no stack trace); <see cref="ExitCodes.InternalError"/> for anything else
     /// (the full exception is printed).
     /// </returns>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(CreateRootCommand(), args, stdout, stderr);
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, Console.In, stdout, stderr);
+
+    /// <summary>As <see cref="Run(string[], TextWriter, TextWriter)"/>, reading standard input (the <c>chat</c> messages) from <paramref name="stdin"/>.</summary>
+    public static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr) => Run(CreateRootCommand(stdin), args, stdout, stderr);
 
     /// <summary>Runs <paramref name="args"/> against <paramref name="root"/> with the error handling of <see cref="Run(string[], TextWriter, TextWriter)"/>.</summary>
     internal static int Run(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
@@ -52,8 +55,8 @@ internal static class Cli
         }
     }
 
-    /// <summary>Creates the root command with every subcommand.</summary>
-    public static RootCommand CreateRootCommand()
+    /// <summary>Creates the root command with every subcommand; <c>chat</c> reads <paramref name="stdin"/> (default: the console).</summary>
+    public static RootCommand CreateRootCommand(TextReader? stdin = null)
     {
         var root = new RootCommand("Export RWKV checkpoints to ONNX and run them with ONNX Runtime.")
         {
@@ -61,6 +64,8 @@ internal static class Cli
             LogitsCommand.Create(),
             GenerateCommand.Create(),
             InspectCommand.Create(),
+            TokenizeCommand.Create(),
+            ChatCommand.Create(() => stdin ?? Console.In),
         };
         return root;
     }

@@ -4,7 +4,7 @@ using Rwkv.Onnx.Export;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
-/// <summary><c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16] [--group-norm-eps E] [--force]</c>.</summary>
+/// <summary><c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16] [--group-norm-eps E] [--force] [--tokenizer &lt;file&gt;]</c>.</summary>
 internal static class ExportCommand
 {
     public static Command Create()
@@ -27,10 +27,15 @@ internal static class ExportCommand
         });
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
         var force = new Option<bool>("--force") { Description = "Replace the output directory if it exists." };
+        var tokenizer = new Option<string?>("--tokenizer")
+        {
+            Description = "A tokenizer file to copy into the model: a World vocabulary .txt or a Hugging Face tokenizer.json.",
+            HelpName = "file",
+        };
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, groupNormEps, force,
+            checkpoint, output, dtype, groupNormEps, force, tokenizer,
         };
         command.SetAction(parsed =>
         {
@@ -47,6 +52,7 @@ internal static class ExportCommand
                 WeightDType = parsed.GetRequiredValue(dtype) == "fp16" ? WeightDType.Float16 : WeightDType.Float32,
                 Overwrite = overwrite,
                 GroupNormEpsilon = parsed.GetValue(groupNormEps),
+                TokenizerPath = parsed.GetValue(tokenizer),
             };
             RwkvManifest manifest = ExportProgressDisplay.Run(stderr,
                 progress => RwkvExporter.Export(parsed.GetRequiredValue(checkpoint), outputDirectory, options, progress));

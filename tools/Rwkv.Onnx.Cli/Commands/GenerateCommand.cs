@@ -1,13 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using Rwkv.Onnx.Generation;
-using Rwkv.Onnx.Sampling;
-using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// <c>rwkv-onnx generate &lt;dir&gt; --prompt "..." [--max-tokens 100] [--temperature 1.0] [--top-p 0.85] [--top-k 0] [--seed S]</c>:
+/// <c>rwkv-onnx generate &lt;dir&gt; --prompt "..." [--max-tokens 100] [--stop text]... [--temperature 1.0] [--top-p 0.85] [--top-k 0]
+/// [--min-p 0] [--presence-penalty 0] [--frequency-penalty 0] [--penalty-decay 0.996] [--seed S] [--state file]</c>:
 /// streams generated text to stdout and prints prefill and decode speed to stderr.
 /// </summary>
 internal static class GenerateCommand
@@ -18,33 +17,21 @@ internal static class GenerateCommand
         var prompt = new Option<string>("--prompt", "-p") { Description = "The prompt text.", Required = true };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate.", DefaultValueFactory = _ => GenerationOptions.DefaultMaxTokens };
         maxTokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--max-tokens", 0));
-        var temperature = new Option<float>("--temperature") { Description = "Sampling temperature; 0 is greedy.", DefaultValueFactory = _ => 1.0f };
-        temperature.Validators.Add(result =>
+        var stop = new Option<string[]>("--stop")
         {
-            float value = result.GetValueOrDefault<float>();
-            if (!float.IsFinite(value) || value < 0)
-            {
-                result.AddError($"--temperature: {value.ToString(CultureInfo.InvariantCulture)} is out of range; it must be 0 or more.");
-            }
-        });
-        var topP = new Option<float>("--top-p") { Description = "Nucleus probability mass, in (0, 1].", DefaultValueFactory = _ => 0.85f };
-        topP.Validators.Add(result =>
-        {
-            float value = result.GetValueOrDefault<float>();
-            if (!(value > 0 && value <= 1))
-            {
-                result.AddError($"--top-p: {value.ToString(CultureInfo.InvariantCulture)} is out of range; it must be greater than 0 and at most 1.");
-            }
-        });
-        var topK = new Option<int>("--top-k") { Description = "Keep only the k most likely tokens; 0 keeps all.", DefaultValueFactory = _ => 0 };
-        topK.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--top-k", 0));
-        var seed = new Option<int?>("--seed") { Description = "Random seed, for reproducible output." };
+            Description = "Stop when the text reaches this string (repeatable); C escapes \\n and \\t are understood.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var sampling = new SamplingCommandOptions(temperature: 1.0f, topP: 0.85f, presencePenalty: 0f, frequencyPenalty: 0f, penaltyDecay: 0.996f);
+        var state = new InitialStateOption();
         var load = new ModelLoadOptions();
 
         var command = new Command("generate", "Generate text from a prompt, streaming it to stdout; prints tokens/s to stderr.")
         {
-            directory, prompt, maxTokens, temperature, topP, topK, seed,
+            directory, prompt, maxTokens, stop,
         };
+        sampling.AddTo(command);
+        state.AddTo(command);
         load.AddTo(command);
         command.SetAction(parsed =>
         {
@@ -58,28 +45,30 @@ internal static class GenerateCommand
             var options = new GenerationOptions
             {
                 MaxTokens = parsed.GetValue(maxTokens),
-                Sampler = new TopPSampler
-                {
-                    Temperature = parsed.GetValue(temperature),
-                    TopP = parsed.GetValue(topP),
-                    TopK = parsed.GetValue(topK),
-                    Seed = parsed.GetValue(seed),
-                },
+                Sampler = sampling.Read(parsed),
+                StopStrings = [.. (parsed.GetValue(stop) ?? []).Select(Unescape)],
             };
 
-            using RwkvModel model = RwkvModel.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
-            var generator = new TextGenerator(model, RwkvTokenizers.Load(model));
-            GenerationResult result = generator.Generate(text, options, piece =>
+            using TextGenerator generator = TextGenerator.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
+            using RwkvState? initial = state.Load(parsed, generator.Model);
+            Action<string> write = piece =>
             {
                 stdout.Write(piece);
                 stdout.Flush();
-            });
+            };
+            GenerationResult result = initial is null
+                ? generator.Generate(text, options, write)
+                : generator.Generate(text, initial, options, write);
             stdout.WriteLine();
             stderr.WriteLine(FormatTimings(result));
             return ExitCodes.Success;
         });
         return command;
     }
+
+    // "\n" and "\t" in a stop string given on the command line.
+    private static string Unescape(string value) =>
+        value.Replace("\\n", "\n", StringComparison.Ordinal).Replace("\\t", "\t", StringComparison.Ordinal);
 
     internal static string FormatTimings(GenerationResult r) => string.Create(CultureInfo.InvariantCulture,
         $"prefill: {r.PromptTokenCount} tokens in {r.PrefillTime.TotalMilliseconds:F1} ms ({r.PrefillTokensPerSecond:F1} tok/s); " +

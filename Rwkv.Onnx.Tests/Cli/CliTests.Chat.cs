@@ -1,0 +1,93 @@
+using Rwkv.Onnx.Generation;
+using Rwkv.Onnx.Sampling;
+using Rwkv.Onnx.Tokenization;
+
+namespace Rwkv.Onnx.Tests.Cli;
+
+public sealed partial class CliTests
+{
+    // ---- chat ----
+
+    private static CliRun RunWithInput(string input, params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exitCode = Rwkv.Onnx.Cli.Cli.Run(args, new StringReader(input), stdout, stderr);
+        return new CliRun(exitCode, stdout.ToString(), stderr.ToString());
+    }
+
+    [Test]
+    public void Chat_TwoTurnsFromStdin_SecondReplyContinuesTheWholeConversation()
+    {
+        CliRun run = RunWithInput("Hello there\n\nHow are you?\n", "chat", _model, "--seed", "3", "--top-p", "1", "--max-tokens", "15");
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        string[] replies = run.Stdout.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+
+        // The same conversation through the library (ChatSessionTests shows its state equals the whole history),
+        // with the chat command's sampler: one seeded sampler for the whole conversation, ChatRWKV's penalties.
+        using RwkvModel model = RwkvModel.Load(_model);
+        var generator = new TextGenerator(model, ByteTokenizer.Create());
+        var options = new GenerationOptions
+        {
+            MaxTokens = 15,
+            Sampler = new TopPSampler { Temperature = 1, TopP = 1, Seed = 3, Penalties = new PenaltyProcessor { PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, Decay = 0.996f } },
+        };
+        using var chat = new ChatSession(generator, ChatTemplate.World);
+        string first = chat.Send("Hello there", options).Text;
+        string second = chat.Send("How are you?", options).Text;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(replies, Is.EqualTo(new[] { "Assistant:" + first, "Assistant:" + second }), "blank input lines are skipped");
+            Assert.That(run.Stderr, Does.Contain("world template"));
+        });
+    }
+
+    [Test]
+    public void Chat_UnknownTemplate_IsAUsageError()
+    {
+        CliRun run = RunWithInput("hi\n", "chat", _model, "--template", "llama");
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(2));
+            Assert.That(run.Stderr, Does.StartWith("error: --template: 'llama'"));
+        });
+    }
+
+    [Test]
+    public void Generate_StopString_EndsTheOutputBeforeIt()
+    {
+        CliRun free = Run("generate", _model, "--prompt", "Once", "--max-tokens", "40", "--seed", "4", "--top-p", "1");
+        string text = free.Stdout.TrimEnd('\n', '\r');
+        string stop = text.Substring(8, 2);
+        CliRun stopped = Run("generate", _model, "--prompt", "Once", "--max-tokens", "40", "--seed", "4", "--top-p", "1", "--stop", stop);
+        Assert.Multiple(() =>
+        {
+            Assert.That(stopped.ExitCode, Is.Zero, stopped.Stderr);
+            Assert.That(stopped.Stdout, Is.EqualTo(text[..text.IndexOf(stop, StringComparison.Ordinal)] + Environment.NewLine));
+        });
+    }
+
+    [Test]
+    public void Generate_FromSavedState_ContinuesIt()
+    {
+        string stateFile = Path.Combine(_work, "state.bin");
+        using (RwkvModel model = RwkvModel.Load(_model))
+        using (RwkvState state = model.CreateState())
+        {
+            using (RwkvRunner runner = model.CreateRunner())
+            {
+                runner.Forward([.. "The story so far: "u8.ToArray().Select(b => (int)b)], state, new float[256]);
+            }
+            using FileStream file = File.Create(stateFile);
+            state.Save(file);
+        }
+        CliRun fromState = Run("generate", _model, "--prompt", "a cat", "--max-tokens", "20", "--temperature", "0", "--state", stateFile);
+        CliRun joined = Run("generate", _model, "--prompt", "The story so far: a cat", "--max-tokens", "20", "--temperature", "0");
+        Assert.Multiple(() =>
+        {
+            Assert.That(fromState.ExitCode, Is.Zero, fromState.Stderr);
+            Assert.That(fromState.Stdout, Is.EqualTo(joined.Stdout));
+        });
+    }
+}

@@ -1,0 +1,104 @@
+using Rwkv.Onnx.Exceptions;
+
+namespace Rwkv.Onnx.Generation;
+
+/// <summary>
+/// A conversation with a model: each <see cref="Send"/> feeds only the new user turn to the conversation's state and
+/// generates the reply from there, so the history is never re-read. The state after a reply covers the whole
+/// conversation, exactly as if its tokens (<see cref="HistoryTokens"/>) had been fed from the start.
+/// </summary>
+/// <example>
+/// <code>
+/// using TextGenerator generator = TextGenerator.Load("models/rwkv7-world-0.1b");
+/// using var chat = new ChatSession(generator, ChatTemplate.World);
+/// var options = new GenerationOptions { MaxTokens = 300, Sampler = new TopPSampler { Temperature = 1, TopP = 0.3f } };
+/// Console.WriteLine(chat.Send("What is RWKV?", options).Text);
+/// Console.WriteLine(chat.Send("Say it in one sentence.", options).Text);
+/// </code>
+/// </example>
+/// <remarks>Owns its state; not thread-safe (one conversation, one caller).</remarks>
+public sealed class ChatSession : IDisposable
+{
+    private readonly TextGenerator _generator;
+    private readonly RwkvState _state;
+    private readonly List<int> _history = [];
+    private bool _preambleFed;
+
+    /// <summary>Starts a conversation.</summary>
+    /// <param name="generator">The generator (model and tokenizer); it must outlive the session.</param>
+    /// <param name="template">The turn format; null picks it from the model's tokenizer kind (<see cref="ChatTemplate.ForTokenizerKind"/>).</param>
+    /// <param name="initialState">A batch-1 state to start from, e.g. one trained by state tuning; it is copied, not changed. Null for the model's initial state.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="generator"/> is null.</exception>
+    /// <exception cref="StateMismatchException"><paramref name="initialState"/> belongs to another model instance or holds more than one sequence.</exception>
+    public ChatSession(TextGenerator generator, ChatTemplate? template = null, RwkvState? initialState = null)
+    {
+        ArgumentNullException.ThrowIfNull(generator);
+        _generator = generator;
+        Template = template ?? ChatTemplate.ForTokenizerKind(generator.Model.Manifest.Tokenizer.Kind);
+        if (initialState is not null && initialState.BatchSize != 1)
+        {
+            throw new StateMismatchException("batch 1", $"batch {initialState.BatchSize}",
+                $"A chat starts from a state of one sequence; the initial state holds {initialState.BatchSize}.");
+        }
+        _state = initialState?.Clone() ?? generator.Model.CreateState();
+    }
+
+    /// <summary>The turn format.</summary>
+    public ChatTemplate Template { get; }
+
+    /// <summary>Every token fed to the conversation's state so far (after the initial state), in order.</summary>
+    public IReadOnlyList<int> HistoryTokens => _history;
+
+    /// <summary>The conversation's state (advanced by every turn).</summary>
+    internal RwkvState State => _state;
+
+    /// <summary>
+    /// Feeds the user turn (<see cref="ChatTemplate.FormatTurn"/>, after the template's preamble on the first turn) and
+    /// generates the reply.
+    /// </summary>
+    /// <param name="userMessage">The user's message.</param>
+    /// <param name="options">Budget and sampler; the template's stop strings are added to its own. Null for the defaults.</param>
+    /// <param name="onText">Called with each new piece of final reply text, if given.</param>
+    /// <param name="cancellationToken">Stops the reply between tokens; the state keeps what was fed, so the conversation stays consistent with <see cref="HistoryTokens"/> only when the call completes.</param>
+    /// <returns>The reply (without the stop text).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="userMessage"/> is null.</exception>
+    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="ObjectDisposedException">The session or the model has been disposed.</exception>
+    public GenerationResult Send(string userMessage, GenerationOptions? options = null, Action<string>? onText = null,
+        CancellationToken cancellationToken = default)
+    {
+        string turn = Template.FormatTurn(userMessage);
+        if (!_preambleFed && Template.Preamble is { Length: > 0 } preamble)
+        {
+            turn = preamble + turn;
+        }
+        _preambleFed = true;
+        options ??= new GenerationOptions();
+        var turnOptions = new GenerationOptions
+        {
+            MaxTokens = options.MaxTokens,
+            Sampler = options.Sampler,
+            StopTokens = options.StopTokens,
+            StopAtEndOfText = options.StopAtEndOfText,
+            StopStrings = [.. Template.StopStrings, .. options.StopStrings],
+        };
+        _history.AddRange(_generator.Tokenizer.EncodeToIds(turn));
+        GenerationResult result = _generator.Generate(turn, _state, turnOptions, onText, cancellationToken);
+        _history.AddRange(result.Tokens);
+        if (result.StopReason != GenerationStopReason.StopString)
+        {
+            // The reply did not end the turn itself: end it, so the next turn starts on its own line.
+            int[] separator = [.. _generator.Tokenizer.EncodeToIds(Template.TurnSeparator)];
+            if (separator.Length > 0)
+            {
+                using RwkvRunner runner = _generator.Model.CreateRunner();
+                runner.Forward(separator, _state, new float[_generator.Model.VocabSize]);
+                _history.AddRange(separator);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Releases the conversation's state.</summary>
+    public void Dispose() => _state.Dispose();
+}

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using Rwkv.Onnx.Generation;
+
+namespace Rwkv.Onnx.Cli.Commands;
+
+/// <summary>
+/// <c>rwkv-onnx chat &lt;dir&gt; [--template world|alpaca] [--max-tokens 500] [sampling options] [--state file]</c>:
+/// reads one user message per line from standard input and streams each reply to standard output, keeping the
+/// conversation's state between turns.
+/// </summary>
+internal static class ChatCommand
+{
+    public static Command Create(Func<TextReader> stdin)
+    {
+        var directory = new Argument<string>("dir") { Description = "An exported model directory." };
+        var template = new Option<string?>("--template")
+        {
+            Description = "Turn format: world (User:/Assistant:) or alpaca (Raven instructions); default from the model's tokenizer.",
+            HelpName = "world|alpaca",
+        };
+        template.Validators.Add(result =>
+        {
+            string? value = result.GetValueOrDefault<string?>();
+            if (value is not (null or "world" or "alpaca"))
+            {
+                result.AddError($"--template: '{value}' is not a chat template; expected world or alpaca.");
+            }
+        });
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 500 };
+        maxTokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--max-tokens", 1));
+        // ChatRWKV's chat defaults.
+        var sampling = new SamplingCommandOptions(temperature: 1.0f, topP: 0.3f, presencePenalty: 0.5f, frequencyPenalty: 0.5f, penaltyDecay: 0.996f);
+        var state = new InitialStateOption();
+        var load = new ModelLoadOptions();
+
+        var command = new Command("chat", "Chat with a model: one user message per line of standard input; replies stream to standard output.")
+        {
+            directory, template, maxTokens,
+        };
+        sampling.AddTo(command);
+        state.AddTo(command);
+        load.AddTo(command);
+        command.SetAction(parsed =>
+        {
+            TextWriter stdout = parsed.InvocationConfiguration.Output;
+            TextWriter stderr = parsed.InvocationConfiguration.Error;
+            using TextGenerator generator = TextGenerator.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
+            ChatTemplate chosen = parsed.GetValue(template) switch
+            {
+                "world" => ChatTemplate.World,
+                "alpaca" => ChatTemplate.Alpaca,
+                _ => ChatTemplate.ForTokenizerKind(generator.Model.Manifest.Tokenizer.Kind),
+            };
+            using RwkvState? initial = state.Load(parsed, generator.Model);
+            using var chat = new ChatSession(generator, chosen, initial);
+            var options = new GenerationOptions { MaxTokens = parsed.GetValue(maxTokens), Sampler = sampling.Read(parsed) };
+            stderr.WriteLine($"chat ({chosen.Name} template): one message per line; end input to quit.");
+
+            TextReader input = stdin();
+            string? line;
+            while ((line = input.ReadLine()) is not null)
+            {
+                if (string.IsNullOrWhiteSpace(line))
+                {
+                    continue;
+                }
+                stdout.Write(chosen.AssistantPrefix);
+                chat.Send(line, options, piece =>
+                {
+                    stdout.Write(piece);
+                    stdout.Flush();
+                });
+                stdout.WriteLine();
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}
