@@ -8,7 +8,11 @@ namespace Rwkv.Onnx.Export.Checkpoints;
 /// (e.g. RWKV-7 <c>blocks.3.att.w1</c> <c>[C, D]</c>, <c>att.x_r</c> <c>[1, 1, C]</c>), whatever file format they came from.
 /// Data is still read lazily from the underlying files. Dispose to close them.
 /// </summary>
-public sealed class RwkvCheckpoint : IDisposable
+/// <remarks>
+/// Also an <see cref="ITensorSource"/>, so that a state-tuning checkpoint (e.g. RWKV-PEFT's <c>.pth</c> of
+/// <c>blocks.{i}.att.time_state</c> tensors) can be passed to <see cref="RwkvState.FromTimeState"/>.
+/// </remarks>
+public sealed class RwkvCheckpoint : IDisposable, ITensorSource
 {
     /// <summary>The file name of a Hugging Face model config.</summary>
     public const string HuggingFaceConfigFile = "config.json";
@@ -116,6 +120,25 @@ public sealed class RwkvCheckpoint : IDisposable
 
     /// <inheritdoc/>
     public void Dispose() => _reader.Dispose();
+
+    /// <inheritdoc/>
+    string ITensorSource.Description => $"checkpoint '{Path}'";
+
+    /// <inheritdoc/>
+    /// <exception cref="CheckpointFormatException">The tensor cannot be read, or a dimension exceeds <see cref="int.MaxValue"/>.</exception>
+    bool ITensorSource.TryGetTensor(string name, out IReadOnlyList<int> shape, out float[] data)
+    {
+        if (Find(name) is not { } tensor)
+        {
+            (shape, data) = ([], []);
+            return false;
+        }
+        shape = [.. tensor.Shape.Select(d => d <= int.MaxValue
+            ? (int)d
+            : throw new CheckpointFormatException(Path, name, $"Tensor '{name}' in '{Path}' has shape {tensor.ShapeText}, with a dimension beyond {int.MaxValue}."))];
+        data = tensor.ReadFloat32();
+        return true;
+    }
 
     private enum FileKind
     {

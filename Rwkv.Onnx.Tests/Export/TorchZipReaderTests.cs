@@ -168,6 +168,32 @@ public sealed class TorchZipReaderTests
     }
 
     [Test]
+    public void Open_StateTuningPth_IsATensorSourceForTimeStates()
+    {
+        // RWKV-PEFT state tuning saves only blocks.{i}.att.time_state [H, N, N], bf16 here.
+        var storages = new Dictionary<string, Storage>
+        {
+            ["0"] = new(TensorDType.BFloat16, [.. Enumerable.Range(0, 18).Select(i => i * 0.5f)]),
+            ["1"] = new(TensorDType.BFloat16, [.. Enumerable.Range(0, 18).Select(i => -i * 0.25f)]),
+        };
+        string path = Path.Combine(_directory, "state.pth");
+        WriteStateDict(path, [TensorView.Contiguous("blocks.0.att.time_state", "0", 2, 3, 3), TensorView.Contiguous("blocks.1.att.time_state", "1", 2, 3, 3)], storages);
+
+        using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(path);
+        ITensorSource source = checkpoint;
+
+        using (Assert.EnterMultipleScope())
+        {
+            Assert.That(source.TryGetTensor("blocks.1.att.time_state", out IReadOnlyList<int> shape, out float[] data), Is.True);
+            Assert.That(shape, Is.EqualTo(new[] { 2, 3, 3 }));
+            Assert.That(data, Is.EqualTo(storages["1"].Values));
+            Assert.That(source.TryGetTensor("blocks.2.att.time_state", out IReadOnlyList<int> missingShape, out float[] missingData), Is.False);
+            Assert.That((missingShape, missingData), Is.EqualTo((Array.Empty<int>(), Array.Empty<float>())));
+            Assert.That(source.Description, Does.Contain(path));
+        }
+    }
+
+    [Test]
     public void Open_StateDictNestedUnderStateDictKey_ReadsIt()
     {
         var storages = new Dictionary<string, Storage> { ["0"] = new(TensorDType.Float32, [1, 2]) };
