@@ -14,7 +14,10 @@ public static class RwkvExporter
     /// written under a temporary sibling name and renamed only when complete, so a failed or cancelled
     /// export never leaves a directory that looks like a model.
     /// </summary>
-    /// <param name="checkpointPath">An rwkv.cpp <c>.bin</c> checkpoint (FP32 or FP16).</param>
+    /// <param name="checkpointPath">
+    /// A checkpoint <see cref="RwkvCheckpoint.Open"/> reads: an rwkv.cpp <c>.bin</c> (FP32, FP16 or quantized), a <c>.pth</c>,
+    /// a <c>.safetensors</c> file, a shard index, or a Hugging Face RWKV-4 model directory.
+    /// </param>
     /// <param name="outputDirectory">The model directory to create.</param>
     /// <param name="options">Export options.</param>
     /// <param name="progress">Receives per-tensor and per-graph progress, if given.</param>
@@ -95,10 +98,10 @@ public static class RwkvExporter
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
-            Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256(weightsPath) },
+            Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]) },
             State = StateTensors(architecture),
             Tokenizer = tokenizer,
-            Source = new RwkvSourceInfo { File = Path.GetFileName(checkpoint.Path), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Path) },
+            Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
         };
         string json = manifest.ToJson();
 
@@ -141,7 +144,7 @@ public static class RwkvExporter
     }
 
     /// <summary>Detects a checkpoint's version, sizes and state layout without exporting it.</summary>
-    /// <param name="checkpointPath">A checkpoint file.</param>
+    /// <param name="checkpointPath">A checkpoint file or Hugging Face model directory.</param>
     /// <param name="options">Options that affect detection (e.g. the group-norm epsilon); null for defaults.</param>
     /// <exception cref="FileNotFoundException">The checkpoint does not exist.</exception>
     /// <exception cref="CheckpointFormatException">The checkpoint is unreadable or not a supported RWKV model.</exception>
@@ -155,7 +158,7 @@ public static class RwkvExporter
         {
             Path = checkpoint.Path,
             Format = checkpoint.Format,
-            DType = dtype switch { TensorDType.Float16 => "fp16", TensorDType.BFloat16 => "bf16", _ => "fp32" },
+            DType = TensorDecoding.ShortName(dtype),
             Architecture = architecture.Info,
             State = StateTensors(architecture),
         };
@@ -184,10 +187,21 @@ public static class RwkvExporter
             Initial = slot.Initial,
         }))];
 
-    private static string Sha256(string path)
+    // SHA-256 of the checkpoint's data files, concatenated in order (one file: the file's own hash).
+    private static string Sha256(IReadOnlyList<string> files)
     {
-        using FileStream stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = new byte[1 << 20];
+        foreach (string file in files)
+        {
+            using FileStream stream = File.OpenRead(file);
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     private static void TryDelete(string directory)

@@ -10,6 +10,10 @@ internal sealed class DerivedTensor : CheckpointTensor
 
     protected override void ReadCore(Span<float> destination) => _read(destination);
 
+    /// <summary><paramref name="source"/> under another name: same dtype, shape and elements.</summary>
+    public static DerivedTensor Rename(CheckpointTensor source, string name) =>
+        new(name, source.DType, [.. source.Shape], source.ReadFloat32);
+
     /// <summary>A view of <paramref name="source"/> with a different shape and the same elements.</summary>
     public static DerivedTensor Reshape(CheckpointTensor source, string name, long[] shape) =>
         new(name, source.DType, shape, source.ReadFloat32);

@@ -12,6 +12,9 @@ public interface ICheckpointReader : IDisposable
     /// <summary>Short format name, e.g. <c>rwkv.cpp</c>.</summary>
     string Format { get; }
 
+    /// <summary>The files tensor data is read from: <see cref="Path"/> itself unless the checkpoint is split over shards.</summary>
+    IReadOnlyList<string> Files => [Path];
+
     /// <summary>Tensors in file order.</summary>
     IReadOnlyList<CheckpointTensor> Tensors { get; }
 }

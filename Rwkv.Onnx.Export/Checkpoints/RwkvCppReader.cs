@@ -10,6 +10,8 @@ namespace Rwkv.Onnx.Export.Checkpoints;
 /// Reads rwkv.cpp's <c>.bin</c> format: a 24-byte header, then records of
 /// (dim_count, name_length, type, dims innermost-first, name, data) to the end of the file.
 /// Only the record headers are read at open; tensor data is read from the file on demand.
+/// FP32, FP16 and the block-quantized Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (dequantized to float32 on read;
+/// file version 101 only, as in rwkv.cpp).
 /// </summary>
 public sealed class RwkvCppReader : ICheckpointReader
 {
@@ -154,16 +156,41 @@ public sealed class RwkvCppReader : ICheckpointReader
             {
                 0 => TensorDType.Float32,
                 1 => TensorDType.Float16,
-                2 or 3 or 7 or 8 or 9 => throw Error(name,
-                    $"stores tensor '{name}' as quantized type {QuantizedName(typeCode)}, which this exporter does not read yet; convert the model to FP32 or FP16"),
-                _ => throw Error(name, $"stores tensor '{name}' with unknown type code {typeCode}; expected 0 (FP32) or 1 (FP16)"),
+                2 => TensorDType.Q4_0,
+                3 => TensorDType.Q4_1,
+                7 => TensorDType.Q5_0,
+                8 => TensorDType.Q5_1,
+                9 => TensorDType.Q8_0,
+                4 or 5 or 6 => throw Error(name, $"stores tensor '{name}' with type code {typeCode} (Q4_1_O, Q4_2 or Q4_3), formats rwkv.cpp removed; re-quantize the model"),
+                _ => throw Error(name, $"stores tensor '{name}' with unknown type code {typeCode}; expected 0 (FP32), 1 (FP16), 2 (Q4_0), 3 (Q4_1), 7 (Q5_0), 8 (Q5_1) or 9 (Q8_0)"),
             };
             long elements = 1;
             foreach (long d in shape)
             {
-                elements *= d; // at most 3 dims of < 2^31: no overflow
+                elements = elements <= (length - position) * 2 / d + 1 ? elements * d : long.MaxValue; // 3 dims < 2^31 could overflow
             }
-            long bytes = elements * (dtype == TensorDType.Float32 ? 4 : 2);
+            if (elements > (length - position) * 2)
+            {
+                // Every type needs at least 18 bytes per 32 elements: more than 2 elements per remaining byte cannot fit.
+                throw Error(name, $"is truncated: tensor '{name}' {CheckpointTensor.FormatShape(shape)} needs more than the {length - position} bytes that remain at byte {position}");
+            }
+            long bytes;
+            if (QuantizedBlocks.IsQuantized(dtype))
+            {
+                if (FileVersion == 100)
+                {
+                    throw Error(name, $"is an rwkv.cpp version-100 file but stores tensor '{name}' as {dtype}; rwkv.cpp refuses quantized tensors in version-100 files (their block layout predates ggml's 2023-05 change), so re-quantize the model from FP32 or FP16");
+                }
+                if (shape[^1] % QuantizedBlocks.BlockElements != 0)
+                {
+                    throw Error(name, $"stores tensor '{name}' {CheckpointTensor.FormatShape(shape)} as {dtype}, but its rows of {shape[^1]} are not a multiple of the {QuantizedBlocks.BlockElements}-weight block");
+                }
+                bytes = elements / QuantizedBlocks.BlockElements * QuantizedBlocks.BlockBytes(dtype);
+            }
+            else
+            {
+                bytes = elements * TensorDecoding.ElementSize(dtype);
+            }
             if (bytes > length - position)
             {
                 throw Error(name, $"is truncated: tensor '{name}' {CheckpointTensor.FormatShape(shape)} needs {bytes} bytes at byte {position}, but only {length - position} remain");
@@ -180,15 +207,6 @@ public sealed class RwkvCppReader : ICheckpointReader
             throw Error(null, "holds no tensors");
         }
     }
-
-    private static string QuantizedName(int code) => code switch
-    {
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q5_0",
-        8 => "Q5_1",
-        _ => "Q8_0",
-    };
 
     private string DecodeName(byte[] bytes, long offset)
     {
@@ -216,24 +234,33 @@ public sealed class RwkvCppReader : ICheckpointReader
         protected override void ReadCore(Span<float> destination)
         {
             ObjectDisposedException.ThrowIf(owner._handle.IsClosed, owner);
-            if (DType == TensorDType.Float32)
+            if (DType == TensorDType.Float32 && BitConverter.IsLittleEndian)
             {
                 ReadExactly(MemoryMarshal.AsBytes(destination), dataOffset);
                 return;
             }
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(ChunkElements * 2);
+            // Chunks of whole blocks (quantized) or of elements; a chunk never splits a block.
+            bool quantized = QuantizedBlocks.IsQuantized(DType);
+            int unitElements = quantized ? QuantizedBlocks.BlockElements : 1;
+            int unitBytes = quantized ? QuantizedBlocks.BlockBytes(DType) : TensorDecoding.ElementSize(DType);
+            int chunkUnits = ChunkElements / unitElements;
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(chunkUnits * unitBytes);
             try
             {
-                for (int start = 0; start < destination.Length; start += ChunkElements)
+                long unitCount = destination.Length / unitElements;
+                for (long start = 0; start < unitCount; start += chunkUnits)
                 {
-                    int count = Math.Min(ChunkElements, destination.Length - start);
-                    Span<byte> bytes = buffer.AsSpan(0, count * 2);
-                    ReadExactly(bytes, dataOffset + 2L * start);
-                    ReadOnlySpan<Half> halves = MemoryMarshal.Cast<byte, Half>(bytes);
-                    Span<float> target = destination.Slice(start, count);
-                    for (int i = 0; i < count; i++)
+                    int count = (int)Math.Min(chunkUnits, unitCount - start);
+                    Span<byte> bytes = buffer.AsSpan(0, count * unitBytes);
+                    ReadExactly(bytes, dataOffset + (start * unitBytes));
+                    Span<float> target = destination.Slice((int)(start * unitElements), count * unitElements);
+                    if (quantized)
                     {
-                        target[i] = (float)halves[i];
+                        QuantizedBlocks.Dequantize(bytes, DType, target);
+                    }
+                    else
+                    {
+                        TensorDecoding.Decode(bytes, DType, target);
                     }
                 }
             }

@@ -5,7 +5,8 @@ namespace Rwkv.Onnx.Export.Checkpoints;
 /// <summary>
 /// Writes rwkv.cpp <c>.bin</c> files (format in <c>shared/fixtures/README.md</c>): a 24-byte header
 /// (magic, file version, n_vocab, n_embed, n_layer, type), then one record per tensor:
-/// dim_count, name_length, type code, dims innermost-first, name, data. FP32 (code 0) and FP16 (code 1).
+/// dim_count, name_length, type code, dims innermost-first, name, data. FP32 (code 0) and FP16 (code 1)
+/// from float values, or any type code from raw bytes (<see cref="RawTensor"/>, e.g. hand-made quantized blocks).
 /// Writes exactly what it is given: the tensors must already be in rwkv.cpp's layout. Streams: each
 /// record is written as the enumeration yields it, its data in small chunks, so a model larger than
 /// memory can be written one tensor at a time.
@@ -47,6 +48,35 @@ internal static class RwkvCppWriter
         foreach (Tensor tensor in tensors)
         {
             WriteRecord(stream, tensor);
+        }
+    }
+
+    /// <summary>Writes a model whose records carry raw data with any type code (no check that sizes fit the type).</summary>
+    public static void WriteRaw(string path, int vocabSize, int embeddingSize, int layerCount, int fileTypeCode, IEnumerable<RawTensor> tensors, int fileVersion = 101)
+    {
+        using FileStream stream = File.Create(path);
+        Span<byte> header = stackalloc byte[HeaderSize];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, RwkvCppReader.Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(header[4..], fileVersion);
+        BinaryPrimitives.WriteInt32LittleEndian(header[8..], vocabSize);
+        BinaryPrimitives.WriteInt32LittleEndian(header[12..], embeddingSize);
+        BinaryPrimitives.WriteInt32LittleEndian(header[16..], layerCount);
+        BinaryPrimitives.WriteInt32LittleEndian(header[20..], fileTypeCode);
+        stream.Write(header);
+        foreach (RawTensor tensor in tensors)
+        {
+            byte[] name = Encoding.UTF8.GetBytes(tensor.Name);
+            var recordHeader = new byte[12 + 4 * tensor.Shape.Length];
+            BinaryPrimitives.WriteInt32LittleEndian(recordHeader, tensor.Shape.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(recordHeader.AsSpan(4), name.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(recordHeader.AsSpan(8), tensor.TypeCode);
+            for (int i = 0; i < tensor.Shape.Length; i++)
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(recordHeader.AsSpan(12 + 4 * i), tensor.Shape[^(i + 1)]);
+            }
+            stream.Write(recordHeader);
+            stream.Write(name);
+            stream.Write(tensor.Data);
         }
     }
 
@@ -121,4 +151,7 @@ internal static class RwkvCppWriter
     /// <summary>One record: name, shape in PyTorch order (outermost first), row-major values, storage type.</summary>
     /// <remarks>FP16 values are rounded to nearest even when written.</remarks>
     internal sealed record Tensor(string Name, int[] Shape, float[] Data, TensorDType DType = TensorDType.Float32);
+
+    /// <summary>One record with raw data: name, shape in PyTorch order, rwkv.cpp type code, the data bytes as stored.</summary>
+    internal sealed record RawTensor(string Name, int[] Shape, int TypeCode, byte[] Data);
 }
