@@ -42,6 +42,15 @@ public sealed partial class CliTests
     }
 
     [Test]
+    public void Inspect_HuggingFaceDirectory_IsReadAsACheckpoint()
+    {
+        CliRun run = Run("inspect", Path.Combine(SharedFixtures.FixturesDirectory, "hf", "rwkv-4-tiny-660K"));
+
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(run.Stdout, Does.Contain("(hf-safetensors)").And.Contain("version RWKV-4").And.Contain("parameters 661,504, dtype fp16"));
+    }
+
+    [Test]
     public void Inspect_MissingPath_FailsNamingIt()
     {
         string missing = Path.Combine(_work, "nothing-here");

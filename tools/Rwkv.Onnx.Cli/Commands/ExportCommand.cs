@@ -13,7 +13,7 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Argument<string>("checkpoint") { Description = "The checkpoint to export (rwkv.cpp .bin, FP32 or FP16)." };
+        var checkpoint = new Argument<string>("checkpoint") { Description = "The checkpoint to export: .pth, pytorch_model.bin, .safetensors (or its index), a Hugging Face RWKV-4 directory, or rwkv.cpp .bin (FP32, FP16, Q4/Q5/Q8)." };
         var output = new Option<string>("--output", "-o") { Description = "The model directory to create.", Required = true };
         var dtype = new Option<WeightDType>("--dtype")
         {

@@ -9,21 +9,21 @@ internal static class InspectCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "An exported model directory or a checkpoint file." };
+        var path = new Argument<string>("path") { Description = "An exported model directory, a checkpoint file or a Hugging Face model directory." };
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
         var command = new Command("inspect", "Print the detected version, sizes, parameter count, dtype and state size per sequence.") { path, groupNormEps };
         command.SetAction(parsed =>
         {
             string target = parsed.GetRequiredValue(path);
             TextWriter stdout = parsed.InvocationConfiguration.Output;
-            if (Directory.Exists(target))
+            if (Directory.Exists(target) && File.Exists(Path.Combine(target, RwkvContract.ManifestFile)))
             {
                 RwkvManifest manifest = RwkvManifest.Load(target);
                 Write(stdout, $"model directory {target}", manifest.Architecture, manifest.WeightDType, manifest.State);
                 stdout.WriteLine($"  opset {manifest.Opset}, IR {manifest.IrVersion}, tokenizer {manifest.Tokenizer.Kind}");
                 stdout.WriteLine($"  source {manifest.Source.File} ({manifest.Source.Format}, sha256 {manifest.Source.Sha256})");
             }
-            else if (File.Exists(target))
+            else if (File.Exists(target) || Directory.Exists(target)) // a checkpoint, or a Hugging Face model directory
             {
                 RwkvCheckpointInfo info = RwkvExporter.Inspect(target, new ExportOptions { GroupNormEpsilon = parsed.GetValue(groupNormEps) });
                 Write(stdout, $"checkpoint {target} ({info.Format})", info.Architecture, info.DType, info.State);
