@@ -1,4 +1,5 @@
 using Rwkv.Onnx.Export.Checkpoints;
+using static Rwkv.Onnx.Tests.Parity.ReferenceMath;
 
 namespace Rwkv.Onnx.Tests.Parity;
 
@@ -218,58 +219,6 @@ internal sealed class ReferenceRwkv5
         return value;
     }
 
-    /// <summary>(x - mean) / sqrt(var + eps) * weight + bias, statistics over all of x.</summary>
-    private static float[] LayerNorm(ReadOnlySpan<float> x, float[] weight, float[] bias, float epsilon)
-    {
-        float[] y = x.ToArray();
-        Normalize(y, epsilon);
-        for (int i = 0; i < y.Length; i++)
-        {
-            y[i] = y[i] * weight[i] + bias[i];
-        }
-        return y;
-    }
-
-    /// <summary>In place: x = (x - mean) / sqrt(var + eps), with the biased variance.</summary>
-    private static void Normalize(Span<float> x, float epsilon)
-    {
-        double mean = 0;
-        foreach (float value in x)
-        {
-            mean += value;
-        }
-        mean /= x.Length;
-        double variance = 0;
-        foreach (float value in x)
-        {
-            variance += (value - mean) * (value - mean);
-        }
-        variance /= x.Length;
-        float scale = (float)(1 / Math.Sqrt(variance + epsilon));
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] = (float)(x[i] - mean) * scale;
-        }
-    }
-
-    /// <summary>y = W x, with W stored [out, in] row-major (PyTorch's <c>nn.Linear</c> weight).</summary>
-    private static float[] Linear(float[] weight, ReadOnlySpan<float> x)
-    {
-        int inputs = x.Length, outputs = weight.Length / inputs;
-        var y = new float[outputs];
-        for (int o = 0; o < outputs; o++)
-        {
-            ReadOnlySpan<float> row = weight.AsSpan(o * inputs, inputs);
-            double sum = 0;
-            for (int i = 0; i < inputs; i++)
-            {
-                sum += (double)row[i] * x[i];
-            }
-            y[o] = (float)sum;
-        }
-        return y;
-    }
-
     /// <summary>x·μ + prev·(1 − μ): the token-shift interpolation as BlinkDL writes it.</summary>
     private static float[] Mix(float[] x, float[] prev, float[] mix)
     {
@@ -279,16 +228,6 @@ internal sealed class ReferenceRwkv5
             y[i] = x[i] * mix[i] + prev[i] * (1 - mix[i]);
         }
         return y;
-    }
-
-    private static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
-
-    private static void AddInPlace(float[] x, float[] delta)
-    {
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] += delta[i];
-        }
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using Rwkv.Onnx.Export.Checkpoints;
+using static Rwkv.Onnx.Tests.Parity.ReferenceMath;
 
 namespace Rwkv.Onnx.Tests.Parity;
 
@@ -221,114 +222,6 @@ internal sealed class ReferenceRwkv6
         }
         float[] r = Map(Linear(p.FfnReceptance, Lerp(x, sx, p.FfnMaaR)), Sigmoid);
         return Multiply(r, Linear(p.FfnValue, hidden));
-    }
-
-    /// <summary>(x - mean) / sqrt(var + eps) * weight + bias, statistics over all of x.</summary>
-    private static float[] LayerNorm(ReadOnlySpan<float> x, float[] weight, float[] bias, float epsilon)
-    {
-        float[] y = x.ToArray();
-        Normalize(y, epsilon);
-        for (int i = 0; i < y.Length; i++)
-        {
-            y[i] = y[i] * weight[i] + bias[i];
-        }
-        return y;
-    }
-
-    /// <summary>In place: x = (x - mean) / sqrt(var + eps), with the biased variance.</summary>
-    private static void Normalize(Span<float> x, float epsilon)
-    {
-        double mean = 0;
-        foreach (float value in x)
-        {
-            mean += value;
-        }
-        mean /= x.Length;
-        double variance = 0;
-        foreach (float value in x)
-        {
-            variance += (value - mean) * (value - mean);
-        }
-        variance /= x.Length;
-        float scale = (float)(1 / Math.Sqrt(variance + epsilon));
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] = (float)(x[i] - mean) * scale;
-        }
-    }
-
-    /// <summary>y = W x, with W stored [out, in] row-major (PyTorch's <c>nn.Linear</c> weight).</summary>
-    private static float[] Linear(float[] weight, ReadOnlySpan<float> x)
-    {
-        int inputs = x.Length, outputs = weight.Length / inputs;
-        var y = new float[outputs];
-        for (int o = 0; o < outputs; o++)
-        {
-            ReadOnlySpan<float> row = weight.AsSpan(o * inputs, inputs);
-            double sum = 0;
-            for (int i = 0; i < inputs; i++)
-            {
-                sum += (double)row[i] * x[i];
-            }
-            y[o] = (float)sum;
-        }
-        return y;
-    }
-
-    /// <summary>y = x · M, with x a row vector and M stored [in, out] row-major (the LoRA matrices).</summary>
-    private static float[] RowTimesMatrix(float[] x, float[] matrix)
-    {
-        int inputs = x.Length, outputs = matrix.Length / inputs;
-        var y = new float[outputs];
-        for (int o = 0; o < outputs; o++)
-        {
-            double sum = 0;
-            for (int i = 0; i < inputs; i++)
-            {
-                sum += (double)x[i] * matrix[i * outputs + o];
-            }
-            y[o] = (float)sum;
-        }
-        return y;
-    }
-
-    /// <summary>x + sx * mix: the token-shift interpolation.</summary>
-    private static float[] Lerp(float[] x, float[] sx, float[] mix)
-    {
-        var y = new float[x.Length];
-        for (int i = 0; i < y.Length; i++)
-        {
-            y[i] = x[i] + sx[i] * mix[i];
-        }
-        return y;
-    }
-
-    private static float Sigmoid(float x) => 1f / (1f + MathF.Exp(-x));
-
-    private static float[] Map(float[] x, Func<float, float> f) => Array.ConvertAll(x, f.Invoke);
-
-    private static float[] Add(float[] a, float[] b) => Zip(a, b, static (p, q) => p + q);
-
-    private static float[] Subtract(float[] a, float[] b) => Zip(a, b, static (p, q) => p - q);
-
-    private static float[] Multiply(float[] a, float[] b) => Zip(a, b, static (p, q) => p * q);
-
-    private static float[] Zip(float[] a, float[] b, Func<float, float, float> f)
-    {
-        var y = new float[a.Length];
-        for (int i = 0; i < y.Length; i++)
-        {
-            y[i] = f(a[i], b[i]);
-        }
-        return y;
-    }
-
-    private static void AddInPlace(float[] x, float[] delta)
-    {
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] += delta[i];
-        }
     }
 
     /// <summary>
