@@ -341,15 +341,8 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
     /// <summary>Reads canonical tensors into T, checking each shape.</summary>
     private sealed class Weights(RwkvCheckpoint checkpoint)
     {
-        public T[] Read(string name, params long[] shape)
-        {
-            CheckpointTensor tensor = checkpoint.Get(name);
-            if (!tensor.Shape.SequenceEqual(shape))
-            {
-                throw new CheckpointFormatException(checkpoint.Path, name,
-                    $"Tensor '{name}' has shape {tensor.ShapeText}; expected {CheckpointTensor.FormatShape(shape)}.");
-            }
-            return Array.ConvertAll(tensor.ReadFloat32(), T.CreateTruncating);
-        }
+        private readonly ReferenceWeights _weights = new(checkpoint);
+
+        public T[] Read(string name, params long[] shape) => Array.ConvertAll(_weights.Read(name, shape), T.CreateTruncating);
     }
 }

@@ -13,7 +13,7 @@ namespace Rwkv.Onnx.Tests.Parity;
 /// <remarks>
 /// <para>
 /// Per token: x = LN0(emb[token]); per block x += TimeMix(LN1(x)); x += ChannelMix(LN2(x));
-/// logits = head · LN_out(x). The state of each layer is <see cref="LayerState"/>; it starts at zero.
+/// logits = head · LN_out(x). The state of each layer is <see cref="ReferenceLayerState"/>; it starts at zero.
 /// </para>
 /// <para>
 /// Variants, read off the tensors of block 0:
@@ -32,7 +32,7 @@ internal sealed class ReferenceRwkv5
     private readonly Layer[] _layers;
     private readonly float[] _lnOutWeight, _lnOutBias;
     private readonly float[] _head; // [V, C]
-    private readonly LayerState[] _state;
+    private readonly ReferenceLayerState[] _state;
 
     private ReferenceRwkv5(RwkvCheckpoint checkpoint, float groupNormEpsilon)
     {
@@ -63,17 +63,17 @@ internal sealed class ReferenceRwkv5
             layerCount++;
         }
 
-        var weights = new Weights(checkpoint);
+        var weights = new ReferenceWeights(checkpoint);
         int c = EmbeddingSize;
         _embedding = weights.Read("emb.weight", VocabSize, c);
         _ln0Weight = weights.Read("blocks.0.ln0.weight", c);
         _ln0Bias = weights.Read("blocks.0.ln0.bias", c);
         _layers = new Layer[layerCount];
-        _state = new LayerState[layerCount];
+        _state = new ReferenceLayerState[layerCount];
         for (int i = 0; i < layerCount; i++)
         {
             _layers[i] = new Layer(weights, i, this);
-            _state[i] = new LayerState(c, HeadCount, HeadSize);
+            _state[i] = new ReferenceLayerState(c, HeadCount, HeadSize);
         }
         _lnOutWeight = weights.Read("ln_out.weight", c);
         _lnOutBias = weights.Read("ln_out.bias", c);
@@ -111,7 +111,7 @@ internal sealed class ReferenceRwkv5
     /// The live recurrent state, one entry per layer. The arrays are the ones <see cref="Forward"/>
     /// updates: read them to compare states, write them to start from a given state.
     /// </summary>
-    public IReadOnlyList<LayerState> State => _state;
+    public IReadOnlyList<ReferenceLayerState> State => _state;
 
     /// <summary>Reads every weight of an RWKV-5 checkpoint; the state starts at zero.</summary>
     /// <param name="checkpoint">A 5.0, 5.1 or 5.2 checkpoint.</param>
@@ -142,7 +142,7 @@ internal sealed class ReferenceRwkv5
     }
 
     /// <summary>Attention (time mix) of one layer for one token.</summary>
-    private float[] TimeMix(Layer p, LayerState state, float[] x)
+    private float[] TimeMix(Layer p, ReferenceLayerState state, float[] x)
     {
         int n = HeadSize;
 
@@ -200,7 +200,7 @@ internal sealed class ReferenceRwkv5
     }
 
     /// <summary>Feed-forward (channel mix) of one layer for one token: σ(Wr xr) ⊙ Wv · relu(Wk · xk)².</summary>
-    private static float[] ChannelMix(Layer p, LayerState state, float[] x)
+    private static float[] ChannelMix(Layer p, ReferenceLayerState state, float[] x)
     {
         float[] prev = (float[])state.FfnShift.Clone();
         x.CopyTo(state.FfnShift);
@@ -230,34 +230,10 @@ internal sealed class ReferenceRwkv5
         return y;
     }
 
-    /// <summary>
-    /// The recurrent state of one layer, in the exported graphs' layout: <see cref="AttShift"/>
-    /// <c>[C]</c>, <see cref="Wkv"/> <c>[H, N, N]</c> row-major as [head][key index j][value index i],
-    /// <see cref="FfnShift"/> <c>[C]</c>.
-    /// </summary>
-    internal sealed class LayerState
-    {
-        public LayerState(int embeddingSize, int headCount, int headSize)
-        {
-            AttShift = new float[embeddingSize];
-            Wkv = new float[headCount * headSize * headSize];
-            FfnShift = new float[embeddingSize];
-        }
-
-        /// <summary>The previous token's LN1 output (time-mix token shift), <c>[C]</c>.</summary>
-        public float[] AttShift { get; }
-
-        /// <summary>The WKV matrices, <c>[H, N, N]</c>: element [h, j, i] at <c>(h * N + j) * N + i</c>.</summary>
-        public float[] Wkv { get; }
-
-        /// <summary>The previous token's LN2 output (channel-mix token shift), <c>[C]</c>.</summary>
-        public float[] FfnShift { get; }
-    }
-
     /// <summary>Weights of one block, flattened row-major in PyTorch shape order; decay and bonus already per channel.</summary>
     private sealed class Layer
     {
-        public Layer(Weights weights, int index, ReferenceRwkv5 model)
+        public Layer(ReferenceWeights weights, int index, ReferenceRwkv5 model)
         {
             int c = model.EmbeddingSize, f = model.FfnSize;
             string b = $"blocks.{index}.";
@@ -351,20 +327,4 @@ internal sealed class ReferenceRwkv5
         }
     }
 
-    /// <summary>Reads canonical tensors, checking each shape.</summary>
-    private sealed class Weights(RwkvCheckpoint checkpoint)
-    {
-        public bool Has(string name) => checkpoint.Find(name) is not null;
-
-        public float[] Read(string name, params long[] shape)
-        {
-            CheckpointTensor tensor = checkpoint.Get(name);
-            if (!tensor.Shape.SequenceEqual(shape))
-            {
-                throw new CheckpointFormatException(checkpoint.Path, name,
-                    $"Tensor '{name}' has shape {tensor.ShapeText}; expected {CheckpointTensor.FormatShape(shape)}.");
-            }
-            return tensor.ReadFloat32();
-        }
-    }
 }

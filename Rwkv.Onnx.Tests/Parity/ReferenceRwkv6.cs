@@ -14,7 +14,7 @@ namespace Rwkv.Onnx.Tests.Parity;
 /// </summary>
 /// <remarks>
 /// Per token: x = LN0(emb[token]); per block x += TimeMix(LN1(x)); x += ChannelMix(LN2(x));
-/// logits = head · LN_out(x). The state of each layer is <see cref="LayerState"/>; it starts at zero.
+/// logits = head · LN_out(x). The state of each layer is <see cref="ReferenceLayerState"/>; it starts at zero.
 /// </remarks>
 internal sealed class ReferenceRwkv6
 {
@@ -29,7 +29,7 @@ internal sealed class ReferenceRwkv6
     private readonly Layer[] _layers;
     private readonly float[] _lnOutWeight, _lnOutBias;
     private readonly float[] _head; // [V, C]
-    private readonly LayerState[] _state;
+    private readonly ReferenceLayerState[] _state;
 
     private ReferenceRwkv6(RwkvCheckpoint checkpoint, float groupNormEpsilon)
     {
@@ -59,17 +59,17 @@ internal sealed class ReferenceRwkv6
             layerCount++;
         }
 
-        var weights = new Weights(checkpoint);
+        var weights = new ReferenceWeights(checkpoint);
         int c = EmbeddingSize;
         _embedding = weights.Read("emb.weight", VocabSize, c);
         _ln0Weight = weights.Read("blocks.0.ln0.weight", c);
         _ln0Bias = weights.Read("blocks.0.ln0.bias", c);
         _layers = new Layer[layerCount];
-        _state = new LayerState[layerCount];
+        _state = new ReferenceLayerState[layerCount];
         for (int i = 0; i < layerCount; i++)
         {
             _layers[i] = new Layer(weights, i, c, HeadCount, HeadSize, FfnSize, MixRank, DecayRank);
-            _state[i] = new LayerState(c, HeadCount, HeadSize);
+            _state[i] = new ReferenceLayerState(c, HeadCount, HeadSize);
         }
         _lnOutWeight = weights.Read("ln_out.weight", c);
         _lnOutBias = weights.Read("ln_out.bias", c);
@@ -104,7 +104,7 @@ internal sealed class ReferenceRwkv6
     /// The live recurrent state, one entry per layer. The arrays are the ones <see cref="Forward"/>
     /// updates: read them to compare states, write them to start from a given state.
     /// </summary>
-    public IReadOnlyList<LayerState> State => _state;
+    public IReadOnlyList<ReferenceLayerState> State => _state;
 
     /// <summary>Reads every weight of an RWKV-6 checkpoint; the state starts at zero.</summary>
     /// <param name="checkpoint">Canonical tensors of an RWKV-6 model.</param>
@@ -120,7 +120,7 @@ internal sealed class ReferenceRwkv6
     /// <summary>Sets every state value back to zero (the initial state).</summary>
     public void Reset()
     {
-        foreach (LayerState layer in _state)
+        foreach (ReferenceLayerState layer in _state)
         {
             Array.Clear(layer.AttShift);
             Array.Clear(layer.Wkv);
@@ -146,7 +146,7 @@ internal sealed class ReferenceRwkv6
     }
 
     /// <summary>Attention (time mix) of one layer for one token.</summary>
-    private float[] TimeMix(Layer p, LayerState state, float[] x)
+    private float[] TimeMix(Layer p, ReferenceLayerState state, float[] x)
     {
         int c = EmbeddingSize, n = HeadSize, dm = MixRank;
 
@@ -210,7 +210,7 @@ internal sealed class ReferenceRwkv6
     }
 
     /// <summary>Feed-forward (channel mix) of one layer for one token: σ(Wr · xr) ⊙ (Wv · relu(Wk · xk)²).</summary>
-    private static float[] ChannelMix(Layer p, LayerState state, float[] x)
+    private static float[] ChannelMix(Layer p, ReferenceLayerState state, float[] x)
     {
         float[] sx = Subtract(state.FfnShift, x);
         x.CopyTo(state.FfnShift);
@@ -224,34 +224,10 @@ internal sealed class ReferenceRwkv6
         return Multiply(r, Linear(p.FfnValue, hidden));
     }
 
-    /// <summary>
-    /// The recurrent state of one layer, in the exported graphs' layout: <see cref="AttShift"/>
-    /// <c>[C]</c>, <see cref="Wkv"/> <c>[H, N, N]</c> row-major as [head][value index i][key index j]
-    /// (the transpose of ChatRWKV's v6 <c>[head][key][value]</c>), <see cref="FfnShift"/> <c>[C]</c>.
-    /// </summary>
-    internal sealed class LayerState
-    {
-        public LayerState(int embeddingSize, int headCount, int headSize)
-        {
-            AttShift = new float[embeddingSize];
-            Wkv = new float[headCount * headSize * headSize];
-            FfnShift = new float[embeddingSize];
-        }
-
-        /// <summary>The previous token's LN1 output (time-mix token shift), <c>[C]</c>.</summary>
-        public float[] AttShift { get; }
-
-        /// <summary>The WKV matrices, <c>[H, N, N]</c>: element [h, i, j] at <c>(h * N + i) * N + j</c>.</summary>
-        public float[] Wkv { get; }
-
-        /// <summary>The previous token's LN2 output (channel-mix token shift), <c>[C]</c>.</summary>
-        public float[] FfnShift { get; }
-    }
-
     /// <summary>Weights of one block, flattened row-major in PyTorch shape order.</summary>
     private sealed class Layer
     {
-        public Layer(Weights weights, int index, int c, int heads, int headSize, int ffn, int mixRank, int decayRank)
+        public Layer(ReferenceWeights weights, int index, int c, int heads, int headSize, int ffn, int mixRank, int decayRank)
         {
             string b = $"blocks.{index}.";
             Ln1Weight = weights.Read(b + "ln1.weight", c);
@@ -344,18 +320,4 @@ internal sealed class ReferenceRwkv6
         public float[] FfnValue { get; } // [C, F]
     }
 
-    /// <summary>Reads canonical tensors, checking each shape.</summary>
-    private sealed class Weights(RwkvCheckpoint checkpoint)
-    {
-        public float[] Read(string name, params long[] shape)
-        {
-            CheckpointTensor tensor = checkpoint.Get(name);
-            if (!tensor.Shape.SequenceEqual(shape))
-            {
-                throw new CheckpointFormatException(checkpoint.Path, name,
-                    $"Tensor '{name}' has shape {tensor.ShapeText}; expected {CheckpointTensor.FormatShape(shape)}.");
-            }
-            return tensor.ReadFloat32();
-        }
-    }
 }

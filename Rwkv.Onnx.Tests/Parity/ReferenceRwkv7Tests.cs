@@ -78,7 +78,7 @@ public sealed class ReferenceRwkv7Tests
         // zeros), so it has rank one: every row is a multiple of the same key vector.
         for (int layer = 0; layer < reference.LayerCount; layer++)
         {
-            ReferenceRwkv7.LayerState state = reference.State[layer];
+            ReferenceLayerState state = reference.State[layer];
             using (Assert.EnterMultipleScope())
             {
                 Assert.That(state.AttShift, Has.Some.Not.Zero, $"layer {layer} att_shift");
