@@ -23,7 +23,31 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     protected const float PublishedGroupNormEpsilon = 64e-5f;
 
     /// <summary>Every tensor the version reads, with its canonical shape, for validation before export.</summary>
-    protected abstract IEnumerable<(string Name, long[] Shape)> ExpectedTensors();
+    private IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
+    {
+        long c = Info.Embedding;
+        yield return ("emb.weight", [Info.Vocab, c]);
+        yield return ("blocks.0.ln0.weight", [c]);
+        yield return ("blocks.0.ln0.bias", [c]);
+        for (int layer = 0; layer < Info.Layers; layer++)
+        {
+            string p = $"blocks.{layer}.";
+            yield return (p + "ln1.weight", [c]);
+            yield return (p + "ln1.bias", [c]);
+            yield return (p + "ln2.weight", [c]);
+            yield return (p + "ln2.bias", [c]);
+            foreach ((string Name, long[] Shape) tensor in LayerTensors(layer, p))
+            {
+                yield return tensor;
+            }
+        }
+        yield return ("ln_out.weight", [c]);
+        yield return ("ln_out.bias", [c]);
+        yield return ("head.weight", [Info.Vocab, c]);
+    }
+
+    /// <summary>The tensors of layer <paramref name="layer"/> beyond ln1 and ln2, with canonical shapes; <paramref name="p"/> is <c>blocks.{layer}.</c>.</summary>
+    protected abstract IEnumerable<(string Name, long[] Shape)> LayerTensors(int layer, string p);
 
     /// <summary>Checks that every expected tensor is present with its shape; names every missing or misshapen one.</summary>
     /// <exception cref="CheckpointFormatException">A tensor is missing or has the wrong shape.</exception>
@@ -76,7 +100,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
 
     /// <summary>Number of tensors <see cref="PrepareWeights"/> writes, for progress.</summary>
     /// <remarks>One prepared tensor per expected tensor, except ln0, which is folded into the embedding.</remarks>
-    public virtual int PreparedTensorCount => ExpectedTensors().Count() - 2;
+    public int PreparedTensorCount => ExpectedTensors().Count() - 2;
 
     /// <summary>Every transpose, reshape and reparametrisation, done once before graph construction.</summary>
     public abstract void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink);

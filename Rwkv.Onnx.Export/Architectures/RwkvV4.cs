@@ -48,41 +48,26 @@ internal sealed class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         return new RwkvV4(info);
     }
 
-    protected override IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
+    protected override IEnumerable<(string Name, long[] Shape)> LayerTensors(int l, string p)
     {
         long c = Info.Embedding, f = Info.FfnSize;
-        yield return ("emb.weight", [Info.Vocab, c]);
-        yield return ("blocks.0.ln0.weight", [c]);
-        yield return ("blocks.0.ln0.bias", [c]);
-        for (int l = 0; l < Info.Layers; l++)
+        yield return (p + "att.time_decay", [c]);
+        yield return (p + "att.time_first", [c]);
+        foreach (string n in s_attMixes)
         {
-            string p = $"blocks.{l}.";
-            foreach (string n in new[] { "ln1", "ln2" })
-            {
-                yield return (p + n + ".weight", [c]);
-                yield return (p + n + ".bias", [c]);
-            }
-            yield return (p + "att.time_decay", [c]);
-            yield return (p + "att.time_first", [c]);
-            foreach (string n in s_attMixes)
-            {
-                yield return (p + "att." + n, [1, 1, c]);
-            }
-            foreach (string n in s_attProjections)
-            {
-                yield return ($"{p}att.{n}.weight", [c, c]);
-            }
-            foreach (string n in s_ffnMixes)
-            {
-                yield return (p + "ffn." + n, [1, 1, c]);
-            }
-            yield return (p + "ffn.key.weight", [f, c]);
-            yield return (p + "ffn.value.weight", [c, f]);
-            yield return (p + "ffn.receptance.weight", [c, c]);
+            yield return (p + "att." + n, [1, 1, c]);
         }
-        yield return ("ln_out.weight", [c]);
-        yield return ("ln_out.bias", [c]);
-        yield return ("head.weight", [Info.Vocab, c]);
+        foreach (string n in s_attProjections)
+        {
+            yield return ($"{p}att.{n}.weight", [c, c]);
+        }
+        foreach (string n in s_ffnMixes)
+        {
+            yield return (p + "ffn." + n, [1, 1, c]);
+        }
+        yield return (p + "ffn.key.weight", [f, c]);
+        yield return (p + "ffn.value.weight", [c, f]);
+        yield return (p + "ffn.receptance.weight", [c, c]);
     }
 
     public override IReadOnlyList<StateSlot> StateSlots { get; } =

@@ -101,40 +101,27 @@ internal sealed class RwkvV5 : RwkvArchitecture
 
     private IEnumerable<string> Projections => _gated ? [.. s_projections, "gate"] : s_projections;
 
-    protected override IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
+    protected override IEnumerable<(string Name, long[] Shape)> LayerTensors(int l, string p)
     {
         long c = Info.Embedding, f = Info.FfnSize;
         long[] perHead = _perChannel ? [Info.Heads, Info.HeadSize] : [Info.Heads];
-        yield return ("emb.weight", [Info.Vocab, c]);
-        yield return ("blocks.0.ln0.weight", [c]);
-        yield return ("blocks.0.ln0.bias", [c]);
-        for (int l = 0; l < Info.Layers; l++)
+        yield return (p + "att.ln_x.weight", [c]);
+        yield return (p + "att.ln_x.bias", [c]);
+        foreach (string mix in Mixes)
         {
-            string p = $"blocks.{l}.";
-            foreach (string n in new[] { "ln1", "ln2", "att.ln_x" })
-            {
-                yield return (p + n + ".weight", [c]);
-                yield return (p + n + ".bias", [c]);
-            }
-            foreach (string mix in Mixes)
-            {
-                yield return (p + "att." + mix, [1, 1, c]);
-            }
-            yield return (p + DecayName, perHead);
-            yield return (p + _bonusName, perHead);
-            foreach (string n in Projections)
-            {
-                yield return ($"{p}att.{n}.weight", [c, c]);
-            }
-            yield return (p + "ffn.time_mix_k", [1, 1, c]);
-            yield return (p + "ffn.time_mix_r", [1, 1, c]);
-            yield return (p + "ffn.key.weight", [f, c]);
-            yield return (p + "ffn.value.weight", [c, f]);
-            yield return (p + "ffn.receptance.weight", [c, c]);
+            yield return (p + "att." + mix, [1, 1, c]);
         }
-        yield return ("ln_out.weight", [c]);
-        yield return ("ln_out.bias", [c]);
-        yield return ("head.weight", [Info.Vocab, c]);
+        yield return (p + DecayName, perHead);
+        yield return (p + _bonusName, perHead);
+        foreach (string n in Projections)
+        {
+            yield return ($"{p}att.{n}.weight", [c, c]);
+        }
+        yield return (p + "ffn.time_mix_k", [1, 1, c]);
+        yield return (p + "ffn.time_mix_r", [1, 1, c]);
+        yield return (p + "ffn.key.weight", [f, c]);
+        yield return (p + "ffn.value.weight", [c, f]);
+        yield return (p + "ffn.receptance.weight", [c, c]);
     }
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)

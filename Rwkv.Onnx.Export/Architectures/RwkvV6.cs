@@ -62,45 +62,32 @@ internal sealed class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitecture(info)
 
     private int DecayRank => Info.LoraRanks["decay"];
 
-    protected override IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
+    protected override IEnumerable<(string Name, long[] Shape)> LayerTensors(int l, string p)
     {
         long c = Info.Embedding, f = Info.FfnSize, dm = MixRank, dw = DecayRank;
-        yield return ("emb.weight", [Info.Vocab, c]);
-        yield return ("blocks.0.ln0.weight", [c]);
-        yield return ("blocks.0.ln0.bias", [c]);
-        for (int l = 0; l < Info.Layers; l++)
+        yield return (p + "att.ln_x.weight", [c]);
+        yield return (p + "att.ln_x.bias", [c]);
+        foreach (string slot in s_mixSlots.Prepend("x"))
         {
-            string p = $"blocks.{l}.";
-            foreach (string n in new[] { "ln1", "ln2", "att.ln_x" })
-            {
-                yield return (p + n + ".weight", [c]);
-                yield return (p + n + ".bias", [c]);
-            }
-            foreach (string slot in s_mixSlots.Prepend("x"))
-            {
-                yield return ($"{p}att.time_maa_{slot}", [1, 1, c]);
-            }
-            yield return (p + "att.time_maa_w1", [c, s_mixSlots.Length * dm]);
-            yield return (p + "att.time_maa_w2", [s_mixSlots.Length, dm, c]);
-            yield return (p + "att.time_decay", [1, 1, c]);
-            yield return (p + "att.time_decay_w1", [c, dw]);
-            yield return (p + "att.time_decay_w2", [dw, c]);
-            yield return (p + "att.time_faaaa", [Info.Heads, Info.HeadSize]);
-            foreach (string n in s_projections)
-            {
-                yield return ($"{p}att.{n}.weight", [c, c]);
-            }
-            foreach (string n in s_channelMixVectors)
-            {
-                yield return ($"{p}ffn.{n}", [1, 1, c]);
-            }
-            yield return (p + "ffn.key.weight", [f, c]);
-            yield return (p + "ffn.receptance.weight", [c, c]);
-            yield return (p + "ffn.value.weight", [c, f]);
+            yield return ($"{p}att.time_maa_{slot}", [1, 1, c]);
         }
-        yield return ("ln_out.weight", [c]);
-        yield return ("ln_out.bias", [c]);
-        yield return ("head.weight", [Info.Vocab, c]);
+        yield return (p + "att.time_maa_w1", [c, s_mixSlots.Length * dm]);
+        yield return (p + "att.time_maa_w2", [s_mixSlots.Length, dm, c]);
+        yield return (p + "att.time_decay", [1, 1, c]);
+        yield return (p + "att.time_decay_w1", [c, dw]);
+        yield return (p + "att.time_decay_w2", [dw, c]);
+        yield return (p + "att.time_faaaa", [Info.Heads, Info.HeadSize]);
+        foreach (string n in s_projections)
+        {
+            yield return ($"{p}att.{n}.weight", [c, c]);
+        }
+        foreach (string n in s_channelMixVectors)
+        {
+            yield return ($"{p}ffn.{n}", [1, 1, c]);
+        }
+        yield return (p + "ffn.key.weight", [f, c]);
+        yield return (p + "ffn.receptance.weight", [c, c]);
+        yield return (p + "ffn.value.weight", [c, f]);
     }
 
     /// <summary>wkv is [H, N(value), N(key)], as for RWKV-7 (ChatRWKV's v6 state is the transpose, [H, key, value]).</summary>
@@ -110,7 +97,6 @@ internal sealed class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         new("wkv", [info.Heads, info.HeadSize, info.HeadSize]),
         new("ffn_shift", [info.Embedding]),
     ];
-
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {

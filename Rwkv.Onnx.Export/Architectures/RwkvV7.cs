@@ -56,49 +56,36 @@ internal sealed class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         return new RwkvV7(info);
     }
 
-    protected override IEnumerable<(string Name, long[] Shape)> ExpectedTensors()
+    protected override IEnumerable<(string Name, long[] Shape)> LayerTensors(int l, string p)
     {
         long c = Info.Embedding, f = Info.FfnSize;
-        yield return ("emb.weight", [Info.Vocab, c]);
-        yield return ("blocks.0.ln0.weight", [c]);
-        yield return ("blocks.0.ln0.bias", [c]);
-        for (int l = 0; l < Info.Layers; l++)
+        yield return (p + "att.ln_x.weight", [c]);
+        yield return (p + "att.ln_x.bias", [c]);
+        foreach (string n in s_mixes.Concat(s_vectors))
         {
-            string p = $"blocks.{l}.";
-            foreach (string n in new[] { "ln1", "ln2", "att.ln_x" })
-            {
-                yield return (p + n + ".weight", [c]);
-                yield return (p + n + ".bias", [c]);
-            }
-            foreach (string n in s_mixes.Concat(s_vectors))
-            {
-                yield return (p + "att." + n, [1, 1, c]);
-            }
-            yield return (p + "att.r_k", [Info.Heads, Info.HeadSize]);
-            foreach (string n in s_projections)
-            {
-                yield return ($"{p}att.{n}.weight", [c, c]);
-            }
-            foreach ((string lora, int rank) in Info.LoraRanks)
-            {
-                if (lora == "v" && l == 0)
-                {
-                    continue;
-                }
-                yield return ($"{p}att.{lora}1", [c, rank]);
-                yield return ($"{p}att.{lora}2", [rank, c]);
-            }
-            if (l > 0)
-            {
-                yield return (p + "att.v0", [1, 1, c]);
-            }
-            yield return (p + "ffn.x_k", [1, 1, c]);
-            yield return (p + "ffn.key.weight", [f, c]);
-            yield return (p + "ffn.value.weight", [c, f]);
+            yield return (p + "att." + n, [1, 1, c]);
         }
-        yield return ("ln_out.weight", [c]);
-        yield return ("ln_out.bias", [c]);
-        yield return ("head.weight", [Info.Vocab, c]);
+        yield return (p + "att.r_k", [Info.Heads, Info.HeadSize]);
+        foreach (string n in s_projections)
+        {
+            yield return ($"{p}att.{n}.weight", [c, c]);
+        }
+        foreach ((string lora, int rank) in Info.LoraRanks)
+        {
+            if (lora == "v" && l == 0)
+            {
+                continue;
+            }
+            yield return ($"{p}att.{lora}1", [c, rank]);
+            yield return ($"{p}att.{lora}2", [rank, c]);
+        }
+        if (l > 0)
+        {
+            yield return (p + "att.v0", [1, 1, c]);
+        }
+        yield return (p + "ffn.x_k", [1, 1, c]);
+        yield return (p + "ffn.key.weight", [f, c]);
+        yield return (p + "ffn.value.weight", [c, f]);
     }
 
     public override IReadOnlyList<StateSlot> StateSlots { get; } =
@@ -107,7 +94,6 @@ internal sealed class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         new("wkv", [info.Heads, info.HeadSize, info.HeadSize]),
         new("ffn_shift", [info.Embedding]),
     ];
-
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {
