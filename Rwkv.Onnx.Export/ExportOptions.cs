@@ -9,7 +9,11 @@ public sealed class ExportOptions
     /// <summary>The default quantization block size: 32 weights share one scale.</summary>
     public const int DefaultBlockSize = 32;
 
+    /// <summary>The default <see cref="WkvChunkLength"/>: 16 tokens.</summary>
+    public const int DefaultWkvChunkLength = 16;
+
     private readonly int _opset = DefaultOpset;
+    private readonly int _wkvChunkLength = DefaultWkvChunkLength;
     private readonly float? _groupNormEpsilon;
     private readonly int _blockSize = DefaultBlockSize;
 
@@ -76,6 +80,32 @@ public sealed class ExportOptions
                 ArgumentOutOfRangeException.ThrowIfNegativeOrZero(v);
             }
             _groupNormEpsilon = value;
+        }
+    }
+
+    /// <summary>
+    /// How the prefill graph runs the WKV recurrence: token by token in an ONNX Scan, or in the chunked-parallel form
+    /// (matrix products within chunks of <see cref="WkvChunkLength"/> tokens, a Scan only across chunks). The step
+    /// graph is the same either way. Default <see cref="PrefillRecurrence.Chunked"/>, the faster on the CPU provider
+    /// (BENCHMARKS.md).
+    /// </summary>
+    public PrefillRecurrence PrefillRecurrence { get; init; } = PrefillRecurrence.Chunked;
+
+    /// <summary>
+    /// Tokens per chunk L of the chunked prefill recurrence: a power of two from 4 to 64, default
+    /// <see cref="DefaultWkvChunkLength"/>. Ignored by <see cref="PrefillRecurrence.Scan"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not a power of two from 4 to 64.</exception>
+    public int WkvChunkLength
+    {
+        get => _wkvChunkLength;
+        init
+        {
+            if (value is < 4 or > 64 || !int.IsPow2(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"WKV chunk length {value} is not a power of two from 4 to 64.");
+            }
+            _wkvChunkLength = value;
         }
     }
 }

@@ -98,6 +98,7 @@ public static class RwkvExporter
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
+            PrefillRecurrence = options.PrefillRecurrence == PrefillRecurrence.Chunked ? $"chunked-{options.WkvChunkLength}" : "scan",
             Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]) },
             State = StateTensors(architecture),
             Tokenizer = tokenizer,
@@ -110,7 +111,8 @@ public static class RwkvExporter
             cancellationToken.ThrowIfCancellationRequested();
             string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
             progress?.Report(new ExportProgress(stage, 0, 1));
-            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset);
+            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset,
+                options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength : 0);
             OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
             {
                 [RwkvContract.ManifestMetadataKey] = json,

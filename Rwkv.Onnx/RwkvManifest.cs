@@ -43,6 +43,12 @@ public sealed record RwkvManifest
     /// <summary>The prefill graph: file and I/O names.</summary>
     public required RwkvGraphInfo PrefillGraph { get; init; }
 
+    /// <summary>
+    /// How the prefill graph runs the WKV recurrence: <c>scan</c> (token by token) or <c>chunked-{L}</c> (chunked-parallel
+    /// over chunks of L tokens). Informational only; null in manifests of exporters that predate the field.
+    /// </summary>
+    public string? PrefillRecurrence { get; init; }
+
     /// <summary>The external weights file shared by both graphs.</summary>
     public required RwkvFileInfo Weights { get; init; }
 

@@ -112,7 +112,8 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     protected abstract Value ChannelMix(RwkvBlock b, Value x);
 
     /// <summary>Builds the step or prefill graph over already-prepared weights.</summary>
-    public OnnxGraph BuildGraph(GraphKind kind, ExternalWeights weights, int opset)
+    /// <remarks>A positive <paramref name="wkvChunkLength"/> gives the prefill graph the chunked-parallel recurrence over chunks of that many tokens.</remarks>
+    public OnnxGraph BuildGraph(GraphKind kind, ExternalWeights weights, int opset, int wkvChunkLength = 0)
     {
         var g = new OnnxGraph(kind == GraphKind.Step ? "rwkv_step" : "rwkv_prefill", opset, weights);
         object batch = RwkvContract.BatchDim;
@@ -138,7 +139,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
         var blocks = new RwkvBlock[Info.Layers];
         for (int layer = 0; layer < Info.Layers; layer++)
         {
-            var b = new RwkvBlock(g, kind, layer, Info, past[layer]);
+            var b = new RwkvBlock(g, kind, layer, Info, past[layer], wkvChunkLength);
             using (g.Scope($"blocks.{layer}"))
             {
                 using (g.Scope("att"))

@@ -9,20 +9,21 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// <c>blocks.{i}.att.key.weight</c>), its state slots, and the helpers whose form depends on the graph
 /// kind (token shift and recurrence). Each state slot must be written exactly once.
 /// </summary>
-internal sealed class RwkvBlock
+internal sealed partial class RwkvBlock
 {
     private const long ToEnd = long.MaxValue;
     private readonly Dictionary<string, Value> _past;
     private readonly Dictionary<string, Value> _present = new(StringComparer.Ordinal);
     private readonly RwkvArchitectureInfo _info;
 
-    public RwkvBlock(OnnxGraph graph, GraphKind kind, int layer, RwkvArchitectureInfo info, Dictionary<string, Value> past)
+    public RwkvBlock(OnnxGraph graph, GraphKind kind, int layer, RwkvArchitectureInfo info, Dictionary<string, Value> past, int wkvChunkLength = 0)
     {
         Graph = graph;
         Kind = kind;
         Layer = layer;
         _info = info;
         _past = past;
+        WkvChunkLength = wkvChunkLength;
     }
 
     public OnnxGraph Graph { get; }
@@ -30,6 +31,12 @@ internal sealed class RwkvBlock
     public GraphKind Kind { get; }
 
     public int Layer { get; }
+
+    /// <summary>Tokens per chunk L of the chunked-parallel recurrence; 0 runs the recurrence token by token.</summary>
+    public int WkvChunkLength { get; }
+
+    /// <summary>Whether the version should emit its recurrence in the chunked-parallel form (<see cref="ChunkedRecurrence"/>).</summary>
+    public bool Chunked => Kind == GraphKind.Prefill && WkvChunkLength > 0;
 
     public IReadOnlyDictionary<string, Value> Present => _present;
 

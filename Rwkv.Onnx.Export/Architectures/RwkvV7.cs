@@ -8,7 +8,7 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// RWKV-7 "Goose": a generalised delta rule with per-channel decay w, in-context learning rate a,
 /// removal key kk and a value residual from layer 0 (v_first).
 /// </summary>
-internal sealed class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
+internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
 {
     private static readonly float s_expMinusHalf = MathF.Exp(-0.5f);
     private static readonly string[] s_mixes = ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"];
@@ -153,9 +153,11 @@ internal sealed class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         {
             v = v + (_vFirst - v) * Sigmoid(b.W("att.v0") + MatMul(MatMul(xv, b.W("att.v1")), b.W("att.v2")));
         }
-        Value decay = Exp(Sigmoid(w) * -s_expMinusHalf); // exp(-exp(-0.5)·σ(w)) = exp(-exp(w')), w' = -softplus(-w) - 0.5
+        Value logDecay = Sigmoid(w) * -s_expMinusHalf; // decay = exp(-exp(-0.5)·σ(w)) = exp(-exp(w')), w' = -softplus(-w) - 0.5
 
-        Value y = b.Recurrence("wkv", [r, decay, k, v, -kk, kk * a], Wkv);
+        Value y = b.Chunked
+            ? b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f), (-kk, 0f), (kk * a, 0f)], splitHeads: true, x => WkvChunk(b, x))
+            : b.Recurrence("wkv", [r, Exp(logDecay), k, v, -kk, kk * a], Wkv);
         y = b.GroupNormHeads("att.ln_x", y, Info.GroupNormEpsilon);
         Value bonus = ReduceSumLastAxis(b.ToHeads(r * k * b.W("att.r_k"))) * b.ToHeads(v); // (Σⱼ rⱼ kⱼ r_kⱼ) v, per head
         return b.Linear("att.output", (y + b.FromHeads(bonus)) * g);

@@ -34,6 +34,14 @@ internal static class OnnxModelWriter
         ["Squeeze"] = 13,
         ["Scan"] = 16,
         ["Identity"] = 16,
+        ["Min"] = 13,
+        ["Log"] = 13,
+        ["CumSum"] = 14,
+        ["Trilu"] = 14,
+        ["Pad"] = 13,
+        ["Expand"] = 13,
+        ["EyeLike"] = 9,
+        ["ReduceMax"] = 13,
     };
 
     /// <summary>Ops of other domains we emit, keyed <c>{domain}.{op}</c>, with the domain version each needs.</summary>

@@ -38,4 +38,17 @@ internal static partial class Ops
 
     /// <summary>Cast (opset 13).</summary>
     public static Value Cast(Value x, ElementType to) => x.Graph.Node("Cast", [x], [Attr.Int("to", (long)to)]);
+
+    /// <summary>Min of two tensors, broadcasting (opset 13).</summary>
+    public static Value Min(Value a, Value b) => OnnxGraph.Innermost(a, b).Node("Min", [a, b]);
+
+    /// <summary>Log (opset 13).</summary>
+    public static Value Log(Value x) => x.Graph.Node("Log", [x]);
+
+    /// <summary>
+    /// CumSum (opset 14) along <paramref name="axis"/>: y[t] = Σ x[i] over i ≤ t, or i &lt; t when <paramref name="exclusive"/>,
+    /// or i ≥ t / i &gt; t when <paramref name="reverse"/>.
+    /// </summary>
+    public static Value CumSum(Value x, long axis, bool exclusive = false, bool reverse = false) =>
+        x.Graph.Node("CumSum", [x, x.Graph.Int64(axis)], [Attr.Int("exclusive", exclusive ? 1 : 0), Attr.Int("reverse", reverse ? 1 : 0)]);
 }

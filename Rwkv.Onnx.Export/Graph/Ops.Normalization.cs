@@ -12,7 +12,13 @@ internal static partial class Ops
     /// <summary>ReduceSum over the last axis, keeping it (axes input since opset 13).</summary>
     public static Value ReduceSumLastAxis(Value x) => x.Graph.Node("ReduceSum", [x, x.Graph.Int64s(-1)], [Attr.Int("keepdims", 1)]);
 
-    private static Value Reduce(string op, Value x) => x.Graph.Opset >= 18
-        ? x.Graph.Node(op, [x, x.Graph.Int64s(-1)], [Attr.Int("keepdims", 1)])
-        : x.Graph.Node(op, [x], [Attr.Ints("axes", -1), Attr.Int("keepdims", 1)]);
+    /// <summary>ReduceSum over <paramref name="axis"/>, keeping it (axes input since opset 13).</summary>
+    public static Value ReduceSum(Value x, long axis) => x.Graph.Node("ReduceSum", [x, x.Graph.Int64s(axis)], [Attr.Int("keepdims", 1)]);
+
+    /// <summary>ReduceMax over <paramref name="axis"/>, keeping it (axes are an attribute before opset 18, an input from 18).</summary>
+    public static Value ReduceMax(Value x, long axis) => Reduce("ReduceMax", x, axis);
+
+    private static Value Reduce(string op, Value x, long axis = -1) => x.Graph.Opset >= 18
+        ? x.Graph.Node(op, [x, x.Graph.Int64s(axis)], [Attr.Int("keepdims", 1)])
+        : x.Graph.Node(op, [x], [Attr.Ints("axes", axis), Attr.Int("keepdims", 1)]);
 }

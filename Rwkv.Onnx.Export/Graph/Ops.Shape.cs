@@ -29,4 +29,19 @@ internal static partial class Ops
 
     /// <summary>Squeeze (opset 13, axes as an input).</summary>
     public static Value Squeeze(Value x, params long[] axes) => x.Graph.Node("Squeeze", [x, x.Graph.Int64s(axes)]);
+
+    /// <summary>Trilu (opset 14): the lower (<paramref name="upper"/> false) or upper triangle of the last two axes from diagonal <paramref name="k"/>, zeros elsewhere.</summary>
+    public static Value Trilu(Value x, long k, bool upper) => x.Graph.Node("Trilu", [x, x.Graph.Int64(k)], [Attr.Int("upper", upper ? 1 : 0)]);
+
+    /// <summary>Pad (opset 13) with the constant <paramref name="value"/>; <paramref name="pads"/> is [begin of each axis, end of each axis].</summary>
+    public static Value Pad(Value x, Value pads, Value value) => x.Graph.Node("Pad", [x, pads, value], [Attr.String("mode", "constant")]);
+
+    /// <summary>Expand (opset 13): broadcast <paramref name="x"/> to <paramref name="shape"/>.</summary>
+    public static Value Expand(Value x, Value shape) => x.Graph.Node("Expand", [x, shape]);
+
+    /// <summary>EyeLike (opset 9): the identity matrix of <paramref name="x"/>'s 2-D shape and type.</summary>
+    public static Value EyeLike(Value x) => x.Graph.Node("EyeLike", [x]);
+
+    /// <summary>Gather (opset 13) of one element along axis 0 of a 1-D tensor, as a 1-D tensor of length one (e.g. a dimension of <see cref="Shape"/>).</summary>
+    public static Value Dim(Value shape, long axis) => shape.Graph.Node("Gather", [shape, shape.Graph.Int64s(axis)], [Attr.Int("axis", 0)]);
 }

@@ -1,0 +1,87 @@
+using Rwkv.Onnx.Export.Graph;
+using static Rwkv.Onnx.Export.Graph.Ops;
+
+namespace Rwkv.Onnx.Export.Architectures;
+
+/// <summary>The chunked-parallel form of the recurrence, for prefill graphs.</summary>
+internal sealed partial class RwkvBlock
+{
+    /// <summary>
+    /// Runs the recurrence named <paramref name="name"/> over chunks of L = <see cref="WkvChunkLength"/> tokens.
+    /// Inputs are [batch, T, C], each padded at the end to a multiple of L with its neutral value (a position that
+    /// leaves the state as it is) and cut into chunks: [batch, T/L, H, L, N] with <paramref name="splitHeads"/>, else
+    /// [batch, T/L, L, C]. <paramref name="chunk"/> builds the parallel part from those; a Scan over the chunk axis
+    /// then carries the states (its body is <see cref="ChunkedWkv.Step"/>, a few ops per chunk), and
+    /// <see cref="ChunkedWkv.Output"/> turns the states entering each chunk into the output, in the chunked layout.
+    /// Returns the output as [batch, T, C] without the padding and writes the final states.
+    /// </summary>
+    public Value ChunkedRecurrence(string name, string[] slots, (Value X, float Neutral)[] inputs, bool splitHeads, Func<Value[], ChunkedWkv> chunk)
+    {
+        using IDisposable _ = Graph.Scope(name);
+        int l = WkvChunkLength;
+        Value t = Dim(Shape(inputs[0].X), 1);                                         // [1] int64
+        Value padded = Mul(Div(Add(t, Graph.Int64s(l - 1)), Graph.Int64s(l)), Graph.Int64s(l));
+        Value pads = Concat(0, Graph.Int64s(0, 0, 0, 0), Sub(padded, t), Graph.Int64s(0)); // [B, T, C]: pad the end of T
+        Value[] xs = [.. inputs.Select(i => ToChunks(Pad(i.X, pads, Graph.Const(i.Neutral)), splitHeads))];
+
+        ChunkedWkv form = chunk(xs);
+        OnnxGraph g = Graph.CreateSubgraph("chunk_scan_body");
+        Value[] carried = [.. slots.Select(slot => g.BodyInput($"/blocks.{Layer}/{name}/{slot}_in", ElementType.Float))];
+        Value[] perChunk = [.. form.PerChunk.Select((_, i) => g.BodyInput($"/blocks.{Layer}/{name}/c{i}_in", ElementType.Float))];
+        Value[] next = form.Step(carried, perChunk);
+        CheckCount(slots, next);
+        for (int i = 0; i < slots.Length; i++)
+        {
+            g.BodyOutput(next[i], $"/blocks.{Layer}/{name}/{slots[i]}_out", ElementType.Float);
+        }
+        for (int i = 0; i < slots.Length; i++)
+        {
+            g.BodyOutput(carried[i], $"/blocks.{Layer}/{name}/{slots[i]}_entering", ElementType.Float);
+        }
+        Value[] results = Scan([.. slots.Select(Past)], form.PerChunk, g.Proto, scanOutputs: slots.Length);
+        WriteAll(slots, results[..slots.Length]);
+        Value y = FromChunks(form.Output(results[slots.Length..]), splitHeads);
+        return Slice(y, Graph.Int64s(0), t, axis: 1);
+    }
+
+    // [B, T, C] → [B, T/L, H, L, N] (heads) or [B, T/L, L, C].
+    private Value ToChunks(Value x, bool splitHeads) => splitHeads
+        ? Transpose(Reshape(x, 0, -1, WkvChunkLength, _info.Heads, _info.HeadSize), 0, 1, 3, 2, 4)
+        : Reshape(x, 0, -1, WkvChunkLength, _info.Embedding);
+
+    // The inverse of ToChunks: [B, T/L, H, L, N] or [B, T/L, L, C] → [B, T, C].
+    private Value FromChunks(Value y, bool splitHeads) =>
+        Reshape(splitHeads ? Transpose(y, 0, 1, 3, 2, 4) : y, 0, -1, _info.Embedding);
+
+    /// <summary>
+    /// d[t, s] = Σ_{s &lt; i &lt; t} logW[i] for s &lt; t, and 0 for s ≥ t: the log of the decay between key position s
+    /// and query position t (exclusive of both) within a chunk. <paramref name="logW"/> is [..., L, N] with
+    /// <paramref name="leading"/> leading axes; the result is [..., L(t), L(s), N]. Summed as a product with a 0/1
+    /// mask, so each entry adds only its own same-signed terms (no difference of two long cumulative sums, which
+    /// would lose the small exponents next to a tiny decay).
+    /// </summary>
+    public Value PairDecay(Value logW, int leading)
+    {
+        using IDisposable _ = Graph.Scope("pair_decay");
+        int l = WkvChunkLength;
+        Value ones = Graph.Const(1f, l, l);
+        Value before = Unsqueeze(Trilu(ones, -1, upper: false), 1); // [t, 1, i]: i < t
+        Value after = Unsqueeze(Trilu(ones, 1, upper: true), 0);    // [1, s, i]: i > s
+        Value mask = Reshape(before * after, l * l, l);              // [(t, s), i]
+        long[] shape = [.. Enumerable.Repeat(0L, leading), l, l, -1];
+        return Reshape(MatMul(mask, logW), shape);
+    }
+
+    /// <summary>(I − A)⁻¹ = Σ_{n &lt; L} Aⁿ = (I + A)(I + A²)(I + A⁴)⋯ for a strictly lower-triangular [..., L, L] A (Aᴸ = 0).</summary>
+    public Value InverseOfIdentityMinus(Value a)
+    {
+        using IDisposable _ = Graph.Scope("neumann");
+        Value m = a + EyeLike(Graph.Const(0f, WkvChunkLength, WkvChunkLength)), power = a;
+        for (int n = 2; n < WkvChunkLength; n *= 2)
+        {
+            power = MatMul(power, power);
+            m = m + MatMul(m, power);
+        }
+        return m;
+    }
+}

@@ -1,0 +1,201 @@
+using Rwkv.Onnx.Export;
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.RandomCheckpoints;
+using Rwkv.Onnx.Tests.Fixtures;
+
+namespace Rwkv.Onnx.Tests.Parity;
+
+/// <summary>A model for <see cref="ChunkedRecurrenceTests"/>: how to make its checkpoint, and the measured bound.</summary>
+/// <param name="Name">Case name.</param>
+/// <param name="Create">Writes (or finds) the checkpoint given a scratch directory; returns its path.</param>
+/// <param name="GroupNormEpsilon">The ln_x epsilon to export with, or null for the published default.</param>
+/// <param name="Tolerance">Max |Δ| allowed between graphs for logits and state: measured, plus margin.</param>
+public sealed record ChunkedCase(string Name, Func<string, string> Create, float? GroupNormEpsilon, float Tolerance)
+{
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// The chunked-parallel prefill recurrence against the step graph and the token-by-token Scan prefill, at every
+/// position, for sequence lengths around the chunk length, from a nonzero incoming state, and batched; for every
+/// version on the rwkv.cpp fixtures and on generated multi-head models, including RWKV-6 decays near 1e-6 (their
+/// cumulative products underflow float32 within a chunk) and RWKV-4 keys large enough to overflow exp in float32.
+/// </summary>
+[TestFixtureSource(nameof(Cases))]
+public sealed class ChunkedRecurrenceTests(ChunkedCase model)
+{
+    private const int ChunkLength = 16;
+
+    public static readonly ChunkedCase[] Cases =
+    [
+        Fixture("7v0-834K", null, 5e-5f),
+        Fixture("6v0-1m", null, 1e-4f),
+        Fixture("5v1-730K", 1e-5f, 5e-5f),
+        Fixture("5v2-730K", 1e-5f, 5e-5f),
+        Fixture("4v0-660K", null, 5e-5f),
+        new("generated-7", dir => Write(dir, p => RandomCheckpoint.WriteRwkv7(p, layers: 3, embd: 128, headSize: 64, vocab: 300, ffn: 512,
+            loraW: 32, loraA: 24, loraV: 16, loraG: 64, seed: 7)), null, 5e-4f),
+        new("generated-6", dir => Write(dir, p => RandomCheckpoint.WriteRwkv6(p, layers: 2, embd: 128, headSize: 32, vocab: 200, ffn: 256,
+            loraMix: 16, loraDecay: 24, seed: 6)), null, 5e-4f),
+        new("generated-5.2", dir => Write(dir, p => RandomCheckpoint.WriteRwkv5(p, "5.2", layers: 2, embd: 128, headSize: 32, vocab: 200, ffn: 256, seed: 5)),
+            null, 5e-4f),
+        new("generated-4", dir => Write(dir, p => RandomCheckpoint.WriteRwkv4(p, layers: 2, embd: 96, vocab: 97, ffn: 384, seed: 4)), null, 5e-4f),
+        new("generated-6-tiny-decay", TinyDecayRwkv6, null, 5e-4f),
+        new("generated-4-large-keys", dir => Write(dir, p => RandomCheckpoint.WriteRwkv4(p, layers: 2, embd: 64, vocab: 50, ffn: 256, seed: 5, keyScale: 40)),
+            null, 5e-4f),
+    ];
+
+    private string _work = "";
+    private RwkvModel _scan = null!;
+    private RwkvModel _chunked = null!;
+
+    [OneTimeSetUp]
+    public void Export()
+    {
+        _work = Path.Combine(Path.GetTempPath(), "rwkv-chunked-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_work);
+        string checkpoint = model.Create(_work);
+        string scan = Path.Combine(_work, "scan"), chunked = Path.Combine(_work, "chunked");
+        RwkvExporter.Export(checkpoint, scan, new ExportOptions { GroupNormEpsilon = model.GroupNormEpsilon, PrefillRecurrence = PrefillRecurrence.Scan });
+        RwkvExporter.Export(checkpoint, chunked, new ExportOptions
+        {
+            GroupNormEpsilon = model.GroupNormEpsilon,
+            PrefillRecurrence = PrefillRecurrence.Chunked,
+            WkvChunkLength = ChunkLength,
+        });
+        _scan = RwkvModel.Load(scan);
+        _chunked = RwkvModel.Load(chunked);
+    }
+
+    [OneTimeTearDown]
+    public void Cleanup()
+    {
+        _scan?.Dispose();
+        _chunked?.Dispose();
+        Directory.Delete(_work, recursive: true);
+    }
+
+    [Test]
+    public void Manifest_RecordsPrefillRecurrence()
+    {
+        Assert.That(_chunked.Manifest.PrefillRecurrence, Is.EqualTo($"chunked-{ChunkLength}"));
+        Assert.That(_scan.Manifest.PrefillRecurrence, Is.EqualTo("scan"));
+    }
+
+    // 1, L − 1, L, L + 1, 3L + 5 and a long odd length, each in one prefill run.
+    [TestCase(1)]
+    [TestCase(ChunkLength - 1)]
+    [TestCase(ChunkLength)]
+    [TestCase(ChunkLength + 1)]
+    [TestCase((3 * ChunkLength) + 5)]
+    [TestCase(131)]
+    public void EveryPosition_ChunkedPrefillMatchesStepAndScan(int length)
+    {
+        int vocab = _chunked.VocabSize;
+        var random = new Random(length);
+        int[] prefix = [.. Enumerable.Range(0, 5).Select(_ => random.Next(vocab))];
+        int[] tokens = [.. Enumerable.Range(0, length).Select(_ => random.Next(vocab))];
+
+        float[] stepLogits = Run(_chunked, prefix, tokens, RwkvForwardMode.Step, out float[][] stepState);
+        float[] scanLogits = Run(_scan, prefix, tokens, RwkvForwardMode.Prefill, out float[][] scanState);
+        float[] chunkedLogits = Run(_chunked, prefix, tokens, RwkvForwardMode.Prefill, out float[][] chunkedState);
+
+        for (int t = 0; t < length; t++)
+        {
+            Assert.That(MaxAbsDiff(chunkedLogits.AsSpan(t * vocab, vocab), stepLogits.AsSpan(t * vocab, vocab)),
+                Is.LessThanOrEqualTo(model.Tolerance), $"position {t}: chunked prefill vs step graph");
+            Assert.That(MaxAbsDiff(chunkedLogits.AsSpan(t * vocab, vocab), scanLogits.AsSpan(t * vocab, vocab)),
+                Is.LessThanOrEqualTo(model.Tolerance), $"position {t}: chunked prefill vs Scan prefill");
+        }
+        AssertStates(chunkedState, stepState, "step graph");
+        AssertStates(chunkedState, scanState, "Scan prefill");
+    }
+
+    [Test]
+    public void Batch_ChunkedPrefillMatchesStepGraph()
+    {
+        const int Batch = 3, Prefix = 4, Length = ChunkLength + 7;
+        var random = new Random(3);
+        int[] prefix = [.. Enumerable.Range(0, Batch * Prefix).Select(_ => random.Next(_chunked.VocabSize))];
+        int[] tokens = [.. Enumerable.Range(0, Batch * Length).Select(_ => random.Next(_chunked.VocabSize))];
+        var expected = new float[Batch * _chunked.VocabSize];
+        var actual = new float[Batch * _chunked.VocabSize];
+
+        using RwkvRunner runner = _chunked.CreateRunner();
+        runner.PrefillChunkSize = 512;
+        using RwkvState stepped = _chunked.CreateState(Batch);
+        for (int t = 0; t < Prefix; t++)
+        {
+            runner.ForwardBatch(Column(prefix, Prefix, t), 1, stepped, expected, RwkvForwardMode.Step);
+        }
+        using RwkvState prefilled = stepped.Clone();
+        for (int t = 0; t < Length; t++)
+        {
+            runner.ForwardBatch(Column(tokens, Length, t), 1, stepped, expected, RwkvForwardMode.Step);
+        }
+        runner.ForwardBatch(tokens, Length, prefilled, actual, RwkvForwardMode.Prefill);
+
+        Assert.That(MaxAbsDiff(actual, expected), Is.LessThanOrEqualTo(model.Tolerance), "last logits of every sequence");
+        AssertStates(prefilled.Current, stepped.Current, "step graph");
+    }
+
+    // Feeds prefix by steps (a nonzero incoming state), then tokens in one run of the given mode.
+    private static float[] Run(RwkvModel m, int[] prefix, int[] tokens, RwkvForwardMode mode, out float[][] state)
+    {
+        using RwkvRunner runner = m.CreateRunner();
+        runner.PrefillChunkSize = 512;
+        using RwkvState s = m.CreateState();
+        var logits = new float[tokens.Length * m.VocabSize];
+        runner.ForwardAll(prefix, s, new float[prefix.Length * m.VocabSize], RwkvForwardMode.Step);
+        runner.ForwardAll(tokens, s, logits, mode);
+        state = [.. s.Current.Select(b => (float[])b.Clone())];
+        return logits;
+    }
+
+    private void AssertStates(float[][] actual, float[][] expected, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            // pp (RWKV-4's running max exponent) is a log; the others are values of the size of the logits or smaller.
+            Assert.That(MaxAbsDiff(actual[i], expected[i]), Is.LessThanOrEqualTo(model.Tolerance * 10), $"state tensor {i} vs {what}");
+        }
+    }
+
+    private static int[] Column(int[] tokens, int length, int t) => [.. Enumerable.Range(0, tokens.Length / length).Select(b => tokens[(b * length) + t])];
+
+    private static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        float max = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            max = Math.Max(max, Math.Abs(a[i] - b[i]));
+        }
+        return max;
+    }
+
+    private static ChunkedCase Fixture(string name, float? epsilon, float tolerance) =>
+        new(name, _ => SharedFixtures.RwkvCppModel(name, "FP32"), epsilon, tolerance);
+
+    private static string Write(string dir, Action<string> write)
+    {
+        string path = Path.Combine(dir, "model.bin");
+        write(path);
+        return path;
+    }
+
+    // RWKV-6 with w = exp(−exp(time_decay + lora)) ≈ 1e-6 in every channel: Γ over a chunk underflows float32, so
+    // a form dividing by Γ would produce inf/NaN. time_decay = log(−log 1e-6) ≈ 2.626, the decay LoRA made small.
+    private static string TinyDecayRwkv6(string dir)
+    {
+        var written = new List<CanonicalTensor>();
+        RandomCheckpoint.WriteRwkv6(Path.Combine(dir, "base.bin"), layers: 2, embd: 128, headSize: 32, vocab: 200, ffn: 256,
+            loraMix: 16, loraDecay: 24, seed: 61, written: written);
+        float tiny = MathF.Log(-MathF.Log(1e-6f));
+        string path = Path.Combine(dir, "tiny-decay.safetensors");
+        SafetensorsWriter.Write(path, written.Select(t => new SafetensorsWriter.Tensor(t.Name, TensorDType.Float32, t.Shape,
+            t.Name.EndsWith(".att.time_decay", StringComparison.Ordinal) ? Array.ConvertAll(t.Data, _ => tiny)
+            : t.Name.EndsWith(".att.time_decay_w2", StringComparison.Ordinal) ? Array.ConvertAll(t.Data, x => x * 0.01f)
+            : t.Data)));
+        return path;
+    }
+}
