@@ -84,4 +84,16 @@ internal sealed partial class RwkvBlock
         }
         return m;
     }
+
+    /// <summary>
+    /// A[t, s] = Σ_j r[t, j] k[s, j] Γ_{t-1, j}/Γ_{s, j} for s &lt; t within a chunk, 0 for s ≥ t: the decayed attention
+    /// of linear attention with per-channel decay. <paramref name="r"/>, <paramref name="k"/> and
+    /// <paramref name="logW"/> are [B, T/L, H, L, N]; the result is [B, T/L, H, L, L].
+    /// </summary>
+    public Value DecayedScores(Value r, Value k, Value logW)
+    {
+        using IDisposable _ = Graph.Scope("decayed_scores");
+        Value pairs = Unsqueeze(r, -2) * Unsqueeze(k, -3) * Exp(PairDecay(logW, leading: 3)); // [.., t, s, j]
+        return Trilu(Squeeze(ReduceSumLastAxis(pairs), -1), -1, upper: false);
+    }
 }

@@ -177,8 +177,17 @@ internal sealed class RwkvV5 : RwkvArchitecture
         Value k = b.Linear("att.key", prev + d * b.W("att.time_mix_k"));
         Value v = b.Linear("att.value", prev + d * b.W("att.time_mix_v"));
 
-        Value w = Reshape(b.W(DecayName), Info.Heads, Info.HeadSize, 1); // per key index, broadcast over values
-        Value y = b.Recurrence("wkv", [r, k, v], (s, t) => Wkv(s, t, w));
+        Value y;
+        if (b.Chunked)
+        {
+            Value logDecay = Expand(Max(Log(b.W(DecayName)), b.Graph.Const(RwkvV6.MinLogDecay)), Shape(k)); // per position, so padding can be 0
+            y = b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f)], splitHeads: true, x => WkvChunk(b, x));
+        }
+        else
+        {
+            Value w = Reshape(b.W(DecayName), Info.Heads, Info.HeadSize, 1); // per key index, broadcast over values
+            y = b.Recurrence("wkv", [r, k, v], (s, t) => Wkv(s, t, w));
+        }
         Value bonus = ReduceSumLastAxis(b.ToHeads(r * k * b.W(_bonusName))) * b.ToHeads(v); // r·(u ⊙ k vᵀ) = (Σⱼ rⱼ uⱼ kⱼ) v, per head
         y = b.GroupNormHeads("att.ln_x", y + b.FromHeads(bonus), Info.GroupNormEpsilon);
         if (_gated)
@@ -195,6 +204,18 @@ internal sealed class RwkvV5 : RwkvArchitecture
         (Value r, Value k, Value v) = (t[0], t[1], t[2]);
         Value y = Squeeze(MatMul(Unsqueeze(r, -2), s), -2);
         return (s * w + Unsqueeze(k, -1) * Unsqueeze(v, -2), y);
+    }
+
+    // One chunk at once, with Γ_t = w_1⋯w_t:  y_t = (Γ_{t-1}⊙r_t)ᵀ S_0 + Σ_{s<t} A[t, s] v_sᵀ,
+    // A[t, s] = Σ_j r_tj k_sj Γ_{t-1,j}/Γ_{s,j};  S_L = diag(Γ_L) S_0 + Σ_s (k_s⊙Γ_L/Γ_s) v_sᵀ.   S is [.., N(key), N(value)].
+    private static ChunkedWkv WkvChunk(RwkvBlock b, Value[] x)
+    {
+        (Value r, Value logW, Value k, Value v) = (x[0], x[1], x[2], x[3]); // [B, T/L, H, L, N]
+        Value rPrev = r * Exp(CumSum(logW, -2, exclusive: true));                   // r_t ⊙ Γ_{t-1}
+        Value kTilde = k * Exp(CumSum(logW, -2, exclusive: true, reverse: true));   // k_s ⊙ Γ_L/Γ_s
+        Value gammaL = TransposeLastTwo(Exp(ReduceSum(logW, -2)), 5);               // Γ_L as a column [.., N, 1]
+        Value d = MatMul(TransposeLastTwo(kTilde, 5), v), y0 = MatMul(b.DecayedScores(r, k, logW), v);
+        return new ChunkedWkv([gammaL, d], (s, t) => [s[0] * t[0] + t[1]], s => MatMul(rPrev, s[0]) + y0);
     }
 
     // r = σ(Wr xr);  k = relu(Wk xk)²;  out = r ⊙ (Wv k)

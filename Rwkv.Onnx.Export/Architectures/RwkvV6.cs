@@ -9,7 +9,7 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// over the shifted input) and a data-dependent per-channel decay (a second LoRA), as in BlinkDL's
 /// <c>RWKV_Tmix_x060</c>.
 /// </summary>
-internal sealed class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitecture(info)
+internal sealed partial class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitecture(info)
 {
     /// <summary>The token-shift LoRA produces one mix per slot, in this order (the rows of <c>time_maa_w2</c>).</summary>
     private static readonly string[] s_mixSlots = ["w", "k", "v", "r", "g"];
@@ -147,14 +147,16 @@ internal sealed class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         Value v = b.Linear("att.value", xv);
         Value gate = b.Linear("att.gate", xg);
         Value g = gate * Sigmoid(gate); // SiLU
-        Value decay;
+        Value logDecay;
         using (b.Graph.Scope("time_decay"))
         {
             Value w = b.W("att.time_decay") + MatMul(Tanh(MatMul(xw, b.W("att.time_decay_w1"))), b.W("att.time_decay_w2"));
-            decay = Exp(-Exp(w));
+            logDecay = -Exp(w); // decay = exp(-exp(w))
         }
 
-        Value y = b.Recurrence("wkv", [r, decay, k, v], Wkv);
+        Value y = b.Chunked
+            ? b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (Max(logDecay, b.Graph.Const(MinLogDecay)), 0f), (k, 0f), (v, 0f)], splitHeads: true, x => WkvChunk(b, x))
+            : b.Recurrence("wkv", [r, Exp(logDecay), k, v], Wkv);
         // The bonus term of y = r·(u ⊙ k vᵀ + S) is per token, so it stays out of the recurrence: (Σⱼ rⱼ uⱼ kⱼ) v, per head.
         Value bonus = ReduceSumLastAxis(b.ToHeads(r * b.W("att.time_faaaa") * k)) * b.ToHeads(v);
         y = b.GroupNormHeads("att.ln_x", y + b.FromHeads(bonus), Info.GroupNormEpsilon);

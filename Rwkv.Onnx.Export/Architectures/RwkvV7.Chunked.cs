@@ -33,6 +33,6 @@ internal sealed partial class RwkvV7
         return new ChunkedWkv([g, d], (s, t) => [MatMul(s[0], t[0]) + t[1]], s => MatMul(rr, T(s[0])) + y0);
     }
 
-    // The transpose of the last two axes of a 5-D tensor.
-    private static Value T(Value x) => Transpose(x, 0, 1, 2, 4, 3);
+    // The transpose of the last two axes of a chunked [B, T/L, H, ·, ·] tensor.
+    private static Value T(Value x) => TransposeLastTwo(x, 5);
 }

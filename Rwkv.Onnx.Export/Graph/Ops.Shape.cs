@@ -44,4 +44,8 @@ internal static partial class Ops
 
     /// <summary>Gather (opset 13) of one element along axis 0 of a 1-D tensor, as a 1-D tensor of length one (e.g. a dimension of <see cref="Shape"/>).</summary>
     public static Value Dim(Value shape, long axis) => shape.Graph.Node("Gather", [shape, shape.Graph.Int64s(axis)], [Attr.Int("axis", 0)]);
+
+    /// <summary>Transpose (opset 13) of the last two axes of a rank-<paramref name="rank"/> tensor (a batched matrix transpose).</summary>
+    public static Value TransposeLastTwo(Value x, int rank) =>
+        Transpose(x, [.. Enumerable.Range(0, rank - 2).Select(i => (long)i), rank - 1, rank - 2]);
 }
