@@ -64,13 +64,15 @@ internal sealed partial class RwkvBlock
     {
         using IDisposable _ = Graph.Scope("pair_decay");
         int l = WkvChunkLength;
-        Value ones = Graph.Const(1f, l, l);
-        Value before = Unsqueeze(Trilu(ones, -1, upper: false), 1); // [t, 1, i]: i < t
-        Value after = Unsqueeze(Trilu(ones, 1, upper: true), 0);    // [1, s, i]: i > s
+        Value before = Unsqueeze(Earlier(), 1);                                       // [t, 1, i]: i < t
+        Value after = Unsqueeze(Trilu(Graph.Const(1f, l, l), 1, upper: true), 0);    // [1, s, i]: i > s
         Value mask = Reshape(before * after, l * l, l);              // [(t, s), i]
         long[] shape = [.. Enumerable.Repeat(0L, leading), l, l, -1];
         return Reshape(MatMul(mask, logW), shape);
     }
+
+    /// <summary>The [L, L] mask of s &lt; t: 1 where column s is strictly earlier than row t, else 0.</summary>
+    public Value Earlier() => Trilu(Graph.Const(1f, WkvChunkLength, WkvChunkLength), -1, upper: false);
 
     /// <summary>(I − A)⁻¹ = Σ_{n &lt; L} Aⁿ = (I + A)(I + A²)(I + A⁴)⋯ for a strictly lower-triangular [..., L, L] A (Aᴸ = 0).</summary>
     public Value InverseOfIdentityMinus(Value a)

@@ -10,7 +10,7 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// kept as (aa, bb, pp): numerator and denominator scaled by exp(−pp), pp being the running max exponent,
 /// so nothing overflows in float32 however large the keys.
 /// </summary>
-internal sealed class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitecture(info)
+internal sealed partial class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitecture(info)
 {
     // Initial pp: exp(pp − anything) is 0, so the first token sees an empty history.
     private const float NoHistory = -1e30f;
@@ -121,7 +121,9 @@ internal sealed class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitecture(info)
         Value v = b.Linear("att.value", Mix(x, prev, b.W("att.time_mix_v")));
         Value r = Sigmoid(b.Linear("att.receptance", Mix(x, prev, b.W("att.time_mix_r"))));
         Value u = b.W("att.time_first"), w = b.W("att.time_decay"); // w is −exp(time_decay) (PrepareWeights)
-        Value wkv = b.Recurrence("wkv", s_wkvSlots, [k, v], (s, t) => Wkv(s, t, u, w), splitHeads: false);
+        Value wkv = b.Chunked
+            ? b.ChunkedRecurrence("wkv", s_wkvSlots, [(k, NoKey), (v, 0f), (Expand(w, Shape(k)), 0f)], splitHeads: false, x => WkvChunk(b, x, u))
+            : b.Recurrence("wkv", s_wkvSlots, [k, v], (s, t) => Wkv(s, t, u, w), splitHeads: false);
         return b.Linear("att.output", r * wkv);
     }
 

@@ -9,8 +9,9 @@ namespace Rwkv.Onnx.Tests.Parity;
 /// <param name="Name">Case name.</param>
 /// <param name="Create">Writes (or finds) the checkpoint given a scratch directory; returns its path.</param>
 /// <param name="GroupNormEpsilon">The ln_x epsilon to export with, or null for the published default.</param>
-/// <param name="Tolerance">Max |Δ| allowed between graphs for logits and state: measured, plus margin.</param>
-public sealed record ChunkedCase(string Name, Func<string, string> Create, float? GroupNormEpsilon, float Tolerance)
+/// <param name="Tolerance">Max |Δlogit| allowed between graphs at any position: measured, plus margin.</param>
+/// <param name="StateTolerance">Max |Δ| allowed between the final states (RWKV-4's pp is a log of the key scale).</param>
+public sealed record ChunkedCase(string Name, Func<string, string> Create, float? GroupNormEpsilon, float Tolerance, float StateTolerance)
 {
     public override string ToString() => Name;
 }
@@ -26,23 +27,25 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
 {
     private const int ChunkLength = 16;
 
+    // Bounds: the largest |Δ| measured over the lengths below (chunked vs step and vs Scan), times about 2.5.
     public static readonly ChunkedCase[] Cases =
     [
-        Fixture("7v0-834K", null, 5e-5f),
-        Fixture("6v0-1m", null, 1e-4f),
-        Fixture("5v1-730K", 1e-5f, 5e-5f),
-        Fixture("5v2-730K", 1e-5f, 5e-5f),
-        Fixture("4v0-660K", null, 5e-5f),
+        Fixture("7v0-834K", null, 2e-6f, 3e-6f),     // measured 7.2e-7, state 1.0e-6
+        Fixture("6v0-1m", null, 1e-4f, 2.5e-4f),     // measured 3.9e-5, state 9.2e-5 (the Scan prefill itself is 5.0e-5 from the step graph)
+        Fixture("5v1-730K", 1e-5f, 3e-5f, 3e-5f),    // measured 9.3e-6, state 9.5e-6
+        Fixture("5v2-730K", 1e-5f, 5e-5f, 3e-5f),    // measured 1.8e-5, state 1.1e-5
+        Fixture("4v0-660K", null, 1e-5f, 2e-6f),     // measured 3.8e-6, state 4.8e-7
         new("generated-7", dir => Write(dir, p => RandomCheckpoint.WriteRwkv7(p, layers: 3, embd: 128, headSize: 64, vocab: 300, ffn: 512,
-            loraW: 32, loraA: 24, loraV: 16, loraG: 64, seed: 7)), null, 5e-4f),
+            loraW: 32, loraA: 24, loraV: 16, loraG: 64, seed: 7)), null, 1e-5f, 1e-5f),  // measured 4.2e-6, state 2.5e-6
         new("generated-6", dir => Write(dir, p => RandomCheckpoint.WriteRwkv6(p, layers: 2, embd: 128, headSize: 32, vocab: 200, ffn: 256,
-            loraMix: 16, loraDecay: 24, seed: 6)), null, 5e-4f),
+            loraMix: 16, loraDecay: 24, seed: 6)), null, 1e-5f, 5e-5f),                  // measured 3.1e-6, state 1.8e-5
         new("generated-5.2", dir => Write(dir, p => RandomCheckpoint.WriteRwkv5(p, "5.2", layers: 2, embd: 128, headSize: 32, vocab: 200, ffn: 256, seed: 5)),
-            null, 5e-4f),
-        new("generated-4", dir => Write(dir, p => RandomCheckpoint.WriteRwkv4(p, layers: 2, embd: 96, vocab: 97, ffn: 384, seed: 4)), null, 5e-4f),
-        new("generated-6-tiny-decay", TinyDecayRwkv6, null, 5e-4f),
+            null, 1e-5f, 3e-5f),                                                          // measured 2.5e-6, state 9.5e-6
+        new("generated-4", dir => Write(dir, p => RandomCheckpoint.WriteRwkv4(p, layers: 2, embd: 96, vocab: 97, ffn: 384, seed: 4)),
+            null, 1e-5f, 1.5e-5f),                                                        // measured 1.9e-6, state 4.8e-6
+        new("generated-6-tiny-decay", TinyDecayRwkv6, null, 1e-4f, 3e-5f),              // measured 3.3e-5 (Scan vs step: 5.5e-5), state 1.2e-5
         new("generated-4-large-keys", dir => Write(dir, p => RandomCheckpoint.WriteRwkv4(p, layers: 2, embd: 64, vocab: 50, ffn: 256, seed: 5, keyScale: 40)),
-            null, 5e-4f),
+            null, 6e-5f, 1e-3f),                                                          // measured 2.1e-5, state 3.8e-4 (pp ~ 1e3)
     ];
 
     private string _work = "";
@@ -156,8 +159,7 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
     {
         for (int i = 0; i < expected.Length; i++)
         {
-            // pp (RWKV-4's running max exponent) is a log; the others are values of the size of the logits or smaller.
-            Assert.That(MaxAbsDiff(actual[i], expected[i]), Is.LessThanOrEqualTo(model.Tolerance * 10), $"state tensor {i} vs {what}");
+            Assert.That(MaxAbsDiff(actual[i], expected[i]), Is.LessThanOrEqualTo(model.StateTolerance), $"state tensor {i} vs {what}");
         }
     }
 
@@ -173,8 +175,8 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
         return max;
     }
 
-    private static ChunkedCase Fixture(string name, float? epsilon, float tolerance) =>
-        new(name, _ => SharedFixtures.RwkvCppModel(name, "FP32"), epsilon, tolerance);
+    private static ChunkedCase Fixture(string name, float? epsilon, float tolerance, float stateTolerance) =>
+        new(name, _ => SharedFixtures.RwkvCppModel(name, "FP32"), epsilon, tolerance, stateTolerance);
 
     private static string Write(string dir, Action<string> write)
     {
