@@ -7,7 +7,7 @@ namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
 /// <c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16|int8|int4] [--head-dtype ...] [--block-size B]
-/// [--group-norm-eps E] [--force] [--tokenizer &lt;file&gt;]</c>.
+/// [--group-norm-eps E] [--force] [--tokenizer &lt;file&gt;] [--prefill-recurrence scan|chunked] [--wkv-chunk L]</c>.
 /// </summary>
 internal static class ExportCommand
 {
@@ -50,9 +50,31 @@ internal static class ExportCommand
             HelpName = "file",
         };
 
+        var recurrence = new Option<PrefillRecurrence>("--prefill-recurrence")
+        {
+            Description = "How prefill.onnx runs the WKV recurrence: chunked (matrix products within chunks; default, faster on CPU) or scan (token by token).",
+            DefaultValueFactory = _ => PrefillRecurrence.Chunked,
+            CustomParser = ParseRecurrence,
+            HelpName = "chunked|scan",
+        };
+        var wkvChunk = new Option<int>("--wkv-chunk")
+        {
+            Description = "Tokens per chunk of the chunked prefill recurrence: a power of two from 4 to 64.",
+            DefaultValueFactory = _ => ExportOptions.DefaultWkvChunkLength,
+            HelpName = "L",
+        };
+        wkvChunk.Validators.Add(result =>
+        {
+            int value = result.GetValueOrDefault<int>();
+            if (value is < 4 or > 64 || !int.IsPow2(value))
+            {
+                result.AddError($"--wkv-chunk: {value} is not a power of two from 4 to 64.");
+            }
+        });
+
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, headDType, blockSize, groupNormEps, force, tokenizer,
+            checkpoint, output, dtype, headDType, blockSize, groupNormEps, force, tokenizer, recurrence, wkvChunk,
         };
         command.SetAction(parsed =>
         {
@@ -72,6 +94,8 @@ internal static class ExportCommand
                 Overwrite = overwrite,
                 GroupNormEpsilon = parsed.GetValue(groupNormEps),
                 TokenizerPath = parsed.GetValue(tokenizer),
+                PrefillRecurrence = parsed.GetValue(recurrence),
+                WkvChunkLength = parsed.GetValue(wkvChunk),
             };
             RwkvManifest manifest = ExportProgressDisplay.Run(stderr,
                 progress => RwkvExporter.Export(parsed.GetRequiredValue(checkpoint), outputDirectory, options, progress));
@@ -88,7 +112,7 @@ internal static class ExportCommand
         stdout.WriteLine($"exported RWKV-{a.Version} to {directory}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
         string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (block {block})") : "";
-        stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}"));
+        stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}, prefill recurrence {manifest.PrefillRecurrence}"));
         foreach (FileInfo file in new DirectoryInfo(directory).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
         {
             stdout.WriteLine(string.Create(c, $"  {file.Name,-20} {FormatSize(file.Length),10}"));
@@ -107,6 +131,20 @@ internal static class ExportCommand
             case "int4": return WeightDType.Int4;
             default:
                 result.AddError($"{option}: '{value}' is not a weight type; expected fp32, fp16, int8 or int4.");
+                return default;
+        }
+    }
+
+    /// <summary>Parses chunked or scan; any other value is a parse error naming the option.</summary>
+    private static PrefillRecurrence ParseRecurrence(ArgumentResult result)
+    {
+        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+        switch (value)
+        {
+            case "chunked": return PrefillRecurrence.Chunked;
+            case "scan": return PrefillRecurrence.Scan;
+            default:
+                result.AddError($"--prefill-recurrence: '{value}' is not a recurrence form; expected chunked or scan.");
                 return default;
         }
     }

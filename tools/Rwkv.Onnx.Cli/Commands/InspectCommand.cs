@@ -21,6 +21,7 @@ internal static class InspectCommand
                 RwkvManifest manifest = RwkvManifest.Load(target);
                 Write(stdout, $"model directory {target}", manifest.Architecture, manifest.WeightDType, manifest.State);
                 stdout.WriteLine($"  opset {manifest.Opset}, IR {manifest.IrVersion}, tokenizer {manifest.Tokenizer.Kind}");
+                stdout.WriteLine($"  prefill recurrence {manifest.PrefillRecurrence ?? "not recorded"}");
                 stdout.WriteLine($"  source {manifest.Source.File} ({manifest.Source.Format}, sha256 {manifest.Source.Sha256})");
             }
             else if (File.Exists(target) || Directory.Exists(target)) // a checkpoint, or a Hugging Face model directory
