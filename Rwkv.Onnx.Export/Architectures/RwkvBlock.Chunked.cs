@@ -65,20 +65,26 @@ internal sealed partial class RwkvBlock
         using IDisposable _ = Graph.Scope("pair_decay");
         int l = WkvChunkLength;
         Value before = Unsqueeze(Earlier(), 1);                                       // [t, 1, i]: i < t
-        Value after = Unsqueeze(Trilu(Graph.Const(1f, l, l), 1, upper: true), 0);    // [1, s, i]: i > s
+        Value after = Unsqueeze(Trilu(Filled(1f, l), 1, upper: true), 0);           // [1, s, i]: i > s
         Value mask = Reshape(before * after, l * l, l);              // [(t, s), i]
         long[] shape = [.. Enumerable.Repeat(0L, leading), l, l, -1];
         return Reshape(MatMul(mask, logW), shape);
     }
 
     /// <summary>The [L, L] mask of s &lt; t: 1 where column s is strictly earlier than row t, else 0.</summary>
-    public Value Earlier() => Trilu(Graph.Const(1f, WkvChunkLength, WkvChunkLength), -1, upper: false);
+    public Value Earlier() => Trilu(Filled(1f, WkvChunkLength), -1, upper: false);
+
+    /// <summary>The [n, n] identity matrix.</summary>
+    public Value Identity(long n) => EyeLike(Filled(0f, n));
+
+    // An [n, n] matrix of one value, expanded from a scalar (ONNX Runtime folds it at load; the graph stays small).
+    private Value Filled(float value, long n) => Expand(Graph.Const(value), Graph.Int64s(n, n));
 
     /// <summary>(I − A)⁻¹ = Σ_{n &lt; L} Aⁿ = (I + A)(I + A²)(I + A⁴)⋯ for a strictly lower-triangular [..., L, L] A (Aᴸ = 0).</summary>
     public Value InverseOfIdentityMinus(Value a)
     {
         using IDisposable _ = Graph.Scope("neumann");
-        Value m = a + EyeLike(Graph.Const(0f, WkvChunkLength, WkvChunkLength)), power = a;
+        Value m = a + Identity(WkvChunkLength), power = a;
         for (int n = 2; n < WkvChunkLength; n *= 2)
         {
             power = MatMul(power, power);

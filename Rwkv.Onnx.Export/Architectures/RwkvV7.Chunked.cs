@@ -27,7 +27,7 @@ internal sealed partial class RwkvV7
         Value m = b.InverseOfIdentityMinus(aBetaAlpha);
         Value p = MatMul(m, alphaHat), q = MatMul(m, MatMul(aKAlpha, v));
         Value betaTilde = betaHat * gammaL, kTilde = kHat * gammaL;  // β_s ⊙ Γ_L/Γ_s, k_s ⊙ Γ_L/Γ_s
-        Value g = EyeLike(b.Graph.Const(0f, Info.HeadSize, Info.HeadSize)) * gammaL + MatMul(T(p), betaTilde);
+        Value g = b.Identity(Info.HeadSize) * gammaL + MatMul(T(p), betaTilde);
         Value d = MatMul(T(q), betaTilde) + MatMul(T(v), kTilde);
         Value rr = rHat + MatMul(aBetaR, p), y0 = MatMul(aBetaR, q) + MatMul(aKR, v);
         return new ChunkedWkv([g, d], (s, t) => [MatMul(s[0], t[0]) + t[1]], s => MatMul(rr, T(s[0])) + y0);
