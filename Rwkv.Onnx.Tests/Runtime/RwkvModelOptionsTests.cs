@@ -3,14 +3,14 @@ namespace Rwkv.Onnx.Tests.Runtime;
 public class RwkvModelOptionsTests
 {
     [Test]
-    public void Defaults_AreCpuDeviceZeroOrtThreadsAndChunk64()
+    public void Defaults_AreCpuDeviceZeroOrtThreadsAndChunk256()
     {
         var options = new RwkvModelOptions();
 
         Assert.That(options.ExecutionProvider, Is.EqualTo(RwkvExecutionProvider.Cpu));
         Assert.That(options.DeviceId, Is.Zero);
         Assert.That(options.IntraOpThreads, Is.Zero);
-        Assert.That(options.PrefillChunkSize, Is.EqualTo(64));
+        Assert.That(options.PrefillChunkSize, Is.EqualTo(256));
     }
 
     [Test]

@@ -30,7 +30,7 @@ internal static class LogitsCommand
             HelpName = "step|prefill",
         };
         var all = new Option<bool>("--all") { Description = "Write the logits after every token, shape [T, vocab], instead of the last token's [vocab]." };
-        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 64)." };
+        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256)." };
         chunk.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--chunk", 1));
         var output = new Option<string>("--out") { Description = "The .npy file to write (float32).", Required = true, HelpName = "file.npy" };
         var load = new ModelLoadOptions();
