@@ -37,6 +37,9 @@ public sealed class ExportOptions
         }
     }
 
+    /// <summary>Arithmetic of the int8/int4 matmuls. Default <see cref="QuantizedCompute.Int8"/>; ignored for float exports.</summary>
+    public QuantizedCompute QuantizedCompute { get; init; } = QuantizedCompute.Int8;
+
     /// <summary>Replace an existing output directory. Default false: an existing directory is an error.</summary>
     public bool Overwrite { get; init; }
 

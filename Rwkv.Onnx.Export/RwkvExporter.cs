@@ -80,8 +80,7 @@ public static class RwkvExporter
         WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
-        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options.WeightDType, headDType, options.BlockSize,
-            architecture.PreparedTensorCount, progress, cancellationToken));
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, architecture.PreparedTensorCount, progress, cancellationToken));
         weights.Dispose(); // closes the file; offsets stay available for the graphs
 
         RwkvArchitectureInfo info = architecture.Info;
@@ -94,6 +93,7 @@ public static class RwkvExporter
             WeightDType = Name(options.WeightDType),
             HeadDType = Name(headDType),
             BlockSize = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? options.BlockSize : null,
+            QuantizedCompute = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? Name(options.QuantizedCompute) : null,
             Opset = options.Opset,
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
@@ -172,6 +172,8 @@ public static class RwkvExporter
         WeightDType.Int4 => "int4",
         _ => "fp32",
     };
+
+    internal static string Name(QuantizedCompute compute) => compute == QuantizedCompute.Int8 ? "int8" : "fp32";
 
     private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
 

@@ -31,6 +31,12 @@ public sealed record RwkvManifest
     /// <summary>Weights per quantization block of the int8/int4 layers; null when nothing is quantized.</summary>
     public int? BlockSize { get; init; }
 
+    /// <summary>
+    /// Arithmetic of the int8/int4 matmuls: <c>int8</c> (activations quantized per block) or <c>fp32</c>; null when
+    /// nothing is quantized, and in manifests that predate it (which ran <c>fp32</c>).
+    /// </summary>
+    public string? QuantizedCompute { get; init; }
+
     /// <summary>ONNX default-domain opset of both graphs.</summary>
     public required int Opset { get; init; }
 

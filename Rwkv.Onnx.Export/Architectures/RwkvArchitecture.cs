@@ -133,7 +133,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
         Value x;
         using (g.Scope("emb"))
         {
-            x = Gather(g.Weight("emb.weight"), tokens);
+            x = Embedding(g, "emb.weight", tokens);
         }
         var blocks = new RwkvBlock[Info.Layers];
         for (int layer = 0; layer < Info.Layers; layer++)

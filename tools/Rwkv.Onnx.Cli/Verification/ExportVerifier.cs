@@ -48,7 +48,7 @@ internal static class ExportVerifier
         }
         int n = tokens.Length;
         return new VerifyReport(
-            candidate.Manifest.WeightDType, candidate.Manifest.HeadDType, candidate.Manifest.BlockSize, n,
+            candidate.Manifest.WeightDType, candidate.Manifest.HeadDType, candidate.Manifest.BlockSize, candidate.Manifest.QuantizedCompute, n,
             max, sum / ((double)n * vocab), (double)agree / n,
             perplexity ? Math.Exp(nll / (n - 1)) : null, perplexity ? Math.Exp(referenceNll / (n - 1)) : null,
             SizeOnDiskBytes: 0, ReferenceSizeOnDiskBytes: 0);
