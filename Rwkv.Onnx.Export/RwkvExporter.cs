@@ -78,9 +78,10 @@ public static class RwkvExporter
         ExportOptions options, RwkvTokenizerInfo tokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
+        int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
-        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, architecture.PreparedTensorCount, progress, cancellationToken));
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
         weights.Dispose(); // closes the file; offsets stay available for the graphs
 
         RwkvArchitectureInfo info = architecture.Info;
@@ -94,6 +95,7 @@ public static class RwkvExporter
             HeadDType = Name(headDType),
             BlockSize = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? options.BlockSize : null,
             QuantizedCompute = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? Name(options.QuantizedCompute) : null,
+            ResidualRescaleEvery = rescaleEvery > 0 ? rescaleEvery : null,
             Opset = options.Opset,
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
@@ -110,7 +112,7 @@ public static class RwkvExporter
             cancellationToken.ThrowIfCancellationRequested();
             string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
             progress?.Report(new ExportProgress(stage, 0, 1));
-            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset);
+            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery);
             OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
             {
                 [RwkvContract.ManifestMetadataKey] = json,

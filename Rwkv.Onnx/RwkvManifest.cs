@@ -37,6 +37,12 @@ public sealed record RwkvManifest
     /// </summary>
     public string? QuantizedCompute { get; init; }
 
+    /// <summary>
+    /// The graphs halve the residual stream after every this many layers (fp16 overflow guard); null when they do not.
+    /// Logits and state are the same either way, up to rounding.
+    /// </summary>
+    public int? ResidualRescaleEvery { get; init; }
+
     /// <summary>ONNX default-domain opset of both graphs.</summary>
     public required int Opset { get; init; }
 

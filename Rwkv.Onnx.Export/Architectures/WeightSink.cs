@@ -1,3 +1,4 @@
+using System.Globalization;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Graph;
 using Rwkv.Onnx.Export.Quantization;
@@ -16,8 +17,8 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// and in-context rates that the recurrence compounds over every token; the embedding is a Gather of one
 /// row per token, where a quantized matmul gains nothing.
 /// </remarks>
-internal sealed class WeightSink(ExternalWeights weights, ExportOptions options, int total, IProgress<ExportProgress>? progress,
-    CancellationToken cancellationToken)
+internal sealed class WeightSink(ExternalWeights weights, ExportOptions options, int rescaleEvery, int total,
+    IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
 {
     private readonly ElementType _matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
     private int _done;
@@ -34,10 +35,10 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
 
     /// <summary>
     /// Writes the weight of a linear layer, PyTorch [out, in], in the export dtype: transposed to [in, out]
-    /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4. A
-    /// <paramref name="scale"/> other than 1 multiplies every weight first (fp16 rescaling).
+    /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4. With residual
+    /// rescaling, a layer's <c>att.output</c> and <c>ffn.value</c> weights are divided by 2^(layer / N) first.
     /// </summary>
-    public void Transposed(CheckpointTensor t, float scale = 1f) => Linear(t, options.WeightDType, scale);
+    public void Transposed(CheckpointTensor t) => Linear(t, options.WeightDType, RescaleFactor(t.Name));
 
     /// <summary>Writes the LM head, PyTorch [vocab, C], like <see cref="Transposed"/> but in the head dtype.</summary>
     public void Head(CheckpointTensor t) => Linear(t, options.HeadWeightDType ?? options.WeightDType, 1f);
@@ -69,6 +70,16 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
                 weights.Add(t.Name, Transpose(w, n, k), [k, n], type == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float);
             }
         });
+    }
+
+    // 2^-(layer / N) for blocks.{layer}.att.output.weight and blocks.{layer}.ffn.value.weight, the two matmuls that write
+    // the residual stream; 1 for everything else (see ExportOptions.ResidualRescaleEvery).
+    private float RescaleFactor(string name)
+    {
+        string[] parts = name.Split('.');
+        return rescaleEvery > 0 && parts is ["blocks", _, "att", "output", "weight"] or ["blocks", _, "ffn", "value", "weight"]
+            ? MathF.ScaleB(1f, -(int.Parse(parts[1], CultureInfo.InvariantCulture) / rescaleEvery))
+            : 1f;
     }
 
     // MatMulNBits accuracy_level: 4 = int8 activations, 1 = float32.

@@ -49,6 +49,18 @@ internal static class ExportCommand
             CustomParser = ParseQuantizedCompute,
             HelpName = "int8|fp32",
         };
+        var rescaleEvery = new Option<int?>("--rescale-every")
+        {
+            Description = "Halve the residual stream every N layers (weights scaled to match) so fp16 matmuls do not overflow; 0 turns it off. Default: 6 for RWKV-4 fp16 exports, else 0.",
+            HelpName = "N",
+        };
+        rescaleEvery.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 0 and var value)
+            {
+                result.AddError($"--rescale-every: {value} is negative; expected 0 (off) or a number of layers.");
+            }
+        });
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
         var force = new Option<bool>("--force") { Description = "Replace the output directory if it exists." };
         var tokenizer = new Option<string?>("--tokenizer")
@@ -59,7 +71,7 @@ internal static class ExportCommand
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, headDType, blockSize, quantCompute, groupNormEps, force, tokenizer,
+            checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer,
         };
         command.SetAction(parsed =>
         {
@@ -77,6 +89,7 @@ internal static class ExportCommand
                 HeadWeightDType = parsed.GetValue(headDType),
                 BlockSize = parsed.GetValue(blockSize),
                 QuantizedCompute = parsed.GetValue(quantCompute),
+                ResidualRescaleEvery = parsed.GetValue(rescaleEvery),
                 Overwrite = overwrite,
                 GroupNormEpsilon = parsed.GetValue(groupNormEps),
                 TokenizerPath = parsed.GetValue(tokenizer),
