@@ -22,11 +22,17 @@ public sealed partial class CliTests
         // Perplexity by hand from the runtime's logits at every position: exp(mean −log softmax(x_t)[byte_{t+1}]).
         int[] bytes = [.. Encoding.UTF8.GetBytes(VerifyText).Select(b => (int)b)];
         float[] logits = RuntimeLogits(_model, bytes, all: true, RwkvForwardMode.Step);
-        double nll = 0;
-        for (int t = 0; t + 1 < bytes.Length; t++)
+        double nll = 0, variance = 0, margin = 0;
+        for (int t = 0; t < bytes.Length; t++)
         {
             double[] x = [.. logits.AsSpan(t * 256, 256).ToArray().Select(v => (double)v)];
-            nll += Math.Log(x.Sum(v => Math.Exp(v - x.Max()))) + x.Max() - x[bytes[t + 1]];
+            if (t + 1 < bytes.Length)
+            {
+                nll += Math.Log(x.Sum(v => Math.Exp(v - x.Max()))) + x.Max() - x[bytes[t + 1]];
+            }
+            variance += x.Select(v => (v - x.Average()) * (v - x.Average())).Average();
+            double[] sorted = [.. x.OrderDescending()];
+            margin += sorted[0] - sorted[1];
         }
         double expected = Math.Exp(nll / (bytes.Length - 1));
         Assert.Multiple(() =>
@@ -37,6 +43,8 @@ public sealed partial class CliTests
             Assert.That(r.GetProperty("top1_agreement").GetDouble(), Is.EqualTo(1.0));
             Assert.That(r.GetProperty("perplexity").GetDouble(), Is.EqualTo(expected).Within(1e-4).Percent);
             Assert.That(r.GetProperty("reference_perplexity").GetDouble(), Is.EqualTo(expected).Within(1e-4).Percent);
+            Assert.That(r.GetProperty("reference_logit_std").GetDouble(), Is.EqualTo(Math.Sqrt(variance / bytes.Length)).Within(1e-4).Percent);
+            Assert.That(r.GetProperty("reference_top1_margin").GetDouble(), Is.EqualTo(margin / bytes.Length).Within(1e-4).Percent);
             Assert.That(run.Stderr, Does.Not.Contain("warning"));
         });
     }

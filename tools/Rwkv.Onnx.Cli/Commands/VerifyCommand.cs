@@ -116,6 +116,7 @@ internal static class VerifyCommand
         string block = r.BlockSize is { } b ? string.Create(c, $", block {b}, {r.QuantizedCompute ?? "fp32"} compute") : "";
         stdout.WriteLine($"verified {dir} (weights {r.WeightDType}, head {r.HeadDType ?? r.WeightDType}{block}) against an fp32 export");
         stdout.WriteLine(string.Create(c, $"  tokens {r.Tokens}: max |dlogit| {r.MaxAbsLogitError:G4}, mean |dlogit| {r.MeanAbsLogitError:G4}, top-1 agreement {r.Top1Agreement:P2}"));
+        stdout.WriteLine(string.Create(c, $"  fp32 logits: std {r.ReferenceLogitStd:G4}, mean top-1 margin {r.ReferenceTop1Margin:G4}"));
         if (r.Perplexity is { } p && r.ReferencePerplexity is { } q)
         {
             stdout.WriteLine(string.Create(c, $"  perplexity {p:F4} (fp32 {q:F4})"));

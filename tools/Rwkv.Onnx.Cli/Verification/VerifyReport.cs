@@ -22,4 +22,11 @@ internal sealed record VerifyReport(
     string? QuantizedCompute, int Tokens,
     double MaxAbsLogitError, double MeanAbsLogitError, double Top1Agreement,
     double? Perplexity, double? ReferencePerplexity, long SizeOnDiskBytes, long ReferenceSizeOnDiskBytes,
-    double LoadMilliseconds = 0, double ReferenceLoadMilliseconds = 0);
+    double LoadMilliseconds = 0, double ReferenceLoadMilliseconds = 0)
+{
+    /// <summary>The reference's logit standard deviation over the vocabulary, root-mean-square over positions: the scale errors compare with.</summary>
+    public double ReferenceLogitStd { get; init; }
+
+    /// <summary>The reference's mean gap between its largest and second-largest logit: small gaps make top-1 agreement fragile.</summary>
+    public double ReferenceTop1Margin { get; init; }
+}
