@@ -108,13 +108,13 @@ public sealed class ConcurrencyTests
     [TestCase(2)] // each thread's state
     public void Dispose_WhileOtherThreadsRun_WaitsForTheRun_AndLaterRunsThrowObjectDisposed(int what)
     {
-        const int threads = 4;
+        const int Workers = 4;
         var model = RwkvModel.Load(RuntimeReliabilityModels.Tiny7);
-        RwkvRunner[] runners = [.. Enumerable.Range(0, threads).Select(_ => model.CreateRunner())];
-        RwkvState[] states = [.. Enumerable.Range(0, threads).Select(_ => model.CreateState())];
-        var runs = new int[threads];
-        var errors = new Exception?[threads];
-        Thread[] workers = [.. Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        RwkvRunner[] runners = [.. Enumerable.Range(0, Workers).Select(_ => model.CreateRunner())];
+        RwkvState[] states = [.. Enumerable.Range(0, Workers).Select(_ => model.CreateState())];
+        var runs = new int[Workers];
+        var errors = new Exception?[Workers];
+        Thread[] workers = [.. Enumerable.Range(0, Workers).Select(t => new Thread(() =>
         {
             var logits = new float[Vocab];
             try
@@ -141,7 +141,7 @@ public sealed class ConcurrencyTests
         {
             worker.Start();
         }
-        SpinWait.SpinUntil(() => Enumerable.Range(0, threads).All(t => Volatile.Read(ref runs[t]) >= 20), TimeSpan.FromSeconds(30));
+        SpinWait.SpinUntil(() => Enumerable.Range(0, Workers).All(t => Volatile.Read(ref runs[t]) >= 20), TimeSpan.FromSeconds(30));
 
         IEnumerable<IDisposable> victims = what switch { 0 => [model], 1 => runners, _ => states };
         foreach (IDisposable victim in victims)
@@ -165,14 +165,14 @@ public sealed class ConcurrencyTests
     public void OneRunnerOnTwoThreads_SecondCallThrowsInvalidOperation_AndResultsStayExact()
     {
         using RwkvModel model = RwkvModel.Load(RuntimeReliabilityModels.Tiny7);
-        const int steps = 300;
+        const int Runs = 300;
         var expected = new ulong[2];
         using (RwkvRunner reference = model.CreateRunner())
         {
             for (int t = 0; t < 2; t++)
             {
                 using RwkvState state = model.CreateState();
-                expected[t] = RunStream(model, reference, state, 2 * t, steps, churn: false); // even streams: steps only
+                expected[t] = RunStream(model, reference, state, 2 * t, Runs, churn: false); // even streams: steps only
             }
         }
 
@@ -186,7 +186,7 @@ public sealed class ConcurrencyTests
             var logits = new float[Vocab];
             ulong hash = FnvOffset;
             var tokens = new TokenStream(2 * t);
-            for (int i = 0; i < steps; i++)
+            for (int i = 0; i < Runs; i++)
             {
                 int token = tokens.Next();
                 while (true)
