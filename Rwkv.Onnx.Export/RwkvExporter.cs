@@ -265,14 +265,7 @@ public static class RwkvExporter
             }
             throw;
         }
-        if (isDirectory)
-        {
-            TryDelete(backup);
-        }
-        else
-        {
-            File.Delete(backup);
-        }
+        TryDelete(backup);
     }
 
     /// <summary>
@@ -293,14 +286,7 @@ public static class RwkvExporter
                 int dash = rest.IndexOf('-', StringComparison.Ordinal);
                 if (dash > 0 && int.TryParse(rest.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && !IsRunning(pid))
                 {
-                    if (Directory.Exists(sibling))
-                    {
-                        TryDelete(sibling);
-                    }
-                    else
-                    {
-                        File.Delete(sibling);
-                    }
+                    TryDelete(sibling);
                 }
             }
         }
@@ -331,11 +317,19 @@ public static class RwkvExporter
         }
     }
 
-    private static void TryDelete(string directory)
+    // A directory (recursively) or a file; best effort.
+    private static void TryDelete(string path)
     {
         try
         {
-            Directory.Delete(directory, recursive: true);
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            else
+            {
+                File.Delete(path);
+            }
         }
         catch (IOException)
         {

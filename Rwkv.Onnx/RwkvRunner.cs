@@ -25,8 +25,8 @@ public sealed class RwkvRunner : IDisposable
     private readonly string[] _prefillInputNames;
     private readonly string[] _prefillLastOutputNames;
     private readonly string[] _prefillAllOutputNames;
-    private StepBinding? _stepBinding;
     private readonly LifetimeGate _gate;
+    private StepBinding? _stepBinding;
     private int _prefillChunkSize;
 
     internal RwkvRunner(RwkvModel model)
