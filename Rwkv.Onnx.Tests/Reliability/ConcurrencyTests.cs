@@ -55,7 +55,7 @@ public sealed class ConcurrencyTests
         // Bounds from measurement (see the README's reliability section): a leak of one state, runner or logits
         // buffer per run would exceed them many times over in thousands of runs.
         Assert.That(managedDriftMiB, Is.LessThan(2), "managed heap growth after a full GC");
-        Assert.That(rssDriftMiB, Is.LessThan(48), "resident set growth");
+        Assert.That(rssDriftMiB, Is.LessThan(16), "resident set growth");
     }
 
     [Test]

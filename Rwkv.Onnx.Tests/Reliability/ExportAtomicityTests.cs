@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Export;
@@ -130,6 +131,44 @@ public sealed class ExportAtomicityTests
         Assert.That(Directory.Exists(live), Is.True);
         Assert.That(Directory.Exists(otherName), Is.True);
         using RwkvModel model = RwkvModel.Load(_output);
+        Assert.That(model.VocabSize, Is.EqualTo(256));
+    }
+
+    [Test]
+    public void Export_ProcessKilledMidway_LeavesNothingThatLoads_AndTheNextExportCleansUp()
+    {
+        // A real kill: `rwkv-onnx export` in a child process, killed as soon as its temporary directory appears.
+        string cli = Path.Combine(AppContext.BaseDirectory, "rwkv-onnx.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in new[] { cli, "export", RuntimeReliabilityModels.Checkpoint, "--output", _output })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using Process child = Process.Start(start)!; // Start with a file name returns a process or throws
+        string prefix = $".model.partial-{child.Id}-";
+        var clock = Stopwatch.StartNew();
+        while (!child.HasExited && !Directory.EnumerateDirectories(_work, prefix + "*").Any() && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            Thread.Sleep(1);
+        }
+        bool killed = !child.HasExited;
+        child.Kill(entireProcessTree: true);
+        child.WaitForExit();
+        if (!killed)
+        {
+            Assert.Inconclusive($"The child export ended (exit code {child.ExitCode}) before it could be killed.");
+        }
+
+        // Whatever the kill left either loads completely or is refused; here it cannot have reached the rename.
+        Assert.That(Directory.Exists(_output), Is.False, "the output appeared although the export was killed before finishing");
+        string[] leftovers = Directory.GetDirectories(_work, prefix + "*");
+        Assert.That(leftovers, Has.Length.EqualTo(1));
+        Assert.That(() => RwkvModel.Load(leftovers[0]), Throws.TypeOf<ModelContractException>());
+
+        RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions());
+
+        Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { "model" }));
+        using RwkvModel model = RwkvModel.Load(_output, new RwkvModelOptions { VerifyChecksums = true });
         Assert.That(model.VocabSize, Is.EqualTo(256));
     }
 
