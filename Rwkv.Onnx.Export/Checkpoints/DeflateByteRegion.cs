@@ -51,6 +51,50 @@ internal sealed class DeflateByteRegion(SafeFileHandle handle, object owner, str
         }
     }
 
+    /// <summary>
+    /// Decompresses the whole entry once, through a small buffer, and checks that it inflates to exactly
+    /// <see cref="ByteRegion.Length"/> bytes with CRC-32 <paramref name="crc32"/>. A zip directory may declare any
+    /// size up to deflate's 1032:1 limit; checking it here, before anything is allocated from it, keeps a
+    /// small file that lies about its entry sizes from costing more memory than the file's own size.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">The entry inflates to another size or CRC, or its data is corrupt.</exception>
+    public void Verify(uint crc32, string? tensorName)
+    {
+        ObjectDisposedException.ThrowIf(handle.IsClosed, owner);
+        string what = tensorName is null ? $"zip entry '{entryName}'" : $"zip entry '{entryName}' (tensor '{tensorName}')";
+        byte[] buffer = new byte[1 << 16];
+        long total = 0;
+        uint register = 0xffffffff;
+        try
+        {
+            using var stream = new DeflateStream(new FileSliceStream(handle, start, compressedLength), CompressionMode.Decompress);
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                total += read;
+                if (total > Length)
+                {
+                    break;
+                }
+                register = Crc32.Update(register, buffer.AsSpan(0, read));
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CheckpointFormatException(Path, tensorName, $"Checkpoint '{Path}' has corrupt compressed data in {what}: {e.Message}", e);
+        }
+        if (total != Length)
+        {
+            throw new CheckpointFormatException(Path, tensorName,
+                $"Checkpoint '{Path}': {what} decompresses to {(total > Length ? $"more than {Length}" : total.ToString(System.Globalization.CultureInfo.InvariantCulture))} bytes; its directory declares {Length}.");
+        }
+        if (~register != crc32)
+        {
+            throw new CheckpointFormatException(Path, tensorName,
+                $"Checkpoint '{Path}': {what} has CRC-32 0x{~register:x8}; its directory records 0x{crc32:x8}. The archive is corrupt.");
+        }
+    }
+
     /// <summary>Releases the decompressor, if one is open.</summary>
     public void Dispose()
     {
