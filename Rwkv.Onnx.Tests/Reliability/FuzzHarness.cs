@@ -289,7 +289,10 @@ internal static class FuzzHarness
         {
             message.AppendLine(f);
         }
-        Assert.That(failures, Is.Empty, message.ToString());
+        if (failures.Count > 0)
+        {
+            Assert.Fail(message.ToString());
+        }
         return report;
     }
 }
