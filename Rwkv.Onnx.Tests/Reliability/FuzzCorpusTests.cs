@@ -79,13 +79,13 @@ public sealed class FuzzCorpusTests
     {
         // Recursive unpicklers (and recursive printers of the result) die here with a StackOverflowException,
         // which no catch can stop; this one keeps its own stack.
-        const int depth = 200_000;
+        const int Depth = 200_000;
         var w = new PickleWriter().Proto(2);
-        for (int i = 0; i < depth; i++)
+        for (int i = 0; i < Depth; i++)
         {
             w.EmptyList();
         }
-        for (int i = 1; i < depth; i++)
+        for (int i = 1; i < Depth; i++)
         {
             w.Append();
         }
@@ -103,22 +103,22 @@ public sealed class FuzzCorpusTests
     [Test]
     public void Pickle_DeepNestedTuplesAndDicts_ReturnWithoutRecursion()
     {
-        const int depth = 200_000;
+        const int Depth = 200_000;
         var tuples = new PickleWriter().Proto(2);
-        for (int i = 0; i < depth; i++)
+        for (int i = 0; i < Depth; i++)
         {
             tuples.Mark();
         }
-        for (int i = 0; i < depth; i++)
+        for (int i = 0; i < Depth; i++)
         {
             tuples.Tuple();
         }
         var dicts = new PickleWriter().Proto(2).EmptyDict();
-        for (int i = 0; i < depth; i++)
+        for (int i = 0; i < Depth; i++)
         {
             dicts.Int(1).EmptyDict();
         }
-        for (int i = 0; i < depth; i++)
+        for (int i = 0; i < Depth; i++)
         {
             dicts.SetItem();
         }
@@ -187,21 +187,21 @@ public sealed class FuzzCorpusTests
     {
         // 1 MiB of incompressible data whose directory claims it inflates to 1 GiB (under deflate's 1032:1 limit), with
         // a pickle that agrees; reading the tensor would have allocated a 1 GiB float buffer before the data ran out.
-        const long declared = 1L << 30;
+        const long Declared = 1L << 30;
         byte[] data = new byte[1 << 20];
         new Random(3).NextBytes(data);
         string path = Path.Combine(_directory, "bomb.pth");
-        WriteZip(path, [(Pickle, StatePickle(numel: declared / 4, shape: [declared / 4])), ("archive/data/0", data)], new ZipOptions(Deflate: true));
+        WriteZip(path, [(Pickle, StatePickle(numel: Declared / 4, shape: [Declared / 4])), ("archive/data/0", data)], new ZipOptions(Deflate: true));
         byte[] bytes = File.ReadAllBytes(path);
         int central = FuzzHarness.Occurrences(bytes, BitConverter.GetBytes(0x02014b50u)).ElementAt(1);
-        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(central + 24), (uint)declared);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(central + 24), (uint)Declared);
         File.WriteAllBytes(path, bytes);
         long before = GC.GetAllocatedBytesForCurrentThread();
 
         var e = Assert.Throws<CheckpointFormatException>(() => FuzzSeeds.OpenAndReadAll(path));
 
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(16 << 20));
-        Assert.That(e!.Message, Does.Contain("bomb.pth").And.Contain("'archive/data/0'").And.Contain($"decompresses to {data.Length} bytes; its directory declares {declared}"));
+        Assert.That(e!.Message, Does.Contain("bomb.pth").And.Contain("'archive/data/0'").And.Contain($"decompresses to {data.Length} bytes; its directory declares {Declared}"));
     }
 
     [Test]

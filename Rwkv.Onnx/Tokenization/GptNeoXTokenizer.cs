@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.Unicode;
 using System.Text.RegularExpressions;
+using System.Text.Unicode;
 using Microsoft.ML.Tokenizers;
 
 namespace Rwkv.Onnx.Tokenization;
