@@ -109,13 +109,15 @@ public sealed class FuzzRuntimeTests
             File.WriteAllBytes(path, c.Bytes);
             Load(path);
         }, allowed);
-        FuzzHarness.Run("time_state pth pickle", FuzzHarness.Mutate(pickle, FuzzHarness.Count(600), 902), c =>
+        void LoadPickle(byte[] bytes)
         {
-            var entries = new List<(string, byte[])> { ("archive/data.pkl", c.Bytes) };
+            var entries = new List<(string, byte[])> { ("archive/data.pkl", bytes) };
             entries.AddRange(storages.Select(s => ($"archive/data/{s.Key}", Encode(s.Value))));
             WriteZip(path, entries, new ZipOptions());
             Load(path);
-        }, allowed);
+        }
+        Assert.DoesNotThrow(() => LoadPickle(pickle), "the seed pickle must be valid");
+        FuzzHarness.Run("time_state pth pickle", FuzzHarness.Mutate(pickle, FuzzHarness.Count(600), 902), c => LoadPickle(c.Bytes), allowed);
     }
 
     [Test]
