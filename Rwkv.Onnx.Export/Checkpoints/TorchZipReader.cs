@@ -10,7 +10,7 @@ namespace Rwkv.Onnx.Export.Checkpoints;
 /// <c>&lt;archive&gt;/data/&lt;key&gt;</c> per storage. The pickle is read by <see cref="RestrictedUnpickler"/>,
 /// which never executes code; storages stay in the file and are read in place (stored entries, as
 /// torch.save writes them) or streamed (deflated entries), only when a tensor is read. A deflated entry is
-/// decompressed once at open (without keeping the bytes) to check its declared size and CRC-32.
+/// decompressed once before its first read (without keeping the bytes) to check its declared size and CRC-32.
 /// </summary>
 /// <remarks>
 /// Tensors may be views: a storage offset and arbitrary non-negative strides (e.g. a transposed
@@ -166,9 +166,8 @@ public sealed class TorchZipReader : ICheckpointReader
             case ZipEntry.Stored:
                 return new FileByteRegion(_handle, this, Path, entry.DataOffset, entry.Size);
             case ZipEntry.Deflated:
-                var region = new DeflateByteRegion(_handle, this, Path, entry.Name, entry.DataOffset, entry.CompressedSize, entry.Size);
+                var region = new DeflateByteRegion(_handle, this, Path, entry.Name, entry.DataOffset, entry.CompressedSize, entry.Size, entry.Crc32);
                 _regions.Add(region);
-                region.Verify(entry.Crc32, tensorName); // before any buffer is sized from the declared length
                 return region;
             default:
                 throw Error(tensorName, $"compresses zip entry '{entry.Name}' with method {entry.Method}; only stored (0) and deflate (8) entries can be read");
@@ -181,8 +180,10 @@ public sealed class TorchZipReader : ICheckpointReader
         {
             throw Error(null, $"has a '{entry.Name}' of {entry.Size} bytes, more than the {limit} bytes this reader accepts");
         }
+        ByteRegion region = Region(entry, null);
+        region.Validate(entry.Name); // before the buffer is sized from the declared length
         var bytes = new byte[entry.Size];
-        Region(entry, null).Read(0, bytes, entry.Name);
+        region.Read(0, bytes, entry.Name);
         return bytes;
     }
 

@@ -182,8 +182,9 @@ public sealed class FuzzCorpusTests
         Assert.That(e!.Message, Does.Contain("tensor 'w' [3] with 3 elements over storage '0' of only 2"));
     }
 
-    [Test]
-    public void Pth_DeflateBomb_DeclaredGigabyteIsCheckedBeforeAnyBufferIsSized()
+    [TestCase("w", TestName = "Pth_DeflateBomb_DeclaredGigabyteIsCheckedBeforeAnyBufferIsSized")]
+    [TestCase("rwkv.w", TestName = "Pth_DeflateBombUnderTransformersName_IsCheckedBeforeTheRenamedTensorAllocates")]
+    public void Pth_DeflateBomb(string name)
     {
         // 1 MiB of incompressible data whose directory claims it inflates to 1 GiB (under deflate's 1032:1 limit), with
         // a pickle that agrees; reading the tensor would have allocated a 1 GiB float buffer before the data ran out.
@@ -191,7 +192,7 @@ public sealed class FuzzCorpusTests
         byte[] data = new byte[1 << 20];
         new Random(3).NextBytes(data);
         string path = Path.Combine(_directory, "bomb.pth");
-        WriteZip(path, [(Pickle, StatePickle(numel: Declared / 4, shape: [Declared / 4])), ("archive/data/0", data)], new ZipOptions(Deflate: true));
+        WriteZip(path, [(Pickle, StatePickle(numel: Declared / 4, shape: [Declared / 4], name)), ("archive/data/0", data)], new ZipOptions(Deflate: true));
         byte[] bytes = File.ReadAllBytes(path);
         int central = FuzzHarness.Occurrences(bytes, BitConverter.GetBytes(0x02014b50u)).ElementAt(1);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(central + 24), (uint)Declared);
@@ -214,7 +215,7 @@ public sealed class FuzzCorpusTests
         bytes[central + 16] ^= 0xFF;
         File.WriteAllBytes(path, bytes);
 
-        var e = Assert.Throws<CheckpointFormatException>(() => TorchZipReader.Open(path));
+        var e = Assert.Throws<CheckpointFormatException>(() => FuzzSeeds.OpenAndReadAll(path));
 
         Assert.That(e!.Message, Does.Contain("'archive/data/0' (tensor 'w') has CRC-32"));
     }
@@ -346,11 +347,11 @@ public sealed class FuzzCorpusTests
         Assert.That(e!.Message, Does.Contain("maps tensor 'emb.weight' to '../../etc/passwd'; shards must be plain file names"));
     }
 
-    // A state dict of one float32 tensor 'w' over storage '0' of numel elements.
-    private static byte[] StatePickle(long numel, long[] shape)
+    // A state dict of one float32 tensor (default 'w') over storage '0' of numel elements.
+    private static byte[] StatePickle(long numel, long[] shape, string name = "w")
     {
         long[] strides = [.. shape.Select(_ => 1L)];
-        return new PickleWriter().Proto(2).EmptyDict().Unicode("w").Global("torch._utils", "_rebuild_tensor_v2")
+        return new PickleWriter().Proto(2).EmptyDict().Unicode(name).Global("torch._utils", "_rebuild_tensor_v2")
             .Mark().Mark().Unicode("storage").Global("torch", "FloatStorage").Unicode("0").Unicode("cpu").Int(numel).Tuple()
             .BinPersId().Int(0).IntTuple(shape).IntTuple(strides).False().Global("collections", "OrderedDict").EmptyTuple().Reduce()
             .Tuple().Reduce().SetItem().Stop().ToArray();
