@@ -150,6 +150,41 @@ public sealed class FuzzCheckpointTests
     }
 
     [Test]
+    public void ShardIndex_TorchZipShards_OnlyCheckpointFormatOrFileNotFoundException()
+    {
+        // pytorch_model.bin.index.json over torch.save shards (ShardedCheckpointReader); the bytes of the first shard are fuzzed too.
+        (byte[] shard, int[] boundaries) = FuzzSeeds.TorchZip(_directory, new ZipOptions());
+        string first = Path.Combine(_directory, "pytorch_model-00001-of-00002.bin");
+        File.Move(Path.Combine(_directory, "seed.pth"), first);
+        WriteStateDict(Path.Combine(_directory, "pytorch_model-00002-of-00002.bin"),
+            [TensorView.Contiguous("head.weight", "0", 2, 3)], new Dictionary<string, Storage> { ["0"] = new(TensorDType.Float32, [1, 2, 3, 4, 5, 6]) });
+        string index = FuzzSeeds.Json(new
+        {
+            weight_map = new Dictionary<string, string>
+            {
+                ["blocks.0.att.key.weight"] = "pytorch_model-00001-of-00002.bin",
+                ["blocks.0.att.value.weight"] = "pytorch_model-00001-of-00002.bin",
+                ["head.weight"] = "pytorch_model-00002-of-00002.bin",
+            },
+        });
+        string path = Path.Combine(_directory, "pytorch_model.bin.index.json");
+        File.WriteAllText(path, index);
+        Assert.DoesNotThrow(() => FuzzSeeds.OpenAndReadAll(path), "the seed must be valid");
+
+        FuzzHarness.Run("torch shard index", FuzzSeeds.MutateJson(index, FuzzHarness.Count(200), 403), c =>
+        {
+            File.WriteAllBytes(path, c.Bytes);
+            FuzzSeeds.OpenAndReadAll(path);
+        }, typeof(CheckpointFormatException), typeof(FileNotFoundException));
+        File.WriteAllText(path, index);
+        FuzzHarness.Run("torch shard bytes", FuzzHarness.Mutate(shard, FuzzHarness.Count(200), 404, boundaries), c =>
+        {
+            File.WriteAllBytes(first, c.Bytes);
+            FuzzSeeds.OpenAndReadAll(path);
+        }, typeof(CheckpointFormatException));
+    }
+
+    [Test]
     public void HuggingFaceConfig_Json_OnlyCheckpointFormatException()
     {
         string fixture = Path.Combine(SharedFixtures.FixturesDirectory, "hf", "rwkv-4-tiny-660K");
