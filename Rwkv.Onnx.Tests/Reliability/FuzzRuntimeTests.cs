@@ -192,7 +192,7 @@ public sealed class FuzzRuntimeTests
     // Dereferences every field a loaded manifest promises, as RwkvModel and RwkvState do.
     private static void Touch(RwkvManifest m)
     {
-        long total = m.Architecture.Version.Length + m.Architecture.Layers + m.Architecture.LoraRanks.Count + m.WeightDType.Length;
+        long total = (long)m.Architecture.Version.Length + m.Architecture.Layers + m.Architecture.LoraRanks.Count + m.WeightDType.Length;
         foreach (RwkvGraphInfo graph in new[] { m.StepGraph, m.PrefillGraph })
         {
             total += graph.File.Length + graph.Inputs.Sum(i => i.Length) + graph.Outputs.Sum(o => o.Length);
