@@ -31,6 +31,18 @@ public sealed record RwkvManifest
     /// <summary>Weights per quantization block of the int8/int4 layers; null when nothing is quantized.</summary>
     public int? BlockSize { get; init; }
 
+    /// <summary>
+    /// Arithmetic of the int8/int4 matmuls: <c>int8</c> (activations quantized per block) or <c>fp32</c>; null when
+    /// nothing is quantized, and in manifests that predate it (which ran <c>fp32</c>).
+    /// </summary>
+    public string? QuantizedCompute { get; init; }
+
+    /// <summary>
+    /// The graphs halve the residual stream after every this many layers (fp16 overflow guard); null when they do not.
+    /// Logits and state are the same either way, up to rounding.
+    /// </summary>
+    public int? ResidualRescaleEvery { get; init; }
+
     /// <summary>ONNX default-domain opset of both graphs.</summary>
     public required int Opset { get; init; }
 

@@ -15,7 +15,11 @@ namespace Rwkv.Onnx;
 /// <remarks>
 /// Each buffer exists twice, so a run reads the past state from one set and writes the present state into
 /// the other; the sets then swap roles, with no copy. A state belongs to one conversation and is not
-/// thread-safe. It refuses every operation except <see cref="Dispose"/> once it or its model is disposed.
+/// thread-safe: a second thread that runs, copies, resets or saves it while another thread does throws
+/// <see cref="InvalidOperationException"/> rather than mixing two conversations. It refuses every operation
+/// except <see cref="Dispose"/> once it or its model is disposed. A state never holds NaN or an infinity
+/// from outside: <see cref="Load"/> and <see cref="FromTimeState"/> reject such values with
+/// <see cref="NonFiniteValueException"/>, naming the tensor and index.
 /// </remarks>
 public sealed partial class RwkvState : IDisposable
 {
@@ -27,12 +31,13 @@ public sealed partial class RwkvState : IDisposable
     private readonly RwkvModel _model;
     private readonly float[][][] _buffers; // [set][tensor], set 0 or 1
     private readonly OrtValue[][] _values; // OrtValues over _buffers, same indices
+    private readonly LifetimeGate _gate;
     private int _current;
-    private bool _disposed;
 
     internal RwkvState(RwkvModel model, int batchSize)
     {
         _model = model;
+        _gate = new LifetimeGate(this, exclusive: true);
         BatchSize = batchSize;
         IReadOnlyList<RwkvStateTensorInfo> tensors = model.Manifest.State;
         _buffers = new float[2][][];
@@ -62,7 +67,7 @@ public sealed partial class RwkvState : IDisposable
             DisposeValues();
             throw;
         }
-        Reset();
+        ResetBuffers();
     }
 
     /// <summary>The number of sequences this state holds.</summary>
@@ -82,27 +87,55 @@ public sealed partial class RwkvState : IDisposable
     /// <summary>Makes the other buffer set current, after a run wrote the present state into it.</summary>
     internal void Swap() => _current ^= 1;
 
+    /// <summary>Claims this state for one operation; pair with <see cref="ExitUse"/>. <see cref="Dispose"/> waits for it.</summary>
+    /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
+    internal void EnterUse()
+    {
+        _gate.Enter();
+        if (_model.IsDisposed)
+        {
+            _gate.Exit();
+            ThrowModelDisposed();
+        }
+    }
+
+    /// <summary>Ends an operation started with <see cref="EnterUse"/>.</summary>
+    internal void ExitUse() => _gate.Exit();
+
     /// <summary>Sets every sequence back to the model's initial state (each tensor's <c>initial</c> value).</summary>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
     public void Reset()
     {
-        ThrowIfUnusable();
-        IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
-        for (int i = 0; i < tensors.Count; i++)
+        EnterUse();
+        try
         {
-            Current[i].AsSpan().Fill(tensors[i].Initial);
+            ResetBuffers();
+        }
+        finally
+        {
+            ExitUse();
         }
     }
 
     /// <summary>Creates an independent copy of this state, for the same model and batch size.</summary>
     /// <returns>The copy; the caller disposes it.</returns>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
     public RwkvState Clone()
     {
-        ThrowIfUnusable();
-        var clone = new RwkvState(_model, BatchSize);
-        clone.CopyFrom(this);
-        return clone;
+        EnterUse();
+        try
+        {
+            var clone = new RwkvState(_model, BatchSize);
+            clone.CopyBuffersFrom(this);
+            return clone;
+        }
+        finally
+        {
+            ExitUse();
+        }
     }
 
     /// <summary>Overwrites this state with the values of <paramref name="source"/>.</summary>
@@ -110,11 +143,37 @@ public sealed partial class RwkvState : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="source"/> is null.</exception>
     /// <exception cref="StateMismatchException"><paramref name="source"/> belongs to another model or has another batch size.</exception>
     /// <exception cref="ObjectDisposedException">Either state or the model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using either state.</exception>
     public void CopyFrom(RwkvState source)
     {
         ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(source);
         source.ThrowIfUnusable();
+        if (ReferenceEquals(source, this))
+        {
+            return;
+        }
+        EnterUse();
+        try
+        {
+            source.EnterUse();
+            try
+            {
+                CopyFromCore(source);
+            }
+            finally
+            {
+                source.ExitUse();
+            }
+        }
+        finally
+        {
+            ExitUse();
+        }
+    }
+
+    private void CopyFromCore(RwkvState source)
+    {
         if (!ReferenceEquals(source._model, _model))
         {
             throw new StateMismatchException(_model.ModelDirectory, source._model.ModelDirectory,
@@ -125,6 +184,11 @@ public sealed partial class RwkvState : IDisposable
             throw new StateMismatchException($"batch {BatchSize}", $"batch {source.BatchSize}",
                 $"Cannot copy a state of batch size {source.BatchSize} into a state of batch size {BatchSize}.");
         }
+        CopyBuffersFrom(source);
+    }
+
+    private void CopyBuffersFrom(RwkvState source)
+    {
         for (int i = 0; i < Current.Length; i++)
         {
             source.Current[i].CopyTo(Current[i], 0);
@@ -142,6 +206,34 @@ public sealed partial class RwkvState : IDisposable
         ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(source);
         source.ThrowIfUnusable();
+        bool other = !ReferenceEquals(source, this);
+        EnterUse();
+        try
+        {
+            if (other)
+            {
+                source.EnterUse();
+            }
+            try
+            {
+                CopyRowFromCore(source, sourceRow, destinationRow);
+            }
+            finally
+            {
+                if (other)
+                {
+                    source.ExitUse();
+                }
+            }
+        }
+        finally
+        {
+            ExitUse();
+        }
+    }
+
+    private void CopyRowFromCore(RwkvState source, int sourceRow, int destinationRow)
+    {
         if (!ReferenceEquals(source._model, _model))
         {
             throw new StateMismatchException(_model.ModelDirectory, source._model.ModelDirectory,
@@ -166,10 +258,24 @@ public sealed partial class RwkvState : IDisposable
     /// <param name="stream">A writable stream.</param>
     /// <exception cref="ArgumentNullException"><paramref name="stream"/> is null.</exception>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
     public void Save(Stream stream)
     {
         ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(stream);
+        EnterUse();
+        try
+        {
+            SaveCore(stream);
+        }
+        finally
+        {
+            ExitUse();
+        }
+    }
+
+    private void SaveCore(Stream stream)
+    {
         RwkvArchitectureInfo architecture = _model.Manifest.Architecture;
         using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
         writer.Write(SaveMagic);
@@ -202,6 +308,7 @@ public sealed partial class RwkvState : IDisposable
     /// <exception cref="InvalidDataException">The stream does not start with a saved RWKV state, or its header is corrupt.</exception>
     /// <exception cref="StateMismatchException">The saved state has another format version, or does not fit the model.</exception>
     /// <exception cref="EndOfStreamException">The stream ends before the state does.</exception>
+    /// <exception cref="NonFiniteValueException">A saved value is NaN or infinite (the exception names the tensor and index).</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public static RwkvState Load(RwkvModel model, Stream stream)
     {
@@ -250,6 +357,7 @@ public sealed partial class RwkvState : IDisposable
             {
                 ReadLittleEndian(reader, buffer);
             }
+            state.ThrowIfNonFinite("the saved state");
             return state;
         }
         catch
@@ -310,26 +418,51 @@ public sealed partial class RwkvState : IDisposable
             : throw new EndOfStreamException($"The saved state ends inside its {what}.");
     }
 
-    /// <summary>Releases the OrtValues over the buffers. Safe to call more than once, before or after the model's <see cref="RwkvModel.Dispose"/>.</summary>
+    /// <summary>
+    /// Releases the OrtValues over the buffers. Safe to call more than once, from any thread, before or after the
+    /// model's <see cref="RwkvModel.Dispose"/>; a call that races with a run on another thread waits for it to end.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (!_gate.Close())
         {
             return;
         }
-        _disposed = true;
         DisposeValues();
     }
 
     /// <summary>Throws if this state or its model has been disposed.</summary>
     internal void ThrowIfUnusable()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_gate.IsClosed, this);
         if (_model.IsDisposed)
         {
-            throw new ObjectDisposedException(nameof(RwkvModel), "The RwkvModel this state belongs to has been disposed.");
+            ThrowModelDisposed();
         }
     }
+
+    /// <summary>Throws <see cref="NonFiniteValueException"/> if a current buffer holds NaN or an infinity.</summary>
+    /// <param name="origin">Where the values came from, e.g. <c>the saved state</c>.</param>
+    internal void ThrowIfNonFinite(string origin)
+    {
+        IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            NonFiniteValueException.ThrowIfAny(Current[i], tensors[i].Input, origin);
+        }
+    }
+
+    private void ResetBuffers()
+    {
+        IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            Current[i].AsSpan().Fill(tensors[i].Initial);
+        }
+    }
+
+    private static void ThrowModelDisposed() =>
+        throw new ObjectDisposedException(nameof(RwkvModel), "The RwkvModel this state belongs to has been disposed.");
 
     private void DisposeValues()
     {

@@ -11,9 +11,10 @@ namespace Rwkv.Onnx.Tests.Reliability;
 
 /// <summary>
 /// Fuzzes what the runtime reads from strangers: <c>rwkv-manifest.json</c> (only <see cref="ModelContractException"/>),
-/// saved <c>RWKS</c> states (only <see cref="InvalidDataException"/>, <see cref="StateMismatchException"/> or
-/// <see cref="EndOfStreamException"/>), and RWKV-PEFT time_state <c>.pth</c> files loaded with
-/// <see cref="RwkvState.FromTimeState"/> (only <see cref="CheckpointFormatException"/> or <see cref="StateMismatchException"/>).
+/// saved <c>RWKS</c> states (only <see cref="InvalidDataException"/>, <see cref="StateMismatchException"/>,
+/// <see cref="EndOfStreamException"/> or <see cref="NonFiniteValueException"/>), and RWKV-PEFT time_state <c>.pth</c> files
+/// loaded with <see cref="RwkvState.FromTimeState"/> (only <see cref="CheckpointFormatException"/>, <see cref="StateMismatchException"/>
+/// or <see cref="NonFiniteValueException"/>).
 /// The model is a seeded random RWKV-7 (2 layers, width 32, 2 heads of 16), exported once.
 /// </summary>
 [TestFixture]
@@ -74,7 +75,7 @@ public sealed class FuzzRuntimeTests
             // Half the cases through a stream that cannot seek, which cannot be checked against its length up front.
             using Stream stream = index++ % 2 == 0 ? new MemoryStream(c.Bytes) : new ForwardOnlyStream(c.Bytes);
             using RwkvState loaded = RwkvState.Load(_model, stream);
-        }, typeof(InvalidDataException), typeof(StateMismatchException), typeof(EndOfStreamException));
+        }, typeof(InvalidDataException), typeof(StateMismatchException), typeof(EndOfStreamException), typeof(NonFiniteValueException));
     }
 
     [Test]
@@ -102,7 +103,7 @@ public sealed class FuzzRuntimeTests
             using RwkvState state = RwkvState.FromTimeState(_model, checkpoint);
         }
         Assert.DoesNotThrow(() => Load(seedPath), "the seed must be valid");
-        Type[] allowed = [typeof(CheckpointFormatException), typeof(StateMismatchException)];
+        Type[] allowed = [typeof(CheckpointFormatException), typeof(StateMismatchException), typeof(NonFiniteValueException)];
 
         FuzzHarness.Run("time_state pth bytes", FuzzHarness.Mutate(seed, FuzzHarness.Count(300), 901, FuzzSeeds.ZipBoundaries(seed)), c =>
         {
