@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.ML.OnnxRuntime;
@@ -295,11 +296,16 @@ public sealed partial class RwkvState : IDisposable
     }
 
     /// <summary>Reads a state written by <see cref="Save"/> for <paramref name="model"/>. The stream is left open.</summary>
+    /// <remarks>
+    /// The header is checked against the model before anything is allocated from it, and the data it declares against
+    /// the bytes the stream holds (a non-seekable stream is read into memory first, no further than the header
+    /// declares), so a corrupt or hostile file costs at most memory in proportion to its own size.
+    /// </remarks>
     /// <param name="model">The model the state is for; its layout must match the saved one.</param>
     /// <param name="stream">A readable stream positioned at the start of a saved state.</param>
     /// <returns>The state, with the saved batch size; the caller disposes it.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="InvalidDataException">The stream does not start with a saved RWKV state.</exception>
+    /// <exception cref="InvalidDataException">The stream does not start with a saved RWKV state, or its header is corrupt.</exception>
     /// <exception cref="StateMismatchException">The saved state has another format version, or does not fit the model.</exception>
     /// <exception cref="EndOfStreamException">The stream ends before the state does.</exception>
     /// <exception cref="NonFiniteValueException">A saved value is NaN or infinite (the exception names the tensor and index).</exception>
@@ -310,31 +316,43 @@ public sealed partial class RwkvState : IDisposable
         ArgumentNullException.ThrowIfNull(stream);
         model.ThrowIfDisposed();
         RwkvManifest manifest = model.Manifest;
-        using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
-        uint magic = reader.ReadUInt32();
-        if (magic != SaveMagic)
+        int batchSize;
+        long dataBytes;
+        using (var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true))
         {
-            throw new InvalidDataException($"The stream is not a saved RWKV state: it starts with 0x{magic:X8}; expected 0x{SaveMagic:X8} ('RWKS').");
+            (batchSize, dataBytes) = ReadHeader(manifest, reader);
         }
-        Expect("format version", SaveFormatVersion, reader.ReadInt32());
-        Expect("layer count", manifest.Architecture.Layers, reader.ReadInt32());
-        Expect("embedding size", manifest.Architecture.Embedding, reader.ReadInt32());
-        Expect("architecture version", manifest.Architecture.Version, reader.ReadString());
-        int batchSize = reader.ReadInt32();
-        if (batchSize < 1)
+        Stream data = stream;
+        if (stream.CanSeek)
         {
-            throw new StateMismatchException("a batch size of at least 1", batchSize.ToString(), $"The saved state has batch size {batchSize}.");
+            long remaining = stream.Length - stream.Position;
+            if (remaining < dataBytes)
+            {
+                throw new EndOfStreamException($"The saved state declares {dataBytes} bytes of data after its header, but the stream holds only {remaining}.");
+            }
         }
-        Expect("state tensor count", manifest.State.Count, reader.ReadInt32());
-        for (int i = 0; i < manifest.State.Count; i++)
+        else
         {
-            long expected = manifest.State[i].Shape.Aggregate((long)batchSize, (product, d) => product * d);
-            Expect($"element count of '{manifest.State[i].Input}'", expected, reader.ReadInt32());
+            // Copied in pieces, so memory grows with the bytes that actually arrive, not with the declared size.
+            var copy = new MemoryStream();
+            byte[] chunk = new byte[1 << 16];
+            while (copy.Length < dataBytes)
+            {
+                int read = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, dataBytes - copy.Length));
+                if (read == 0)
+                {
+                    throw new EndOfStreamException($"The saved state declares {dataBytes} bytes of data after its header, but the stream ends after {copy.Length}.");
+                }
+                copy.Write(chunk, 0, read);
+            }
+            copy.Position = 0;
+            data = copy;
         }
 
         var state = new RwkvState(model, batchSize);
         try
         {
+            using var reader = new BinaryReader(data, Encoding.UTF8, leaveOpen: true);
             foreach (float[] buffer in state.Current)
             {
                 ReadLittleEndian(reader, buffer);
@@ -347,6 +365,57 @@ public sealed partial class RwkvState : IDisposable
             state.Dispose();
             throw;
         }
+    }
+
+    // Reads and checks the header against the manifest; returns the batch size and the bytes of data that follow.
+    private static (int BatchSize, long DataBytes) ReadHeader(RwkvManifest manifest, BinaryReader reader)
+    {
+        uint magic = reader.ReadUInt32();
+        if (magic != SaveMagic)
+        {
+            throw new InvalidDataException($"The stream is not a saved RWKV state: it starts with 0x{magic:X8}; expected 0x{SaveMagic:X8} ('RWKS').");
+        }
+        Expect("format version", SaveFormatVersion, reader.ReadInt32());
+        Expect("layer count", manifest.Architecture.Layers, reader.ReadInt32());
+        Expect("embedding size", manifest.Architecture.Embedding, reader.ReadInt32());
+        Expect("architecture version", manifest.Architecture.Version, ReadShortString(reader, "architecture version"));
+        int batchSize = reader.ReadInt32();
+        if (batchSize < 1)
+        {
+            throw new StateMismatchException("a batch size of at least 1", batchSize.ToString(CultureInfo.InvariantCulture), $"The saved state has batch size {batchSize}.");
+        }
+        Expect("state tensor count", manifest.State.Count, reader.ReadInt32());
+        long dataBytes = 0;
+        for (int i = 0; i < manifest.State.Count; i++)
+        {
+            // The saved count is an int32, so a product beyond it can never match; saturate instead of overflowing.
+            long expected = manifest.State[i].Shape.Aggregate((long)batchSize, (product, d) => product <= int.MaxValue ? product * d : long.MaxValue);
+            Expect($"element count of '{manifest.State[i].Input}'", expected, reader.ReadInt32());
+            dataBytes += expected * sizeof(float);
+        }
+        return (batchSize, dataBytes);
+    }
+
+    // A string as BinaryWriter.Write(string) writes it (7-bit encoded byte length, then UTF-8), at most 255 bytes.
+    private static string ReadShortString(BinaryReader reader, string what)
+    {
+        int length;
+        try
+        {
+            length = reader.Read7BitEncodedInt();
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"The saved state has a corrupt length for its {what}.", e);
+        }
+        if (length is < 0 or > byte.MaxValue)
+        {
+            throw new InvalidDataException($"The saved state declares a {what} of {length} bytes; at most {byte.MaxValue} are expected.");
+        }
+        byte[] bytes = reader.ReadBytes(length);
+        return bytes.Length == length
+            ? Encoding.UTF8.GetString(bytes)
+            : throw new EndOfStreamException($"The saved state ends inside its {what}.");
     }
 
     /// <summary>
