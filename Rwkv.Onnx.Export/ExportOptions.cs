@@ -16,6 +16,7 @@ public sealed class ExportOptions
     private readonly int _wkvChunkLength = DefaultWkvChunkLength;
     private readonly float? _groupNormEpsilon;
     private readonly int _blockSize = DefaultBlockSize;
+    private readonly int? _residualRescaleEvery;
 
     /// <summary>Storage type of weight matrices. Default float32.</summary>
     public WeightDType WeightDType { get; init; } = WeightDType.Float32;
@@ -38,6 +39,29 @@ public sealed class ExportOptions
                 throw new ArgumentOutOfRangeException(nameof(value), value, $"Block size {value} is not a power of two from 16 to 256.");
             }
             _blockSize = value;
+        }
+    }
+
+    /// <summary>Arithmetic of the int8/int4 matmuls. Default <see cref="QuantizedCompute.Int8"/>; ignored for float exports.</summary>
+    public QuantizedCompute QuantizedCompute { get; init; } = QuantizedCompute.Int8;
+
+    /// <summary>
+    /// Halve the residual stream after every this many layers, with each layer's <c>att.output</c> and <c>ffn.value</c>
+    /// weights divided by 2^(layer / N) to match, as ChatRWKV does for fp16: the layer norms make the logits and the state
+    /// independent of the scale, while the float16 outputs of deep layers' matmuls stay far below 65504. 0 turns it off.
+    /// Null (default): 6 for RWKV-4 fp16 exports, whose deep layers overflow float16 otherwise, and 0 for everything else.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Negative.</exception>
+    public int? ResidualRescaleEvery
+    {
+        get => _residualRescaleEvery;
+        init
+        {
+            if (value is { } v)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(v);
+            }
+            _residualRescaleEvery = value;
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using Rwkv.Onnx.Export.Architectures;
 using Rwkv.Onnx.Export.Checkpoints;
@@ -14,6 +16,22 @@ public static class RwkvExporter
     /// written under a temporary sibling name and renamed only when complete, so a failed or cancelled
     /// export never leaves a directory that looks like a model.
     /// </summary>
+    /// <remarks>
+    /// <para>
+    /// The temporary sibling is <c>.{name}.partial-{pid}-{guid}</c>; the manifest is its last file, so even a
+    /// killed process leaves a directory that <see cref="RwkvModel.Load"/> refuses (no manifest). A failed or
+    /// cancelled export deletes it; a killed one leaves it, and the next export of the same name deletes it once
+    /// process <c>{pid}</c> no longer runs.
+    /// </para>
+    /// <para>
+    /// With <see cref="ExportOptions.Overwrite"/>, an existing output is first renamed to
+    /// <c>.{name}.replaced-{pid}-{guid}</c>, the new directory is renamed into place, and only then is the old one
+    /// deleted; if the second rename fails the old directory is renamed back. The output path therefore holds the
+    /// complete old model or the complete new one, never a mix. A process killed between the two renames leaves no
+    /// output and the old model under the <c>.replaced-</c> name (rename it back to recover it); the next export of
+    /// the same name deletes it as above.
+    /// </para>
+    /// </remarks>
     /// <param name="checkpointPath">
     /// A checkpoint <see cref="RwkvCheckpoint.Open"/> reads: an rwkv.cpp <c>.bin</c> (FP32, FP16 or quantized), a <c>.pth</c>,
     /// a <c>.safetensors</c> file, a shard index, or a Hugging Face RWKV-4 model directory.
@@ -46,7 +64,8 @@ public static class RwkvExporter
 
         string parent = Path.GetDirectoryName(output) ?? ".";
         Directory.CreateDirectory(parent);
-        string temporary = Path.Combine(parent, $".{Path.GetFileName(output)}.partial-{Guid.NewGuid():N}");
+        DeleteStaleSiblings(output);
+        string temporary = SiblingName(output, PartialTag);
         Directory.CreateDirectory(temporary);
         try
         {
@@ -56,15 +75,7 @@ public static class RwkvExporter
             }
             RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, tokenizer, progress, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
-            if (Directory.Exists(output))
-            {
-                Directory.Delete(output, recursive: true);
-            }
-            else if (File.Exists(output))
-            {
-                File.Delete(output);
-            }
-            Directory.Move(temporary, output);
+            MoveIntoPlace(temporary, output, options.Overwrite);
             return manifest;
         }
         catch
@@ -78,10 +89,10 @@ public static class RwkvExporter
         ExportOptions options, RwkvTokenizerInfo tokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
+        int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
-        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options.WeightDType, headDType, options.BlockSize,
-            architecture.PreparedTensorCount, progress, cancellationToken));
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
         weights.Dispose(); // closes the file; offsets stay available for the graphs
 
         RwkvArchitectureInfo info = architecture.Info;
@@ -94,6 +105,8 @@ public static class RwkvExporter
             WeightDType = Name(options.WeightDType),
             HeadDType = Name(headDType),
             BlockSize = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? options.BlockSize : null,
+            QuantizedCompute = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? Name(options.QuantizedCompute) : null,
+            ResidualRescaleEvery = rescaleEvery > 0 ? rescaleEvery : null,
             Opset = options.Opset,
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
@@ -111,7 +124,7 @@ public static class RwkvExporter
             cancellationToken.ThrowIfCancellationRequested();
             string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
             progress?.Report(new ExportProgress(stage, 0, 1));
-            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset,
+            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery,
                 options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength : 0);
             OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
             {
@@ -175,6 +188,8 @@ public static class RwkvExporter
         _ => "fp32",
     };
 
+    internal static string Name(QuantizedCompute compute) => compute == QuantizedCompute.Int8 ? "int8" : "fp32";
+
     private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
 
     private static List<RwkvStateTensorInfo> StateTensors(RwkvArchitecture architecture) =>
@@ -206,11 +221,121 @@ public static class RwkvExporter
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
-    private static void TryDelete(string directory)
+    private const string PartialTag = "partial";
+    private const string ReplacedTag = "replaced";
+
+    // .{name}.{tag}-{pid}-{guid}: hidden, never named like a model, and carrying its owner's process id.
+    private static string SiblingName(string output, string tag) =>
+        Path.Combine(Path.GetDirectoryName(output) ?? ".",
+            string.Create(CultureInfo.InvariantCulture, $".{Path.GetFileName(output)}.{tag}-{Environment.ProcessId}-{Guid.NewGuid():N}"));
+
+    /// <summary>
+    /// Renames the complete <paramref name="temporary"/> directory to <paramref name="output"/>. An existing output
+    /// (directory or file) is renamed aside first, restored if the rename fails, and deleted after it succeeds.
+    /// </summary>
+    /// <exception cref="IOException">The output exists and <paramref name="overwrite"/> is false, or a rename failed.</exception>
+    internal static void MoveIntoPlace(string temporary, string output, bool overwrite)
+    {
+        bool isDirectory = Directory.Exists(output);
+        if (!isDirectory && !File.Exists(output))
+        {
+            Directory.Move(temporary, output);
+            return;
+        }
+        if (!overwrite)
+        {
+            throw new IOException($"Output '{output}' appeared during the export; choose another directory or overwrite it explicitly.");
+        }
+        string backup = SiblingName(output, ReplacedTag);
+        if (isDirectory)
+        {
+            Directory.Move(output, backup);
+        }
+        else
+        {
+            File.Move(output, backup);
+        }
+        try
+        {
+            Directory.Move(temporary, output);
+        }
+        catch
+        {
+            if (isDirectory)
+            {
+                Directory.Move(backup, output);
+            }
+            else
+            {
+                File.Move(backup, output);
+            }
+            throw;
+        }
+        TryDelete(backup);
+    }
+
+    /// <summary>
+    /// Deletes the <c>.{name}.partial-{pid}-*</c> and <c>.{name}.replaced-{pid}-*</c> siblings of
+    /// <paramref name="output"/> that a killed export left: those whose process no longer runs. Siblings of a
+    /// running process (another export of the same name, in this process or another) are left alone.
+    /// </summary>
+    internal static void DeleteStaleSiblings(string output)
+    {
+        string parent = Path.GetDirectoryName(output) ?? ".";
+        string name = Path.GetFileName(output);
+        foreach (string tag in new[] { PartialTag, ReplacedTag })
+        {
+            string prefix = $".{name}.{tag}-";
+            foreach (string sibling in Directory.EnumerateFileSystemEntries(parent, prefix + "*"))
+            {
+                string rest = Path.GetFileName(sibling)[prefix.Length..];
+                int dash = rest.IndexOf('-', StringComparison.Ordinal);
+                if (dash > 0 && int.TryParse(rest.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && !IsRunning(pid))
+                {
+                    TryDelete(sibling);
+                }
+            }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        if (pid == Environment.ProcessId)
+        {
+            return true;
+        }
+        try
+        {
+            using Process process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false; // no such process
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return true; // exists but cannot be inspected: assume it is exporting
+        }
+    }
+
+    // A directory (recursively) or a file; best effort.
+    private static void TryDelete(string path)
     {
         try
         {
-            Directory.Delete(directory, recursive: true);
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+            else
+            {
+                File.Delete(path);
+            }
         }
         catch (IOException)
         {

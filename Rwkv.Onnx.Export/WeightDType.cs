@@ -1,12 +1,15 @@
 namespace Rwkv.Onnx.Export;
 
-/// <summary>Storage type of exported weight matrices. Vectors, state and arithmetic stay float32.</summary>
+/// <summary>Storage type of exported weight matrices. Vectors, state, the recurrence and the norms stay float32.</summary>
 public enum WeightDType
 {
     /// <summary>IEEE binary32.</summary>
     Float32,
 
-    /// <summary>IEEE binary16: half the size on disk; converted to float32 when the session loads.</summary>
+    /// <summary>
+    /// IEEE binary16: half the size on disk. Linear layers run as float16 MatMuls (float16 GEMMs on GPUs; the CPU provider
+    /// converts the weights to float32 at load); residual stream, state, recurrence and norms stay float32.
+    /// </summary>
     Float16,
 
     /// <summary>

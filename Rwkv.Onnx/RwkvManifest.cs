@@ -31,6 +31,18 @@ public sealed record RwkvManifest
     /// <summary>Weights per quantization block of the int8/int4 layers; null when nothing is quantized.</summary>
     public int? BlockSize { get; init; }
 
+    /// <summary>
+    /// Arithmetic of the int8/int4 matmuls: <c>int8</c> (activations quantized per block) or <c>fp32</c>; null when
+    /// nothing is quantized, and in manifests that predate it (which ran <c>fp32</c>).
+    /// </summary>
+    public string? QuantizedCompute { get; init; }
+
+    /// <summary>
+    /// The graphs halve the residual stream after every this many layers (fp16 overflow guard); null when they do not.
+    /// Logits and state are the same either way, up to rounding.
+    /// </summary>
+    public int? ResidualRescaleEvery { get; init; }
+
     /// <summary>ONNX default-domain opset of both graphs.</summary>
     public required int Opset { get; init; }
 
@@ -67,7 +79,10 @@ public sealed record RwkvManifest
     /// <summary>Parses manifest JSON.</summary>
     /// <param name="json">The JSON text.</param>
     /// <param name="path">The file it came from, for error messages.</param>
-    /// <exception cref="ModelContractException">The JSON is malformed, lacks a field or has an unsupported format version.</exception>
+    /// <exception cref="ModelContractException">
+    /// The JSON is malformed, lacks a field, has a null or out-of-range value, names a file outside the model directory,
+    /// or has an unsupported format version.
+    /// </exception>
     public static RwkvManifest FromJson(string json, string path)
     {
         RwkvManifest? manifest;
@@ -88,7 +103,102 @@ public sealed record RwkvManifest
             throw new ModelContractException(path, "format_version",
                 $"Manifest '{path}' has format_version {manifest.FormatVersion}; this runtime reads {RwkvContract.FormatVersion}.");
         }
+        Validate(manifest, path);
         return manifest;
+    }
+
+    // JSON null passes the serializer for any reference-typed field, and sizes are plain ints: check every field the
+    // runtime relies on, so that a damaged manifest fails here, by name, rather than later with a null or a huge buffer.
+    private static void Validate(RwkvManifest m, string path)
+    {
+        void Fail(string key, string what) => throw new ModelContractException(path, key, $"Manifest '{path}' {what}.");
+        T Present<T>(T? value, string key) where T : class => value ?? throw new ModelContractException(path, key, $"Manifest '{path}' has no '{key}'.");
+        void Positive(long value, string key)
+        {
+            if (value <= 0)
+            {
+                Fail(key, $"has {key} {value}; expected a positive number");
+            }
+        }
+        void PlainFile(string? file, string key)
+        {
+            string name = Present(file, key);
+            if (name.Length == 0 || name != Path.GetFileName(name) || name is "." or ".." || name.Contains('\\', StringComparison.Ordinal))
+            {
+                Fail(key, $"names the file '{file}' as {key}; expected a plain file name inside the model directory");
+            }
+        }
+        void Names(IReadOnlyList<string>? names, string key)
+        {
+            if (Present(names, key).Any(string.IsNullOrEmpty))
+            {
+                Fail(key, $"has an empty or null name in '{key}'");
+            }
+        }
+
+        RwkvArchitectureInfo a = Present(m.Architecture, "architecture");
+        Present(a.Version, "architecture.version");
+        Positive(a.Layers, "architecture.layers");
+        Positive(a.Embedding, "architecture.embedding");
+        Positive(a.Heads, "architecture.heads");
+        Positive(a.HeadSize, "architecture.head_size");
+        Positive(a.Vocab, "architecture.vocab");
+        Positive(a.FfnSize, "architecture.ffn_size");
+        if (Present(a.LoraRanks, "architecture.lora_ranks").Values.Any(r => r <= 0))
+        {
+            Fail("architecture.lora_ranks", "has a LoRA rank that is not positive");
+        }
+        Present(m.WeightDType, "weight_dtype");
+        if (m.BlockSize is { } blockSize)
+        {
+            Positive(blockSize, "block_size");
+        }
+        foreach ((RwkvGraphInfo? info, string key) in new[] { (m.StepGraph, "step_graph"), (m.PrefillGraph, "prefill_graph") })
+        {
+            RwkvGraphInfo graph = Present(info, key);
+            PlainFile(graph.File, $"{key}.file");
+            Names(graph.Inputs, $"{key}.inputs");
+            Names(graph.Outputs, $"{key}.outputs");
+        }
+        RwkvFileInfo weights = Present(m.Weights, "weights");
+        PlainFile(weights.File, "weights.file");
+        if (weights.Bytes < 0)
+        {
+            Fail("weights.bytes", $"has weights.bytes {weights.Bytes}; expected a size in bytes");
+        }
+        Present(weights.Sha256, "weights.sha256");
+        foreach (RwkvStateTensorInfo? tensor in Present(m.State, "state"))
+        {
+            if (tensor is null || tensor.Slot is null || string.IsNullOrEmpty(tensor.Input) || string.IsNullOrEmpty(tensor.Output) || tensor.DType is null || tensor.Shape is null)
+            {
+                Fail("state", "has a state tensor without a slot, input, output, dtype or shape");
+                return;
+            }
+            if (tensor.Layer < 0 || tensor.Layer >= a.Layers)
+            {
+                Fail("state", $"places state tensor '{tensor.Input}' in layer {tensor.Layer}; the model has layers 0 to {a.Layers - 1}");
+            }
+            long elements = 1;
+            foreach (int d in tensor.Shape)
+            {
+                Positive(d, $"state '{tensor.Input}' dimension");
+                elements = Math.Min(elements * d, long.MaxValue / int.MaxValue);
+            }
+            if (elements > Array.MaxLength)
+            {
+                Fail("state", $"gives state tensor '{tensor.Input}' the shape [{string.Join(", ", tensor.Shape)}], more elements than one buffer holds");
+            }
+        }
+        RwkvTokenizerInfo tokenizer = Present(m.Tokenizer, "tokenizer");
+        Present(tokenizer.Kind, "tokenizer.kind");
+        if (tokenizer.File is not null)
+        {
+            PlainFile(tokenizer.File, "tokenizer.file");
+        }
+        RwkvSourceInfo source = Present(m.Source, "source");
+        Present(source.File, "source.file");
+        Present(source.Format, "source.format");
+        Present(source.Sha256, "source.sha256");
     }
 
     /// <summary>Reads <see cref="RwkvContract.ManifestFile"/> from a model directory.</summary>

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Security.Cryptography;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
 
@@ -11,7 +13,9 @@ namespace Rwkv.Onnx;
 /// <remarks>
 /// The model is safe to share across threads; each conversation uses its own <see cref="RwkvRunner"/>
 /// and <see cref="RwkvState"/>. The model owns its sessions and releases them in <see cref="Dispose"/>;
-/// states and runners created from it refuse to run afterwards, and may be disposed before or after it.
+/// states and runners created from it refuse to run afterwards (<see cref="ObjectDisposedException"/>), and
+/// may be disposed before or after it, in any order. <see cref="Dispose"/> may race with runs on other
+/// threads: it waits for the runs in progress to finish before releasing the sessions, and later runs throw.
 /// </remarks>
 public sealed class RwkvModel : IDisposable
 {
@@ -22,7 +26,7 @@ public sealed class RwkvModel : IDisposable
     private readonly PrePackedWeightsContainer _prepackedWeights;
     private readonly InferenceSession _stepSession;
     private readonly InferenceSession _prefillSession;
-    private bool _disposed;
+    private readonly LifetimeGate _gate;
 
     private RwkvModel(string directory, RwkvManifest manifest, RwkvModelOptions options,
         SessionOptions sessionOptions, PrePackedWeightsContainer prepackedWeights, InferenceSession stepSession, InferenceSession prefillSession)
@@ -34,6 +38,7 @@ public sealed class RwkvModel : IDisposable
         _sessionOptions = sessionOptions;
         _stepSession = stepSession;
         _prefillSession = prefillSession;
+        _gate = new LifetimeGate(this, exclusive: false);
         StateInputNames = [.. manifest.State.Select(s => s.Input)];
         StateOutputNames = [.. manifest.State.Select(s => s.Output)];
     }
@@ -53,7 +58,7 @@ public sealed class RwkvModel : IDisposable
 
     internal string[] StateOutputNames { get; }
 
-    internal bool IsDisposed => _disposed;
+    internal bool IsDisposed => _gate.IsClosed;
 
     internal InferenceSession StepSession
     {
@@ -82,17 +87,22 @@ public sealed class RwkvModel : IDisposable
 
     /// <summary>
     /// Loads an exported model directory: reads <see cref="RwkvContract.ManifestFile"/>, checks that the
-    /// files it names exist, creates the step and prefill sessions on the requested execution provider and
-    /// checks their inputs and outputs against the manifest.
+    /// files it names exist and that the weights file has the manifest's size (and, with
+    /// <see cref="RwkvModelOptions.VerifyChecksums"/>, its SHA-256), creates the step and prefill sessions on the
+    /// requested execution provider, and checks their inputs and outputs against the manifest and that the
+    /// manifest embedded in each graph describes the same architecture and weights file (so a graph copied
+    /// from another export is refused).
     /// </summary>
     /// <param name="directory">The directory written by the exporter.</param>
     /// <param name="options">Session settings; null for the defaults (CPU).</param>
     /// <returns>The loaded model; the caller disposes it.</returns>
     /// <exception cref="ArgumentException"><paramref name="directory"/> is null or empty.</exception>
     /// <exception cref="ModelContractException">
-    /// The directory, manifest or a file it names is missing or invalid, ONNX Runtime cannot load a graph
-    /// (the <see cref="OnnxRuntimeException"/> is the inner exception), or a graph lacks an input or output
-    /// the manifest names.
+    /// The directory, manifest or a file it names is missing or invalid; the manifest has a format version
+    /// this runtime does not read; the weights file has another size (or, when verified, SHA-256) than the
+    /// manifest records; ONNX Runtime cannot load a graph (the <see cref="OnnxRuntimeException"/> is the inner
+    /// exception); a graph lacks an input or output the manifest names; or a graph was exported with another
+    /// manifest.
     /// </exception>
     /// <exception cref="ExecutionProviderUnavailableException">
     /// The requested provider is not in the native ONNX Runtime this process loaded, or failed to start.
@@ -115,6 +125,7 @@ public sealed class RwkvModel : IDisposable
                     $"Model directory '{directory}' has no '{file}', which its manifest names.");
             }
         }
+        VerifyFile(directory, manifest.Weights, options.VerifyChecksums);
 
         SessionOptions? sessionOptions = null;
         PrePackedWeightsContainer? prepackedWeights = null;
@@ -134,6 +145,8 @@ public sealed class RwkvModel : IDisposable
             ValidateGraph(directory, manifest, manifest.PrefillGraph, prefillSession,
                 [RwkvContract.TokensInput, RwkvContract.NumLogitsInput, .. states],
                 [RwkvContract.LogitsOutput, RwkvContract.LogitsAllOutput, .. presents]);
+            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepSession);
+            ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
             return new RwkvModel(directory, manifest, options, sessionOptions, prepackedWeights, stepSession, prefillSession);
         }
         catch
@@ -167,21 +180,84 @@ public sealed class RwkvModel : IDisposable
         return new RwkvRunner(this);
     }
 
-    /// <summary>Releases both sessions. States and runners created from this model can no longer run.</summary>
+    /// <summary>
+    /// Releases both sessions. States and runners created from this model can no longer run. Safe to call more
+    /// than once and from any thread; a call that races with runs on other threads waits for them to finish.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (!_gate.Close())
         {
             return;
         }
-        _disposed = true;
         _prefillSession.Dispose();
         _stepSession.Dispose();
         _prepackedWeights.Dispose();
         _sessionOptions.Dispose();
     }
 
-    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_gate.IsClosed, this);
+
+    /// <summary>Marks a run in progress, so <see cref="Dispose"/> waits for it; pair with <see cref="ExitRun"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    internal void EnterRun() => _gate.Enter();
+
+    /// <summary>Ends a run started with <see cref="EnterRun"/>.</summary>
+    internal void ExitRun() => _gate.Exit();
+
+    // Size always (one stat call); SHA-256 on request, since it reads the whole file.
+    private static void VerifyFile(string directory, RwkvFileInfo file, bool verifyChecksum)
+    {
+        string path = Path.Combine(directory, file.File);
+        long bytes = new FileInfo(path).Length;
+        if (bytes != file.Bytes)
+        {
+            throw new ModelContractException(path, file.File,
+                $"File '{file.File}' in model directory '{directory}' has {bytes.ToString(CultureInfo.InvariantCulture)} bytes; " +
+                $"the manifest expects {file.Bytes.ToString(CultureInfo.InvariantCulture)}. The file is truncated or from another export.");
+        }
+        if (!verifyChecksum)
+        {
+            return;
+        }
+        string actual;
+        using (FileStream stream = new(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 20))
+        {
+            actual = Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+        if (!string.Equals(actual, file.Sha256, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ModelContractException(path, file.File,
+                $"File '{file.File}' in model directory '{directory}' has SHA-256 {actual}; the manifest expects {file.Sha256}. The file is corrupted or from another export.");
+        }
+    }
+
+    // The exporter writes the manifest into each graph's metadata; a graph from another export names other
+    // weights or another architecture. Graphs without the metadata (written by other tools) are not checked.
+    private static void ValidateEmbeddedManifest(string directory, RwkvManifest manifest, RwkvGraphInfo graph, InferenceSession session)
+    {
+        string path = Path.Combine(directory, graph.File);
+        if (!session.ModelMetadata.CustomMetadataMap.TryGetValue(RwkvContract.ManifestMetadataKey, out string? json))
+        {
+            return;
+        }
+        RwkvManifest embedded = RwkvManifest.FromJson(json, $"{path} (metadata '{RwkvContract.ManifestMetadataKey}')");
+        string expected = Describe(manifest), actual = Describe(embedded);
+        if (expected != actual)
+        {
+            throw new ModelContractException(path, RwkvContract.ManifestMetadataKey,
+                $"Graph '{path}' was exported for {actual}, but the directory's manifest describes {expected}. " +
+                "The graph is from another export; re-export the model directory.");
+        }
+    }
+
+    private static string Describe(RwkvManifest manifest)
+    {
+        RwkvArchitectureInfo a = manifest.Architecture;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"RWKV-{a.Version} ({a.Layers} layers, width {a.Embedding}, vocab {a.Vocab}, {manifest.WeightDType}) with " +
+            $"'{manifest.Weights.File}' of {manifest.Weights.Bytes} bytes and SHA-256 {manifest.Weights.Sha256}");
+    }
 
     private static SessionOptions CreateSessionOptions(RwkvModelOptions options)
     {

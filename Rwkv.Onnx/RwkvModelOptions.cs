@@ -67,4 +67,21 @@ public sealed class RwkvModelOptions
             _prefillChunkSize = value;
         }
     }
+
+    /// <summary>
+    /// Whether <see cref="RwkvModel.Load"/> hashes the weights file and compares the SHA-256 with the manifest's
+    /// <c>weights.sha256</c>. Default false: hashing reads the whole file (seconds for a GB-size model), while the
+    /// size check, which catches truncated and swapped files, always runs. Turn it on where a corrupted download
+    /// or disk must be caught before serving.
+    /// </summary>
+    public bool VerifyChecksums { get; init; }
+
+    /// <summary>
+    /// Whether every <see cref="RwkvRunner"/> forward checks the logits it wrote and throws
+    /// <see cref="Exceptions.NonFiniteValueException"/> on NaN or an infinity (naming the index), instead of returning
+    /// them. Default false: the check is one vectorized pass over the logits, small next to a step but not free.
+    /// The generators (<see cref="Generation.TextGenerator"/>, <see cref="Generation.BatchGenerator"/>) check
+    /// before every sample whatever this says. When it throws, the state has already advanced past the tokens.
+    /// </summary>
+    public bool CheckFiniteLogits { get; init; }
 }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
 
@@ -8,7 +9,11 @@ namespace Rwkv.Onnx;
 /// into a caller span. Create it with <see cref="RwkvModel.CreateRunner"/>.
 /// </summary>
 /// <remarks>
-/// A runner is not thread-safe: use one per conversation or thread (several runners may share a model).
+/// A runner is not thread-safe: use one per conversation or thread (several runners may share a model). A
+/// second thread that calls a forward method while another thread is inside one, or that passes a state
+/// another runner is running, gets <see cref="InvalidOperationException"/> instead of mixed results.
+/// Disposing the model, the runner or the state during a run on another thread waits for the run to end;
+/// later runs throw <see cref="ObjectDisposedException"/>.
 /// The step path binds the state's buffers through an <see cref="OrtIoBinding"/> once per state and then
 /// allocates nothing per token; using another state object rebuilds the binding. Prefill allocates its
 /// token and logits buffers per chunk. If a run fails, the state holds the result of the runs before it.
@@ -20,13 +25,14 @@ public sealed class RwkvRunner : IDisposable
     private readonly string[] _prefillInputNames;
     private readonly string[] _prefillLastOutputNames;
     private readonly string[] _prefillAllOutputNames;
+    private readonly LifetimeGate _gate;
     private StepBinding? _stepBinding;
     private int _prefillChunkSize;
-    private bool _disposed;
 
     internal RwkvRunner(RwkvModel model)
     {
         _model = model;
+        _gate = new LifetimeGate(this, exclusive: true);
         _prefillChunkSize = model.Options.PrefillChunkSize;
         _prefillInputNames = [RwkvContract.TokensInput, RwkvContract.NumLogitsInput, .. model.StateInputNames];
         _prefillLastOutputNames = [RwkvContract.LogitsOutput, .. model.StateOutputNames];
@@ -57,6 +63,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary, or <paramref name="mode"/> is undefined.</exception>
     /// <exception cref="StateMismatchException"><paramref name="state"/> belongs to another model or has a batch size other than 1.</exception>
     /// <exception cref="ObjectDisposedException">The runner, the state or the model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using this runner or <paramref name="state"/>.</exception>
+    /// <exception cref="NonFiniteValueException">
+    /// <see cref="RwkvModelOptions.CheckFiniteLogits"/> is on and a logit is NaN or infinite; the state has advanced.
+    /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void Forward(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
         Run(tokens, tokens.Length, state, logits, mode, requiredBatchSize: 1, allLogits: false);
@@ -70,6 +80,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary, or <paramref name="mode"/> is undefined.</exception>
     /// <exception cref="StateMismatchException"><paramref name="state"/> belongs to another model or has a batch size other than 1.</exception>
     /// <exception cref="ObjectDisposedException">The runner, the state or the model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using this runner or <paramref name="state"/>.</exception>
+    /// <exception cref="NonFiniteValueException">
+    /// <see cref="RwkvModelOptions.CheckFiniteLogits"/> is on and a logit is NaN or infinite; the state has advanced.
+    /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardAll(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
         Run(tokens, tokens.Length, state, logits, mode, requiredBatchSize: 1, allLogits: true);
@@ -84,6 +98,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A token id is outside the vocabulary, <paramref name="sequenceLength"/> is less than 1, or <paramref name="mode"/> is undefined.</exception>
     /// <exception cref="StateMismatchException"><paramref name="state"/> belongs to another model.</exception>
     /// <exception cref="ObjectDisposedException">The runner, the state or the model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using this runner or <paramref name="state"/>.</exception>
+    /// <exception cref="NonFiniteValueException">
+    /// <see cref="RwkvModelOptions.CheckFiniteLogits"/> is on and a logit is NaN or infinite; the state has advanced.
+    /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardBatch(ReadOnlySpan<int> tokens, int sequenceLength, RwkvState state, Span<float> logits,
         RwkvForwardMode mode = RwkvForwardMode.Auto)
@@ -92,14 +110,16 @@ public sealed class RwkvRunner : IDisposable
         Run(tokens, sequenceLength, state, logits, mode, requiredBatchSize: null, allLogits: false);
     }
 
-    /// <summary>Releases the bindings and buffers. Safe before or after disposing the model and the states.</summary>
+    /// <summary>
+    /// Releases the bindings and buffers. Safe to call more than once, from any thread, before or after disposing
+    /// the model and the states; a call that races with a run on another thread waits for it to end.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (!_gate.Close())
         {
             return;
         }
-        _disposed = true;
         _stepBinding?.Dispose();
         _stepBinding = null;
         _runOptions.Dispose();
@@ -108,24 +128,53 @@ public sealed class RwkvRunner : IDisposable
     private void Run(ReadOnlySpan<int> tokens, int sequenceLength, RwkvState state, Span<float> logits, RwkvForwardMode mode,
         int? requiredBatchSize, bool allLogits)
     {
-        Validate(tokens, sequenceLength, state, logits, mode, requiredBatchSize, allLogits);
-        bool step = mode == RwkvForwardMode.Step || (mode == RwkvForwardMode.Auto && sequenceLength == 1);
-        if (step)
+        ArgumentNullException.ThrowIfNull(state);
+        // Runner, state, model: each gate makes a racing Dispose wait for this run, and the exclusive
+        // runner and state gates turn concurrent use of one conversation into an error.
+        _gate.Enter();
+        try
         {
-            RunSteps(tokens, sequenceLength, state, logits, allLogits);
+            state.EnterUse();
+            try
+            {
+                _model.EnterRun();
+                try
+                {
+                    Validate(tokens, sequenceLength, state, logits, mode, requiredBatchSize, allLogits);
+                    bool step = mode == RwkvForwardMode.Step || (mode == RwkvForwardMode.Auto && sequenceLength == 1);
+                    if (step)
+                    {
+                        RunSteps(tokens, sequenceLength, state, logits, allLogits);
+                    }
+                    else
+                    {
+                        RunPrefill(tokens, sequenceLength, state, logits, allLogits);
+                    }
+                    if (_model.Options.CheckFiniteLogits && !TensorPrimitives.IsFiniteAll<float>(logits))
+                    {
+                        NonFiniteValueException.ThrowIfAny(logits, RwkvContract.LogitsOutput,
+                            $"the output of the model loaded from '{_model.ModelDirectory}' (rows of {_model.VocabSize})");
+                    }
+                }
+                finally
+                {
+                    _model.ExitRun();
+                }
+            }
+            finally
+            {
+                state.ExitUse();
+            }
         }
-        else
+        finally
         {
-            RunPrefill(tokens, sequenceLength, state, logits, allLogits);
+            _gate.Exit();
         }
     }
 
     private void Validate(ReadOnlySpan<int> tokens, int sequenceLength, RwkvState state, ReadOnlySpan<float> logits,
         RwkvForwardMode mode, int? requiredBatchSize, bool allLogits)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        _model.ThrowIfDisposed();
-        ArgumentNullException.ThrowIfNull(state);
         state.ThrowIfUnusable();
         if (!Enum.IsDefined(mode))
         {
@@ -155,8 +204,9 @@ public sealed class RwkvRunner : IDisposable
         {
             if ((uint)tokens[i] >= (uint)vocab)
             {
+                string where = state.BatchSize == 1 ? $"position {i}" : $"position {i} (sequence {i / sequenceLength}, token {i % sequenceLength})";
                 throw new ArgumentOutOfRangeException(nameof(tokens), tokens[i],
-                    $"Token id {tokens[i]} at position {i} is outside the vocabulary: ids must be in [0, {vocab}).");
+                    $"Token id {tokens[i]} at {where} is outside the vocabulary: ids must be in [0, {vocab}).");
             }
         }
         long expectedLogits = (long)state.BatchSize * vocab * (allLogits ? sequenceLength : 1);

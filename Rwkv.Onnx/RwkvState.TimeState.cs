@@ -28,6 +28,7 @@ public sealed partial class RwkvState
     /// The model is RWKV-4, a layer's <c>time_state</c> is missing or has another shape than the model's <c>wkv</c>
     /// slot, or the source has <c>time_state</c> tensors for more layers than the model has.
     /// </exception>
+    /// <exception cref="NonFiniteValueException">A <c>time_state</c> value is NaN or infinite (the exception names the tensor and index).</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public static RwkvState FromTimeState(RwkvModel model, ITensorSource tensors)
     {
@@ -69,6 +70,7 @@ public sealed partial class RwkvState
                     throw new StateMismatchException(FormatShape(slot.Shape), FormatShape(shape),
                         $"Tensor '{name}' of {tensors.Description} has shape {FormatShape(shape)} ({data.Length} values); the model's '{slot.Input}' needs {FormatShape(slot.Shape)}.");
                 }
+                NonFiniteValueException.ThrowIfAny(data, name, tensors.Description);
                 if (transpose)
                 {
                     TransposePerHead(data, state.Current[i], slot.Shape[0], slot.Shape[1]);

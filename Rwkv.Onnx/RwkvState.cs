@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.ML.OnnxRuntime;
@@ -14,7 +15,11 @@ namespace Rwkv.Onnx;
 /// <remarks>
 /// Each buffer exists twice, so a run reads the past state from one set and writes the present state into
 /// the other; the sets then swap roles, with no copy. A state belongs to one conversation and is not
-/// thread-safe. It refuses every operation except <see cref="Dispose"/> once it or its model is disposed.
+/// thread-safe: a second thread that runs, copies, resets or saves it while another thread does throws
+/// <see cref="InvalidOperationException"/> rather than mixing two conversations. It refuses every operation
+/// except <see cref="Dispose"/> once it or its model is disposed. A state never holds NaN or an infinity
+/// from outside: <see cref="Load"/> and <see cref="FromTimeState"/> reject such values with
+/// <see cref="NonFiniteValueException"/>, naming the tensor and index.
 /// </remarks>
 public sealed partial class RwkvState : IDisposable
 {
@@ -26,12 +31,13 @@ public sealed partial class RwkvState : IDisposable
     private readonly RwkvModel _model;
     private readonly float[][][] _buffers; // [set][tensor], set 0 or 1
     private readonly OrtValue[][] _values; // OrtValues over _buffers, same indices
+    private readonly LifetimeGate _gate;
     private int _current;
-    private bool _disposed;
 
     internal RwkvState(RwkvModel model, int batchSize)
     {
         _model = model;
+        _gate = new LifetimeGate(this, exclusive: true);
         BatchSize = batchSize;
         IReadOnlyList<RwkvStateTensorInfo> tensors = model.Manifest.State;
         _buffers = new float[2][][];
@@ -61,7 +67,7 @@ public sealed partial class RwkvState : IDisposable
             DisposeValues();
             throw;
         }
-        Reset();
+        ResetBuffers();
     }
 
     /// <summary>The number of sequences this state holds.</summary>
@@ -81,27 +87,55 @@ public sealed partial class RwkvState : IDisposable
     /// <summary>Makes the other buffer set current, after a run wrote the present state into it.</summary>
     internal void Swap() => _current ^= 1;
 
+    /// <summary>Claims this state for one operation; pair with <see cref="ExitUse"/>. <see cref="Dispose"/> waits for it.</summary>
+    /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
+    internal void EnterUse()
+    {
+        _gate.Enter();
+        if (_model.IsDisposed)
+        {
+            _gate.Exit();
+            ThrowModelDisposed();
+        }
+    }
+
+    /// <summary>Ends an operation started with <see cref="EnterUse"/>.</summary>
+    internal void ExitUse() => _gate.Exit();
+
     /// <summary>Sets every sequence back to the model's initial state (each tensor's <c>initial</c> value).</summary>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
     public void Reset()
     {
-        ThrowIfUnusable();
-        IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
-        for (int i = 0; i < tensors.Count; i++)
+        EnterUse();
+        try
         {
-            Current[i].AsSpan().Fill(tensors[i].Initial);
+            ResetBuffers();
+        }
+        finally
+        {
+            ExitUse();
         }
     }
 
     /// <summary>Creates an independent copy of this state, for the same model and batch size.</summary>
     /// <returns>The copy; the caller disposes it.</returns>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
     public RwkvState Clone()
     {
-        ThrowIfUnusable();
-        var clone = new RwkvState(_model, BatchSize);
-        clone.CopyFrom(this);
-        return clone;
+        EnterUse();
+        try
+        {
+            var clone = new RwkvState(_model, BatchSize);
+            clone.CopyBuffersFrom(this);
+            return clone;
+        }
+        finally
+        {
+            ExitUse();
+        }
     }
 
     /// <summary>Overwrites this state with the values of <paramref name="source"/>.</summary>
@@ -109,11 +143,37 @@ public sealed partial class RwkvState : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="source"/> is null.</exception>
     /// <exception cref="StateMismatchException"><paramref name="source"/> belongs to another model or has another batch size.</exception>
     /// <exception cref="ObjectDisposedException">Either state or the model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using either state.</exception>
     public void CopyFrom(RwkvState source)
     {
         ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(source);
         source.ThrowIfUnusable();
+        if (ReferenceEquals(source, this))
+        {
+            return;
+        }
+        EnterUse();
+        try
+        {
+            source.EnterUse();
+            try
+            {
+                CopyFromCore(source);
+            }
+            finally
+            {
+                source.ExitUse();
+            }
+        }
+        finally
+        {
+            ExitUse();
+        }
+    }
+
+    private void CopyFromCore(RwkvState source)
+    {
         if (!ReferenceEquals(source._model, _model))
         {
             throw new StateMismatchException(_model.ModelDirectory, source._model.ModelDirectory,
@@ -124,6 +184,11 @@ public sealed partial class RwkvState : IDisposable
             throw new StateMismatchException($"batch {BatchSize}", $"batch {source.BatchSize}",
                 $"Cannot copy a state of batch size {source.BatchSize} into a state of batch size {BatchSize}.");
         }
+        CopyBuffersFrom(source);
+    }
+
+    private void CopyBuffersFrom(RwkvState source)
+    {
         for (int i = 0; i < Current.Length; i++)
         {
             source.Current[i].CopyTo(Current[i], 0);
@@ -141,6 +206,34 @@ public sealed partial class RwkvState : IDisposable
         ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(source);
         source.ThrowIfUnusable();
+        bool other = !ReferenceEquals(source, this);
+        EnterUse();
+        try
+        {
+            if (other)
+            {
+                source.EnterUse();
+            }
+            try
+            {
+                CopyRowFromCore(source, sourceRow, destinationRow);
+            }
+            finally
+            {
+                if (other)
+                {
+                    source.ExitUse();
+                }
+            }
+        }
+        finally
+        {
+            ExitUse();
+        }
+    }
+
+    private void CopyRowFromCore(RwkvState source, int sourceRow, int destinationRow)
+    {
         if (!ReferenceEquals(source._model, _model))
         {
             throw new StateMismatchException(_model.ModelDirectory, source._model.ModelDirectory,
@@ -165,10 +258,24 @@ public sealed partial class RwkvState : IDisposable
     /// <param name="stream">A writable stream.</param>
     /// <exception cref="ArgumentNullException"><paramref name="stream"/> is null.</exception>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
     public void Save(Stream stream)
     {
         ThrowIfUnusable();
         ArgumentNullException.ThrowIfNull(stream);
+        EnterUse();
+        try
+        {
+            SaveCore(stream);
+        }
+        finally
+        {
+            ExitUse();
+        }
+    }
+
+    private void SaveCore(Stream stream)
+    {
         RwkvArchitectureInfo architecture = _model.Manifest.Architecture;
         using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
         writer.Write(SaveMagic);
@@ -189,13 +296,19 @@ public sealed partial class RwkvState : IDisposable
     }
 
     /// <summary>Reads a state written by <see cref="Save"/> for <paramref name="model"/>. The stream is left open.</summary>
+    /// <remarks>
+    /// The header is checked against the model before anything is allocated from it, and the data it declares against
+    /// the bytes the stream holds (a non-seekable stream is read into memory first, no further than the header
+    /// declares), so a corrupt or hostile file costs at most memory in proportion to its own size.
+    /// </remarks>
     /// <param name="model">The model the state is for; its layout must match the saved one.</param>
     /// <param name="stream">A readable stream positioned at the start of a saved state.</param>
     /// <returns>The state, with the saved batch size; the caller disposes it.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="InvalidDataException">The stream does not start with a saved RWKV state.</exception>
+    /// <exception cref="InvalidDataException">The stream does not start with a saved RWKV state, or its header is corrupt.</exception>
     /// <exception cref="StateMismatchException">The saved state has another format version, or does not fit the model.</exception>
     /// <exception cref="EndOfStreamException">The stream ends before the state does.</exception>
+    /// <exception cref="NonFiniteValueException">A saved value is NaN or infinite (the exception names the tensor and index).</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public static RwkvState Load(RwkvModel model, Stream stream)
     {
@@ -203,35 +316,48 @@ public sealed partial class RwkvState : IDisposable
         ArgumentNullException.ThrowIfNull(stream);
         model.ThrowIfDisposed();
         RwkvManifest manifest = model.Manifest;
-        using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
-        uint magic = reader.ReadUInt32();
-        if (magic != SaveMagic)
+        int batchSize;
+        long dataBytes;
+        using (var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true))
         {
-            throw new InvalidDataException($"The stream is not a saved RWKV state: it starts with 0x{magic:X8}; expected 0x{SaveMagic:X8} ('RWKS').");
+            (batchSize, dataBytes) = ReadHeader(manifest, reader);
         }
-        Expect("format version", SaveFormatVersion, reader.ReadInt32());
-        Expect("layer count", manifest.Architecture.Layers, reader.ReadInt32());
-        Expect("embedding size", manifest.Architecture.Embedding, reader.ReadInt32());
-        Expect("architecture version", manifest.Architecture.Version, reader.ReadString());
-        int batchSize = reader.ReadInt32();
-        if (batchSize < 1)
+        Stream data = stream;
+        if (stream.CanSeek)
         {
-            throw new StateMismatchException("a batch size of at least 1", batchSize.ToString(), $"The saved state has batch size {batchSize}.");
+            long remaining = stream.Length - stream.Position;
+            if (remaining < dataBytes)
+            {
+                throw new EndOfStreamException($"The saved state declares {dataBytes} bytes of data after its header, but the stream holds only {remaining}.");
+            }
         }
-        Expect("state tensor count", manifest.State.Count, reader.ReadInt32());
-        for (int i = 0; i < manifest.State.Count; i++)
+        else
         {
-            long expected = manifest.State[i].Shape.Aggregate((long)batchSize, (product, d) => product * d);
-            Expect($"element count of '{manifest.State[i].Input}'", expected, reader.ReadInt32());
+            // Copied in pieces, so memory grows with the bytes that actually arrive, not with the declared size.
+            var copy = new MemoryStream();
+            byte[] chunk = new byte[1 << 16];
+            while (copy.Length < dataBytes)
+            {
+                int read = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, dataBytes - copy.Length));
+                if (read == 0)
+                {
+                    throw new EndOfStreamException($"The saved state declares {dataBytes} bytes of data after its header, but the stream ends after {copy.Length}.");
+                }
+                copy.Write(chunk, 0, read);
+            }
+            copy.Position = 0;
+            data = copy;
         }
 
         var state = new RwkvState(model, batchSize);
         try
         {
+            using var reader = new BinaryReader(data, Encoding.UTF8, leaveOpen: true);
             foreach (float[] buffer in state.Current)
             {
                 ReadLittleEndian(reader, buffer);
             }
+            state.ThrowIfNonFinite("the saved state");
             return state;
         }
         catch
@@ -241,26 +367,102 @@ public sealed partial class RwkvState : IDisposable
         }
     }
 
-    /// <summary>Releases the OrtValues over the buffers. Safe to call more than once, before or after the model's <see cref="RwkvModel.Dispose"/>.</summary>
+    // Reads and checks the header against the manifest; returns the batch size and the bytes of data that follow.
+    private static (int BatchSize, long DataBytes) ReadHeader(RwkvManifest manifest, BinaryReader reader)
+    {
+        uint magic = reader.ReadUInt32();
+        if (magic != SaveMagic)
+        {
+            throw new InvalidDataException($"The stream is not a saved RWKV state: it starts with 0x{magic:X8}; expected 0x{SaveMagic:X8} ('RWKS').");
+        }
+        Expect("format version", SaveFormatVersion, reader.ReadInt32());
+        Expect("layer count", manifest.Architecture.Layers, reader.ReadInt32());
+        Expect("embedding size", manifest.Architecture.Embedding, reader.ReadInt32());
+        Expect("architecture version", manifest.Architecture.Version, ReadShortString(reader, "architecture version"));
+        int batchSize = reader.ReadInt32();
+        if (batchSize < 1)
+        {
+            throw new StateMismatchException("a batch size of at least 1", batchSize.ToString(CultureInfo.InvariantCulture), $"The saved state has batch size {batchSize}.");
+        }
+        Expect("state tensor count", manifest.State.Count, reader.ReadInt32());
+        long dataBytes = 0;
+        for (int i = 0; i < manifest.State.Count; i++)
+        {
+            // The saved count is an int32, so a product beyond it can never match; saturate instead of overflowing.
+            long expected = manifest.State[i].Shape.Aggregate((long)batchSize, (product, d) => product <= int.MaxValue ? product * d : long.MaxValue);
+            Expect($"element count of '{manifest.State[i].Input}'", expected, reader.ReadInt32());
+            dataBytes += expected * sizeof(float);
+        }
+        return (batchSize, dataBytes);
+    }
+
+    // A string as BinaryWriter.Write(string) writes it (7-bit encoded byte length, then UTF-8), at most 255 bytes.
+    private static string ReadShortString(BinaryReader reader, string what)
+    {
+        int length;
+        try
+        {
+            length = reader.Read7BitEncodedInt();
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"The saved state has a corrupt length for its {what}.", e);
+        }
+        if (length is < 0 or > byte.MaxValue)
+        {
+            throw new InvalidDataException($"The saved state declares a {what} of {length} bytes; at most {byte.MaxValue} are expected.");
+        }
+        byte[] bytes = reader.ReadBytes(length);
+        return bytes.Length == length
+            ? Encoding.UTF8.GetString(bytes)
+            : throw new EndOfStreamException($"The saved state ends inside its {what}.");
+    }
+
+    /// <summary>
+    /// Releases the OrtValues over the buffers. Safe to call more than once, from any thread, before or after the
+    /// model's <see cref="RwkvModel.Dispose"/>; a call that races with a run on another thread waits for it to end.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        if (!_gate.Close())
         {
             return;
         }
-        _disposed = true;
         DisposeValues();
     }
 
     /// <summary>Throws if this state or its model has been disposed.</summary>
     internal void ThrowIfUnusable()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_gate.IsClosed, this);
         if (_model.IsDisposed)
         {
-            throw new ObjectDisposedException(nameof(RwkvModel), "The RwkvModel this state belongs to has been disposed.");
+            ThrowModelDisposed();
         }
     }
+
+    /// <summary>Throws <see cref="NonFiniteValueException"/> if a current buffer holds NaN or an infinity.</summary>
+    /// <param name="origin">Where the values came from, e.g. <c>the saved state</c>.</param>
+    internal void ThrowIfNonFinite(string origin)
+    {
+        IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            NonFiniteValueException.ThrowIfAny(Current[i], tensors[i].Input, origin);
+        }
+    }
+
+    private void ResetBuffers()
+    {
+        IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            Current[i].AsSpan().Fill(tensors[i].Initial);
+        }
+    }
+
+    private static void ThrowModelDisposed() =>
+        throw new ObjectDisposedException(nameof(RwkvModel), "The RwkvModel this state belongs to has been disposed.");
 
     private void DisposeValues()
     {

@@ -111,9 +111,12 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// <summary>Channel mix of one block on the normalised input; returns the residual branch.</summary>
     protected abstract Value ChannelMix(RwkvBlock b, Value x);
 
-    /// <summary>Builds the step or prefill graph over already-prepared weights.</summary>
+    /// <summary>
+    /// Builds the step or prefill graph over already-prepared weights; with <paramref name="rescaleEvery"/> &gt; 0 the
+    /// residual stream is halved after every that many layers (the weights were scaled to match when prepared).
+    /// </summary>
     /// <remarks>A positive <paramref name="wkvChunkLength"/> gives the prefill graph the chunked-parallel recurrence over chunks of that many tokens.</remarks>
-    public OnnxGraph BuildGraph(GraphKind kind, ExternalWeights weights, int opset, int wkvChunkLength = 0)
+    public OnnxGraph BuildGraph(GraphKind kind, ExternalWeights weights, int opset, int rescaleEvery = 0, int wkvChunkLength = 0)
     {
         var g = new OnnxGraph(kind == GraphKind.Step ? "rwkv_step" : "rwkv_prefill", opset, weights);
         object batch = RwkvContract.BatchDim;
@@ -134,7 +137,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
         Value x;
         using (g.Scope("emb"))
         {
-            x = Gather(g.Weight("emb.weight"), tokens);
+            x = Embedding(g, "emb.weight", tokens);
         }
         var blocks = new RwkvBlock[Info.Layers];
         for (int layer = 0; layer < Info.Layers; layer++)
@@ -149,6 +152,10 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
                 using (g.Scope("ffn"))
                 {
                     x = x + ChannelMix(b, b.LayerNorm("ln2", x));
+                }
+                if (rescaleEvery > 0 && (layer + 1) % rescaleEvery == 0)
+                {
+                    x = x * 0.5f;
                 }
             }
             blocks[layer] = b;

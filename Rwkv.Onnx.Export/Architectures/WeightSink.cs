@@ -1,3 +1,4 @@
+using System.Globalization;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Graph;
 using Rwkv.Onnx.Export.Quantization;
@@ -16,11 +17,14 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// and in-context rates that the recurrence compounds over every token; the embedding is a Gather of one
 /// row per token, where a quantized matmul gains nothing.
 /// </remarks>
-internal sealed class WeightSink(ExternalWeights weights, WeightDType dtype, WeightDType headDType, int blockSize,
-    int total, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+internal sealed class WeightSink(ExternalWeights weights, ExportOptions options, int rescaleEvery, int total,
+    IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
 {
-    private readonly ElementType _matrixType = dtype == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
+    private readonly ElementType _matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
     private int _done;
+
+    /// <summary>The export's weight dtype.</summary>
+    public WeightDType DType => options.WeightDType;
 
     /// <summary>Writes <paramref name="data"/> as <paramref name="name"/> with <paramref name="shape"/>.</summary>
     public void Add(string name, float[] data, params long[] shape) =>
@@ -31,27 +35,35 @@ internal sealed class WeightSink(ExternalWeights weights, WeightDType dtype, Wei
 
     /// <summary>
     /// Writes the weight of a linear layer, PyTorch [out, in], in the export dtype: transposed to [in, out]
-    /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4.
+    /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4. With residual
+    /// rescaling, a layer's <c>att.output</c> and <c>ffn.value</c> weights are divided by 2^(layer / N) first.
     /// </summary>
-    public void Transposed(CheckpointTensor t) => Linear(t, dtype);
+    public void Transposed(CheckpointTensor t) => Linear(t, options.WeightDType, RescaleFactor(t.Name));
 
     /// <summary>Writes the LM head, PyTorch [vocab, C], like <see cref="Transposed"/> but in the head dtype.</summary>
-    public void Head(CheckpointTensor t) => Linear(t, headDType);
+    public void Head(CheckpointTensor t) => Linear(t, options.HeadWeightDType ?? options.WeightDType, 1f);
 
     /// <summary>Writes a 2-D matrix as it is.</summary>
     public void Matrix(CheckpointTensor t) => Add(t.Name, t.ReadFloat32(), t.Shape[0], t.Shape[1]);
 
-    private void Linear(CheckpointTensor t, WeightDType type)
+    private void Linear(CheckpointTensor t, WeightDType type, float scale)
     {
         int n = (int)t.Shape[0], k = (int)t.Shape[1];
         float[] w = t.ReadFloat32();
+        if (scale != 1f)
+        {
+            for (int i = 0; i < w.Length; i++)
+            {
+                w[i] *= scale;
+            }
+        }
         Write(() =>
         {
             if (type is WeightDType.Int8 or WeightDType.Int4)
             {
                 int bits = type == WeightDType.Int8 ? 8 : 4;
-                (byte[] codes, float[] scales) = BlockQuantizer.Quantize(w, n, k, blockSize, bits);
-                weights.AddQuantized(t.Name, codes, scales, k, n, bits, blockSize);
+                (byte[] codes, float[] scales) = BlockQuantizer.Quantize(w, n, k, options.BlockSize, bits);
+                weights.AddQuantized(t.Name, codes, scales, k, n, bits, options.BlockSize, AccuracyLevel(options.QuantizedCompute));
             }
             else
             {
@@ -59,6 +71,19 @@ internal sealed class WeightSink(ExternalWeights weights, WeightDType dtype, Wei
             }
         });
     }
+
+    // 2^-(layer / N) for blocks.{layer}.att.output.weight and blocks.{layer}.ffn.value.weight, the two matmuls that write
+    // the residual stream; 1 for everything else (see ExportOptions.ResidualRescaleEvery).
+    private float RescaleFactor(string name)
+    {
+        string[] parts = name.Split('.');
+        return rescaleEvery > 0 && parts is ["blocks", _, "att", "output", "weight"] or ["blocks", _, "ffn", "value", "weight"]
+            ? MathF.ScaleB(1f, -(int.Parse(parts[1], CultureInfo.InvariantCulture) / rescaleEvery))
+            : 1f;
+    }
+
+    // MatMulNBits accuracy_level: 4 = int8 activations, 1 = float32.
+    private static int AccuracyLevel(QuantizedCompute compute) => compute == QuantizedCompute.Int8 ? 4 : 1;
 
     private void Write(Action write)
     {

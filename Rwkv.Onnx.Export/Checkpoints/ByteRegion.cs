@@ -25,6 +25,15 @@ internal abstract class ByteRegion(string path, long length)
         ReadCore(offset, destination, tensorName);
     }
 
+    /// <summary>
+    /// Checks, before a caller sizes a buffer from <see cref="Length"/>, that the region really holds that many bytes.
+    /// A file region was checked against the file length when it was opened; a compressed one is checked here.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">The region holds fewer (or other) bytes than declared.</exception>
+    public virtual void Validate(string tensorName)
+    {
+    }
+
     /// <summary>Reads bytes already checked to lie inside the region.</summary>
     protected abstract void ReadCore(long offset, Span<byte> destination, string tensorName);
 }

@@ -45,6 +45,7 @@ public abstract class CheckpointTensor
             throw new ArgumentException(
                 $"Tensor '{Name}' has {ElementCount} elements; the destination holds {destination.Length}.", nameof(destination));
         }
+        Validate();
         ReadCore(destination);
     }
 
@@ -55,9 +56,19 @@ public abstract class CheckpointTensor
         {
             throw new CheckpointFormatException(null, Name, $"Tensor '{Name}' has {ElementCount} elements, more than one array can hold.");
         }
+        Validate();
         var data = new float[ElementCount];
         ReadCore(data);
         return data;
+    }
+
+    /// <summary>
+    /// Checks, before a buffer of <see cref="ElementCount"/> floats is allocated, that the data behind the tensor
+    /// really exists (e.g. that a compressed entry inflates to its declared size). Does nothing by default.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">The data is shorter than declared or corrupt.</exception>
+    protected internal virtual void Validate()
+    {
     }
 
     /// <summary>Shape as text, e.g. <c>[768, 768]</c>, for messages.</summary>

@@ -6,14 +6,19 @@ internal static class Crc32
     private static readonly uint[] s_table = CreateTable();
 
     /// <summary>The CRC-32 of <paramref name="data"/>.</summary>
-    public static uint Compute(ReadOnlySpan<byte> data)
+    public static uint Compute(ReadOnlySpan<byte> data) => ~Update(0xffffffff, data);
+
+    /// <summary>
+    /// Feeds <paramref name="data"/> into a running CRC register: start from <c>0xffffffff</c>, call once per
+    /// piece, and complement the result (<c>~register</c>) at the end.
+    /// </summary>
+    public static uint Update(uint register, ReadOnlySpan<byte> data)
     {
-        uint crc = 0xffffffff;
         foreach (byte b in data)
         {
-            crc = s_table[(crc ^ b) & 0xff] ^ (crc >> 8);
+            register = s_table[(register ^ b) & 0xff] ^ (register >> 8);
         }
-        return ~crc;
+        return register;
     }
 
     private static uint[] CreateTable()

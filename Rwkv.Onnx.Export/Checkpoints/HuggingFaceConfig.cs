@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Rwkv.Onnx.Export.Checkpoints;
 
@@ -39,9 +40,14 @@ internal sealed record HuggingFaceConfig
         {
             throw Error(path, $"is larger than {MaxConfigBytes >> 20} MB; it is not a model config");
         }
+        byte[] bytes = File.ReadAllBytes(path);
+        if (!Utf8.IsValid(bytes))
+        {
+            throw Error(path, "is not valid UTF-8 text");
+        }
         try
         {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 16, CommentHandling = JsonCommentHandling.Skip });
+            using JsonDocument document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 16, CommentHandling = JsonCommentHandling.Skip });
             JsonElement root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
             {

@@ -34,7 +34,7 @@ internal static class RwkvCppLayout
             }
             else if (leaf is "time_maa_w1" or "time_decay_w1" or "time_decay_w2")
             {
-                yield return DerivedTensor.Transpose2D(t, t.Name); // RWKV-6 LoRA: stored transposed
+                yield return DerivedTensor.Transpose2D(Require2D(reader, t), t.Name); // RWKV-6 LoRA: stored transposed
             }
             else if (leaf == "time_maa_w2" && t.Shape.Count == 3)
             {
@@ -81,6 +81,11 @@ internal static class RwkvCppLayout
             yield return DerivedTensor.Slice(t, prefix + s_v7MixNames[i], i * c, [1, 1, c]);
         }
     }
+
+    private static CheckpointTensor Require2D(RwkvCppReader reader, CheckpointTensor t) =>
+        t.Shape.Count == 2
+            ? t
+            : throw new CheckpointFormatException(reader.Path, t.Name, $"Tensor '{t.Name}' in '{reader.Path}' has shape {t.ShapeText}; expected 2 dimensions.");
 
     private static long[] DropTrailingOnes(CheckpointTensor t)
     {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using System.Text.Unicode;
 using Microsoft.Win32.SafeHandles;
 
 namespace Rwkv.Onnx.Export.Checkpoints;
@@ -127,6 +128,11 @@ public sealed class SafetensorsReader : ICheckpointReader
         ReadExactly(handle, file, header, 8);
         long dataStart = 8 + (long)declared, dataLength = length - dataStart;
 
+        if (!Utf8.IsValid(header))
+        {
+            // JsonDocument checks the UTF-8 of names and strings only when they are read, and then throws InvalidOperationException.
+            throw Error(file, null, "has a safetensors header that is not valid UTF-8");
+        }
         JsonDocument document;
         try
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Rwkv.Onnx.Export.Checkpoints;
 
@@ -35,9 +36,14 @@ internal sealed class ShardIndex
         string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
         var shards = new List<(string, List<string>)>();
         var byFile = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        byte[] bytes = File.ReadAllBytes(path);
+        if (!Utf8.IsValid(bytes))
+        {
+            throw Error(path, "is not valid UTF-8 text");
+        }
         try
         {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 16 });
+            using JsonDocument document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 16 });
             if (document.RootElement.ValueKind != JsonValueKind.Object
                 || !document.RootElement.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
             {

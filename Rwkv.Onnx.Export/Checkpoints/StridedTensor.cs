@@ -57,6 +57,8 @@ internal sealed class StridedTensor : CheckpointTensor
         }
     }
 
+    protected internal override void Validate() => _storage.Validate(Name);
+
     protected override void ReadCore(Span<float> destination)
     {
         if (destination.IsEmpty)

@@ -9,7 +9,8 @@ namespace Rwkv.Onnx.Export.Checkpoints;
 /// <c>&lt;archive&gt;/data.pkl</c>, a pickled dict of name → tensor, and one entry
 /// <c>&lt;archive&gt;/data/&lt;key&gt;</c> per storage. The pickle is read by <see cref="RestrictedUnpickler"/>,
 /// which never executes code; storages stay in the file and are read in place (stored entries, as
-/// torch.save writes them) or streamed (deflated entries), only when a tensor is read.
+/// torch.save writes them) or streamed (deflated entries), only when a tensor is read. A deflated entry is
+/// decompressed once before its first read (without keeping the bytes) to check its declared size and CRC-32.
 /// </summary>
 /// <remarks>
 /// Tensors may be views: a storage offset and arbitrary non-negative strides (e.g. a transposed
@@ -148,11 +149,12 @@ public sealed class TorchZipReader : ICheckpointReader
         {
             throw Error(tensorName, $"has no zip entry '{entryName}' for the storage of tensor '{tensorName}'; the archive is incomplete");
         }
-        long expected = checked(storage.ElementCount * TensorDecoding.ElementSize(storage.DType));
-        if (entry.Size != expected)
+        int elementSize = TensorDecoding.ElementSize(storage.DType);
+        if (storage.ElementCount > long.MaxValue / elementSize || entry.Size != storage.ElementCount * elementSize)
         {
+            string need = storage.ElementCount > long.MaxValue / elementSize ? "more bytes than a file can hold" : $"{storage.ElementCount * elementSize}";
             throw Error(tensorName, $"has a storage entry '{entryName}' of {entry.Size} bytes for tensor '{tensorName}'; " +
-                $"its {storage.ElementCount} {storage.DType} elements need {expected}");
+                $"its {storage.ElementCount} {storage.DType} elements need {need}");
         }
         return Region(entry, tensorName);
     }
@@ -164,7 +166,7 @@ public sealed class TorchZipReader : ICheckpointReader
             case ZipEntry.Stored:
                 return new FileByteRegion(_handle, this, Path, entry.DataOffset, entry.Size);
             case ZipEntry.Deflated:
-                var region = new DeflateByteRegion(_handle, this, Path, entry.Name, entry.DataOffset, entry.CompressedSize, entry.Size);
+                var region = new DeflateByteRegion(_handle, this, Path, entry.Name, entry.DataOffset, entry.CompressedSize, entry.Size, entry.Crc32);
                 _regions.Add(region);
                 return region;
             default:
@@ -178,8 +180,10 @@ public sealed class TorchZipReader : ICheckpointReader
         {
             throw Error(null, $"has a '{entry.Name}' of {entry.Size} bytes, more than the {limit} bytes this reader accepts");
         }
+        ByteRegion region = Region(entry, null);
+        region.Validate(entry.Name); // before the buffer is sized from the declared length
         var bytes = new byte[entry.Size];
-        Region(entry, null).Read(0, bytes, entry.Name);
+        region.Read(0, bytes, entry.Name);
         return bytes;
     }
 

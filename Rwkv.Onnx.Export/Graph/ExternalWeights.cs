@@ -9,7 +9,7 @@ internal readonly record struct ExternalWeight(string Name, ElementType Type, lo
 /// A linear layer's weight stored block-quantized for <c>MatMulNBits</c>: codes in <see cref="CodesName"/>
 /// (uint8 [N, K/block, block·bits/8]) and scales in <see cref="ScalesName"/> (float [N·K/block]).
 /// </summary>
-internal readonly record struct QuantizedWeight(string CodesName, string ScalesName, int K, int N, int Bits, int BlockSize);
+internal readonly record struct QuantizedWeight(string CodesName, string ScalesName, int K, int N, int Bits, int BlockSize, int AccuracyLevel);
 
 /// <summary>
 /// Streams prepared weights into the one external-data file that every graph references, so each
@@ -65,9 +65,9 @@ internal sealed class ExternalWeights : IDisposable
     /// Appends the linear weight <paramref name="name"/> block-quantized: its codes as <c>{name}_Q{bits}</c>
     /// and its scales as <c>{name}_scales</c>; graphs find them through <see cref="TryGetQuantized"/>.
     /// </summary>
-    public void AddQuantized(string name, byte[] codes, float[] scales, int k, int n, int bits, int blockSize)
+    public void AddQuantized(string name, byte[] codes, float[] scales, int k, int n, int bits, int blockSize, int accuracyLevel)
     {
-        var q = new QuantizedWeight($"{name}_Q{bits}", $"{name}_scales", k, n, bits, blockSize);
+        var q = new QuantizedWeight($"{name}_Q{bits}", $"{name}_scales", k, n, bits, blockSize, accuracyLevel);
         if (_weights.ContainsKey(name) || !_quantized.TryAdd(name, q))
         {
             throw new InvalidOperationException($"Weight '{name}' is written twice.");

@@ -16,6 +16,7 @@ internal sealed class OnnxGraph
     private readonly HashSet<string> _values = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Value> _constants = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Value> _weights = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Value> _stored = new(StringComparer.Ordinal);
     private readonly ExternalWeights? _externalWeights;
     private readonly OnnxGraph? _parent;
 
@@ -142,8 +143,8 @@ internal sealed class OnnxGraph
         Constant($"/constants/INT64/{value}", ElementType.Int64, [], t => t.Int64Data.Add(value));
 
     /// <summary>
-    /// The weight <paramref name="name"/> as float32: an external initializer of the shared weights file,
-    /// added on first use; half-precision weights get one Cast node per graph.
+    /// The weight <paramref name="name"/> as float32: the stored initializer, through one Cast node per graph
+    /// when it is stored as float16 (ONNX Runtime folds that Cast at load).
     /// </summary>
     public Value Weight(string name)
     {
@@ -155,20 +156,8 @@ internal sealed class OnnxGraph
         {
             return cached;
         }
-        if (_externalWeights is null)
-        {
-            throw new InvalidOperationException($"Graph '{_proto.Name}' has no weights; '{name}' is unavailable.");
-        }
-        ExternalWeight w = _externalWeights.Get(name);
-        var tensor = new TensorProto { Name = name, DataType = (int)w.Type, DataLocation = TensorProto.Types.DataLocation.External };
-        tensor.Dims.AddRange(w.Shape);
-        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _externalWeights.FileName });
-        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = w.Offset.ToString(CultureInfo.InvariantCulture) });
-        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = w.Length.ToString(CultureInfo.InvariantCulture) });
-        Define(name);
-        _proto.Initializer.Add(tensor);
-        Value value = new(this, name);
-        if (w.Type == ElementType.Float16)
+        Value value = StoredWeight(name, out ElementType type);
+        if (type == ElementType.Float16)
         {
             using (Scope(name))
             {
@@ -176,6 +165,38 @@ internal sealed class OnnxGraph
             }
         }
         _weights.Add(name, value);
+        return value;
+    }
+
+    /// <summary>
+    /// The weight <paramref name="name"/> as stored (<paramref name="type"/>): an external initializer of the shared
+    /// weights file, added on first use. For ops that run in the stored precision (a float16 MatMul, a Gather).
+    /// </summary>
+    public Value StoredWeight(string name, out ElementType type)
+    {
+        if (_parent is not null)
+        {
+            return _parent.StoredWeight(name, out type);
+        }
+        if (_externalWeights is null)
+        {
+            throw new InvalidOperationException($"Graph '{_proto.Name}' has no weights; '{name}' is unavailable.");
+        }
+        ExternalWeight w = _externalWeights.Get(name);
+        type = w.Type;
+        if (_stored.TryGetValue(name, out Value cached))
+        {
+            return cached;
+        }
+        var tensor = new TensorProto { Name = name, DataType = (int)w.Type, DataLocation = TensorProto.Types.DataLocation.External };
+        tensor.Dims.AddRange(w.Shape);
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _externalWeights.FileName });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = w.Offset.ToString(CultureInfo.InvariantCulture) });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = w.Length.ToString(CultureInfo.InvariantCulture) });
+        Define(name);
+        _proto.Initializer.Add(tensor);
+        var value = new Value(this, name);
+        _stored.Add(name, value);
         return value;
     }
 

@@ -10,18 +10,41 @@ internal static partial class Ops
 
     /// <summary>
     /// MatMulNBits (com.microsoft, version 1): a · dequant(B)ᵀ over the last axis of <paramref name="a"/>, with B
-    /// block-quantized along K and the default zero point 2^(bits−1).
+    /// block-quantized along K and the default zero point 2^(bits−1); accuracy_level picks the arithmetic.
     /// </summary>
     public static Value MatMulNBits(Value a, Value codes, Value scales, QuantizedWeight q) =>
         a.Graph.DomainNode(MicrosoftDomain, "MatMulNBits", [a, codes, scales],
-            [Attr.Int("K", q.K), Attr.Int("N", q.N), Attr.Int("bits", q.Bits), Attr.Int("block_size", q.BlockSize)]);
+            [Attr.Int("K", q.K), Attr.Int("N", q.N), Attr.Int("bits", q.Bits), Attr.Int("block_size", q.BlockSize), Attr.Int("accuracy_level", q.AccuracyLevel)]);
 
-    /// <summary>y = x · W: a float MatMul, or MatMulNBits when the export stored the weight <paramref name="weight"/> block-quantized.</summary>
-    public static Value Linear(Value x, string weight) =>
-        x.Graph.TryGetQuantized(weight, out QuantizedWeight q)
-            ? MatMulNBits(x, x.Graph.Weight(q.CodesName), x.Graph.Weight(q.ScalesName), q)
-            : MatMul(x, x.Graph.Weight(weight));
+    /// <summary>
+    /// y = x · W in the precision the export stored W in: MatMulNBits for a block-quantized weight; for a float16
+    /// weight, a float16 MatMul between casts (float16 GEMMs on GPUs; on CPU, ONNX Runtime computes in float32 and
+    /// rounds the product to float16); else a float32 MatMul. x and y are float32.
+    /// </summary>
+    public static Value Linear(Value x, string weight)
+    {
+        OnnxGraph g = x.Graph;
+        if (g.TryGetQuantized(weight, out QuantizedWeight q))
+        {
+            return MatMulNBits(x, g.Weight(q.CodesName), g.Weight(q.ScalesName), q);
+        }
+        Value w = g.StoredWeight(weight, out ElementType type);
+        return type == ElementType.Float16
+            ? Cast(MatMul(Cast(x, ElementType.Float16), w), ElementType.Float)
+            : MatMul(x, w);
+    }
 
     /// <summary>Gather (opset 13) of rows of <paramref name="table"/> by <paramref name="indices"/>.</summary>
     public static Value Gather(Value table, Value indices) => table.Graph.Node("Gather", [table, indices], [Attr.Int("axis", 0)]);
+
+    /// <summary>
+    /// Rows of the weight <paramref name="table"/> by <paramref name="indices"/>, as float32: a float16 table is
+    /// gathered as stored and only the rows are cast, so it stays float16 in memory.
+    /// </summary>
+    public static Value Embedding(OnnxGraph g, string table, Value indices)
+    {
+        Value w = g.StoredWeight(table, out ElementType type);
+        Value rows = Gather(w, indices);
+        return type == ElementType.Float16 ? Cast(rows, ElementType.Float) : rows;
+    }
 }

@@ -21,18 +21,22 @@ internal static partial class RandomCheckpoint
     /// Multiplies every <c>att.key.weight</c>: at 1 the keys are about unit size; at 40 they reach ±100,
     /// where exp(k) overflows float32 and only the running-max form of WKV stays finite.
     /// </param>
+    /// <param name="depthGrowth">
+    /// Multiplies layer i's <c>att.output.weight</c> and <c>ffn.value.weight</c> by depthGrowth^i: above 1, the residual
+    /// stream grows with depth as in real RWKV-4 models, whose deep layers overflow float16 without rescaling.
+    /// </param>
     /// <param name="written">
     /// When not null, receives the canonical tensors (BlinkDL names and shapes, in state-dict order). A reader gets
     /// <c>att.time_decay</c> back as log(−y) of the stored y, i.e. within float rounding of these values;
     /// every other tensor exactly.
     /// </param>
     public static void WriteRwkv4(
-        string path, int layers, int embd, int vocab, int ffn, int seed, float keyScale = 1f,
+        string path, int layers, int embd, int vocab, int ffn, int seed, float keyScale = 1f, float depthGrowth = 1f,
         ICollection<CanonicalTensor>? written = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(embd);
-        IEnumerable<CanonicalTensor> canonical = CreateRwkv4(layers, embd, vocab, ffn, keyScale, new Random(seed));
+        IEnumerable<CanonicalTensor> canonical = CreateRwkv4(layers, embd, vocab, ffn, keyScale, depthGrowth, new Random(seed));
         RwkvCppWriter.Write(path, vocab, embd, layers, TensorDType.Float32, canonical.Select(t =>
         {
             written?.Add(t);
@@ -41,7 +45,7 @@ internal static partial class RandomCheckpoint
     }
 
     /// <summary>The model's tensors in BlinkDL's layout and state-dict order (that of the 4v0 fixture), drawn lazily.</summary>
-    private static IEnumerable<CanonicalTensor> CreateRwkv4(int layers, int c, int vocab, int ffn, float keyScale, Random random)
+    private static IEnumerable<CanonicalTensor> CreateRwkv4(int layers, int c, int vocab, int ffn, float keyScale, float depthGrowth, Random random)
     {
         float matrixScale = 1 / MathF.Sqrt(c);
         yield return Fill("emb.weight", [vocab, c], () => Normal(random, 1));
@@ -60,14 +64,16 @@ internal static partial class RandomCheckpoint
                 yield return Fill(b + "att." + mix, [1, 1, c], () => Uniform(random, 0, 1));
             }
             yield return Fill(b + "att.key.weight", [c, c], () => keyScale * Normal(random, matrixScale));
+            float growth = MathF.Pow(depthGrowth, i);
             foreach (string linear in (string[])["value", "receptance", "output"])
             {
-                yield return Fill($"{b}att.{linear}.weight", [c, c], () => Normal(random, matrixScale));
+                float scale = linear == "output" ? growth * matrixScale : matrixScale;
+                yield return Fill($"{b}att.{linear}.weight", [c, c], () => Normal(random, scale));
             }
             yield return Fill(b + "ffn.time_mix_k", [1, 1, c], () => Uniform(random, 0, 1));
             yield return Fill(b + "ffn.time_mix_r", [1, 1, c], () => Uniform(random, 0, 1));
             yield return Fill(b + "ffn.key.weight", [ffn, c], () => Normal(random, matrixScale));
-            yield return Fill(b + "ffn.value.weight", [c, ffn], () => Normal(random, 1 / MathF.Sqrt(ffn)));
+            yield return Fill(b + "ffn.value.weight", [c, ffn], () => Normal(random, growth / MathF.Sqrt(ffn)));
             yield return Fill(b + "ffn.receptance.weight", [c, c], () => Normal(random, matrixScale));
             if (i == 0)
             {

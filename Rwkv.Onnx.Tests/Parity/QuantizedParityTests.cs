@@ -5,14 +5,20 @@ using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Parity;
 
-/// <summary>A tiny rwkv.cpp fixture and the max |Δlogit| its int8 and int4 exports may have against rwkv.cpp's logits.</summary>
+/// <summary>
+/// A tiny rwkv.cpp fixture, the arithmetic of its quantized matmuls, and the max |Δlogit| its int8 and int4 exports may
+/// have against rwkv.cpp's logits and between their own step and prefill graphs.
+/// </summary>
 /// <param name="Model">The fixture name, e.g. <c>7v0-834K</c>.</param>
 /// <param name="GroupNormEpsilon">The ln_x epsilon the model was made with, or null for the published default.</param>
+/// <param name="Compute">MatMulNBits arithmetic of the export.</param>
 /// <param name="Int8Tolerance">Max |Δlogit| of the int8 export (block 32): measured, plus margin.</param>
 /// <param name="Int4Tolerance">Max |Δlogit| of the int4 export (block 32): measured, plus margin.</param>
-public sealed record QuantizedFixture(string Model, float? GroupNormEpsilon, float Int8Tolerance, float Int4Tolerance)
+/// <param name="StepPrefillTolerance">Max |Δlogit| between step and prefill graphs of the same export, int8 and int4.</param>
+public sealed record QuantizedFixture(string Model, float? GroupNormEpsilon, QuantizedCompute Compute, float Int8Tolerance,
+    float Int4Tolerance, (float Int8, float Int4) StepPrefillTolerance)
 {
-    public override string ToString() => Model;
+    public override string ToString() => $"{Model}, {Compute} compute";
 }
 
 /// <summary>
@@ -22,20 +28,30 @@ public sealed record QuantizedFixture(string Model, float? GroupNormEpsilon, flo
 [TestFixtureSource(nameof(Fixtures))]
 public sealed class QuantizedParityTests(QuantizedFixture fixture)
 {
+    private static readonly (float, float) s_float = (1e-4f, 1e-4f);
+
     public static readonly QuantizedFixture[] Fixtures =
     [
-        // Measured max |Δlogit| (int8, int4), step and prefill alike; bounds are about 1.25× that. The widths are
-        // 64 and 128, so each output sums only 2–8 blocks and rounding errors average out less than in real models.
-        // 7v0: 0.0111, 0.140.
-        new("7v0-834K", null, 0.014f, 0.18f),
-        // 6v0: 0.0563, 0.978.
-        new("6v0-1m", null, 0.07f, 1.2f),
-        // RWKV-5 logits are the most sensitive here, as for rwkv.cpp's Q5 formats (fixtures README). 5v1: 0.161, 1.32.
-        new("5v1-730K", 1e-5f, 0.2f, 1.6f),
-        // 5v2: 0.0781, 2.11.
-        new("5v2-730K", 1e-5f, 0.1f, 2.6f),
-        // 4v0: 0.0195, 0.441.
-        new("4v0-660K", null, 0.025f, 0.55f),
+        // Measured max |Δlogit| (int8, int4) against rwkv.cpp, step and prefill alike; bounds are about 1.25× that. The
+        // widths are 64 and 128, so each output sums only 2–8 blocks and rounding errors average out less than in real models.
+        // Int8 compute (activations quantized per block, the default): 7v0 0.0114, 0.140.
+        new("7v0-834K", null, QuantizedCompute.Int8, 0.0143f, 0.175f, s_float),
+        // 6v0: 0.0653, 0.953. Its ffn width 224 is the only K here that is not a multiple of 64, and only here do ONNX
+        // Runtime's int8 kernels give different results for one row (step) and many rows (prefill): up to 0.144 / 0.279.
+        new("6v0-1m", null, QuantizedCompute.Int8, 0.082f, 1.2f, (0.18f, 0.35f)),
+        // RWKV-5 logits are the most sensitive here, as for rwkv.cpp's Q5 formats (fixtures README). 5v1: 0.141, 1.50.
+        new("5v1-730K", 1e-5f, QuantizedCompute.Int8, 0.18f, 1.9f, s_float),
+        // 5v2: 0.104, 2.04.
+        new("5v2-730K", 1e-5f, QuantizedCompute.Int8, 0.13f, 2.6f, s_float),
+        // 4v0: 0.0299, 0.443.
+        new("4v0-660K", null, QuantizedCompute.Int8, 0.038f, 0.55f, s_float),
+        // Float32 compute (weights dequantized, float32 activations): 7v0 0.0111, 0.140; 6v0 0.0563, 0.978;
+        // 5v1 0.161, 1.32; 5v2 0.0781, 2.11; 4v0 0.0195, 0.441.
+        new("7v0-834K", null, QuantizedCompute.Float32, 0.014f, 0.18f, s_float),
+        new("6v0-1m", null, QuantizedCompute.Float32, 0.07f, 1.2f, s_float),
+        new("5v1-730K", 1e-5f, QuantizedCompute.Float32, 0.2f, 1.6f, s_float),
+        new("5v2-730K", 1e-5f, QuantizedCompute.Float32, 0.1f, 2.6f, s_float),
+        new("4v0-660K", null, QuantizedCompute.Float32, 0.025f, 0.55f, s_float),
     ];
 
     private string _work = "";
@@ -49,7 +65,7 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
         {
             string dir = Path.Combine(_work, dtype.ToString());
             RwkvExporter.Export(SharedFixtures.RwkvCppModel(fixture.Model, "FP32"), dir,
-                new ExportOptions { WeightDType = dtype, GroupNormEpsilon = fixture.GroupNormEpsilon });
+                new ExportOptions { WeightDType = dtype, GroupNormEpsilon = fixture.GroupNormEpsilon, QuantizedCompute = fixture.Compute });
             _models[dtype] = RwkvModel.Load(dir);
         }
     }
@@ -74,7 +90,7 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
         float[] expected = SharedFixtures.ExpectedLogits(fixture.Model);
         float tolerance = dtype == WeightDType.Int8 ? fixture.Int8Tolerance : fixture.Int4Tolerance;
         float maxError = logits.Zip(expected, (a, b) => MathF.Abs(a - b)).Max();
-        TestContext.Out.WriteLine($"{fixture.Model} {dtype} {mode}: max |Δlogit| {maxError:G3}");
+        TestContext.Out.WriteLine($"{fixture} {dtype} {mode}: max |Δlogit| {maxError:G3}");
         Assert.That(logits, Is.EqualTo(expected).Within(tolerance));
         Assert.That(logits, Is.Not.EqualTo(expected).Within(1e-6f), "quantization must actually round something");
     }
@@ -88,7 +104,8 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
         int[] tokens = Enumerable.Range(0, 41).Select(_ => random.Next(256)).ToArray();
         float[] step = AllLogits(_models[dtype], tokens, RwkvForwardMode.Step);
         float[] prefill = AllLogits(_models[dtype], tokens, RwkvForwardMode.Prefill);
-        Assert.That(prefill, Is.EqualTo(step).Within(1e-4f));
+        TestContext.Out.WriteLine($"{fixture} {dtype}: step/prefill max |Δlogit| {step.Zip(prefill, (a, b) => MathF.Abs(a - b)).Max():G3}");
+        Assert.That(prefill, Is.EqualTo(step).Within(dtype == WeightDType.Int8 ? fixture.StepPrefillTolerance.Int8 : fixture.StepPrefillTolerance.Int4));
     }
 
     [Test]
@@ -103,6 +120,9 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
             Assert.That(step.Graph.Node.Where(n => n.OpType == "MatMulNBits").Select(n => n.Domain), Is.Not.Empty.And.All.EqualTo("com.microsoft"));
             Assert.That(step.Graph.Node.Any(n => n.OpType == "MatMulNBits" && n.Name.StartsWith("/head/", StringComparison.Ordinal)), Is.True);
             Assert.That((manifest.WeightDType, manifest.HeadDType, manifest.BlockSize), Is.EqualTo(("int4", "int4", (int?)32)));
+            Assert.That(manifest.QuantizedCompute, Is.EqualTo(fixture.Compute == QuantizedCompute.Int8 ? "int8" : "fp32"));
+            Assert.That(step.Graph.Node.Where(n => n.OpType == "MatMulNBits").Select(n => n.Attribute.Single(a => a.Name == "accuracy_level").I),
+                Is.All.EqualTo(fixture.Compute == QuantizedCompute.Int8 ? 4 : 1));
         });
     }
 

@@ -33,9 +33,13 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
     private readonly T[] _lnOutWeight, _lnOutBias;
     private readonly T[] _head; // [V, C]
     private readonly LayerState[] _state;
+    private readonly bool _halfLinears;
+    private readonly int _rescaleEvery;
 
-    private ReferenceRwkv4(RwkvCheckpoint checkpoint)
+    private ReferenceRwkv4(RwkvCheckpoint checkpoint, bool halfLinears, int rescaleEvery)
     {
+        _halfLinears = halfLinears;
+        _rescaleEvery = rescaleEvery;
         CheckpointTensor embedding = checkpoint.Get("emb.weight");
         if (embedding.Shape.Count != 2)
         {
@@ -61,6 +65,13 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
         for (int i = 0; i < layerCount; i++)
         {
             _layers[i] = new Layer(weights, i, c, FfnSize);
+            if (rescaleEvery > 0)
+            {
+                // As the export and ChatRWKV: the matmuls that write the residual stream shrink by 2^(layer / N).
+                T scale = T.CreateTruncating(Math.ScaleB(1, -(i / rescaleEvery)));
+                ScaleInPlace(_layers[i].Output, scale);
+                ScaleInPlace(_layers[i].FfnValue, scale);
+            }
             _state[i] = new LayerState(c);
         }
         _lnOutWeight = weights.Read("ln_out.weight", c);
@@ -77,6 +88,9 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
     /// <summary>Channel-mix hidden width F.</summary>
     public int FfnSize { get; }
 
+    /// <summary>The largest |output| of any linear layer so far, before rounding: above 65504 a float16 GEMM overflows.</summary>
+    public double LargestLinearOutput { get; private set; }
+
     /// <summary>Number of blocks.</summary>
     public int LayerCount => _layers.Length;
 
@@ -87,11 +101,20 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
     public IReadOnlyList<LayerState> State => _state;
 
     /// <summary>Reads every weight of an RWKV-4 checkpoint; the state starts as <see cref="Reset"/> leaves it.</summary>
+    /// <param name="checkpoint">The checkpoint.</param>
+    /// <param name="halfLinears">
+    /// Emulate a float16 GEMM in every linear layer (the head included): weights, inputs and outputs rounded to
+    /// <see cref="Half"/> (so an output beyond ±65504 becomes infinite), sums exact. Everything else stays in T.
+    /// </param>
+    /// <param name="rescaleEvery">
+    /// Halve the residual stream after every this many layers, with each layer's att.output and ffn.value weights
+    /// divided by 2^(layer / N), as ChatRWKV does for fp16; 0 for none.
+    /// </param>
     /// <exception cref="CheckpointFormatException">A tensor is missing or has an unexpected shape.</exception>
-    public static ReferenceRwkv4<T> Load(RwkvCheckpoint checkpoint)
+    public static ReferenceRwkv4<T> Load(RwkvCheckpoint checkpoint, bool halfLinears = false, int rescaleEvery = 0)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        return new ReferenceRwkv4<T>(checkpoint);
+        return new ReferenceRwkv4<T>(checkpoint, halfLinears, rescaleEvery);
     }
 
     /// <summary>The initial state: zeros, except pp = <see cref="NoHistory"/>.</summary>
@@ -116,12 +139,16 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
             Layer layer = _layers[i];
             AddInPlace(x, TimeMix(layer, _state[i], LayerNorm(x, layer.Ln1Weight, layer.Ln1Bias)));
             AddInPlace(x, ChannelMix(layer, _state[i], LayerNorm(x, layer.Ln2Weight, layer.Ln2Bias)));
+            if (_rescaleEvery > 0 && (i + 1) % _rescaleEvery == 0)
+            {
+                ScaleInPlace(x, T.CreateTruncating(0.5));
+            }
         }
         return Array.ConvertAll(Linear(_head, LayerNorm(x, _lnOutWeight, _lnOutBias)), float.CreateTruncating);
     }
 
     /// <summary>Attention (time mix) of one layer for one token.</summary>
-    private static T[] TimeMix(Layer p, LayerState state, T[] x)
+    private T[] TimeMix(Layer p, LayerState state, T[] x)
     {
         T[] prev = [.. state.AttShift];
         x.CopyTo(state.AttShift, 0);
@@ -152,7 +179,7 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
     }
 
     /// <summary>Feed-forward (channel mix) of one layer for one token: σ(Wr xr) ⊙ (Wv · relu(Wk xk)²).</summary>
-    private static T[] ChannelMix(Layer p, LayerState state, T[] x)
+    private T[] ChannelMix(Layer p, LayerState state, T[] x)
     {
         T[] prev = [.. state.FfnShift];
         x.CopyTo(state.FfnShift, 0);
@@ -193,8 +220,11 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
         return y;
     }
 
-    /// <summary>y = W x, with W stored [out, in] row-major (PyTorch's <c>nn.Linear</c> weight); sums in double.</summary>
-    private static T[] Linear(T[] weight, T[] x)
+    /// <summary>
+    /// y = W x, with W stored [out, in] row-major (PyTorch's <c>nn.Linear</c> weight); sums in double. With half-precision
+    /// linears, W, x and y are rounded to <see cref="Half"/>.
+    /// </summary>
+    private T[] Linear(T[] weight, T[] x)
     {
         int inputs = x.Length, outputs = weight.Length / inputs;
         var y = new T[outputs];
@@ -203,11 +233,23 @@ internal sealed class ReferenceRwkv4<T> where T : struct, IBinaryFloatingPointIe
             double sum = 0;
             for (int i = 0; i < inputs; i++)
             {
-                sum += double.CreateTruncating(weight[o * inputs + i]) * double.CreateTruncating(x[i]);
+                sum += Round(weight[o * inputs + i]) * Round(x[i]);
             }
-            y[o] = T.CreateTruncating(sum);
+            LargestLinearOutput = Math.Max(LargestLinearOutput, Math.Abs(sum));
+            y[o] = T.CreateTruncating(_halfLinears ? (double)(Half)sum : sum);
         }
         return y;
+    }
+
+    // An explicit conversion to Half, which (unlike a saturating one) gives ±∞ beyond ±65504, as a float16 GEMM does.
+    private double Round(T value) => _halfLinears ? (double)(Half)double.CreateTruncating(value) : double.CreateTruncating(value);
+
+    private static void ScaleInPlace(T[] x, T scale)
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            x[i] *= scale;
+        }
     }
 
     /// <summary>x·μ + prev·(1 − μ): the token-shift interpolation.</summary>

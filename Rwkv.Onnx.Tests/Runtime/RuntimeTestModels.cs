@@ -10,7 +10,7 @@ namespace Rwkv.Onnx.Tests.Runtime;
 [SetUpFixture]
 public sealed class RuntimeTestModels
 {
-    private static string? s_root;
+    private static readonly ScratchRoot s_root = new("rwkv-onnx-runtime-tests-");
     private static string? s_tiny7;
 
     /// <summary>The exported <c>tiny-rwkv-7v0-834K-FP32</c> model directory (vocab 256, 12 layers, width 64).</summary>
@@ -23,41 +23,23 @@ public sealed class RuntimeTestModels
     public static int[] Prompt => SharedFixtures.PromptTokens.ToArray();
 
     /// <summary>Creates an empty temporary directory under this run's root; it is deleted after the run.</summary>
-    public static string CreateTemporaryDirectory()
-    {
-        string path = Path.Combine(s_root ?? throw new InvalidOperationException("No test run root."), Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(path);
-        return path;
-    }
+    public static string CreateTemporaryDirectory() => s_root.CreateDirectory();
 
     /// <summary>Copies a model directory (flat) into a new temporary directory, so a test may damage the copy.</summary>
-    public static string CopyModel(string source)
-    {
-        string target = CreateTemporaryDirectory();
-        foreach (string file in Directory.GetFiles(source))
-        {
-            File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
-        }
-        return target;
-    }
+    public static string CopyModel(string source) => s_root.CopyModel(source);
 
     [OneTimeSetUp]
     public void ExportModels()
     {
-        s_root = Path.Combine(Path.GetTempPath(), $"rwkv-onnx-runtime-tests-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(s_root);
-        s_tiny7 = Path.Combine(s_root, "tiny-rwkv-7v0-834K");
+        s_root.Create();
+        s_tiny7 = Path.Combine(s_root.Path, "tiny-rwkv-7v0-834K");
         RwkvExporter.Export(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), s_tiny7, new ExportOptions());
     }
 
     [OneTimeTearDown]
     public void DeleteModels()
     {
-        if (s_root is not null && Directory.Exists(s_root))
-        {
-            Directory.Delete(s_root, recursive: true);
-        }
-        s_root = null;
+        s_root.Delete();
         s_tiny7 = null;
     }
 }

@@ -132,6 +132,7 @@ public sealed class BatchGenerator : IDisposable
     /// <param name="cancellationToken">Checked before the step.</param>
     /// <returns>The number of sequences still active.</returns>
     /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="NonFiniteValueException">The model produced a NaN or infinite logit; generation stops instead of sampling it.</exception>
     /// <exception cref="ObjectDisposedException">The generator or the model has been disposed.</exception>
     public int Step(CancellationToken cancellationToken = default)
     {

@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using System.Text;
+using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Sampling;
 using Rwkv.Onnx.Tokenization;
 
@@ -79,6 +81,11 @@ public sealed class BatchSequence
         {
             Finish(GenerationStopReason.MaxTokens);
             return -1;
+        }
+        if (!TensorPrimitives.IsFiniteAll<float>(Logits))
+        {
+            NonFiniteValueException.ThrowIfAny(Logits, RwkvContract.LogitsOutput,
+                $"the model's output for batch sequence {Id} before generated token {_tokens.Count} (the arithmetic overflowed or the weights are corrupted)");
         }
         int token = _sampler.Sample(Logits);
         if (_stopTokens.Contains(token))

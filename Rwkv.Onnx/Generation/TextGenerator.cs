@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Rwkv.Onnx.Exceptions;
@@ -106,6 +107,7 @@ public sealed class TextGenerator : IDisposable
     /// <returns>The text, the tokens, the timings and why generation stopped.</returns>
     /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens.</exception>
     /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="NonFiniteValueException">The model produced a NaN or infinite logit; generation stops instead of sampling it.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public GenerationResult Generate(string prompt, GenerationOptions? options = null, Action<string>? onText = null,
         CancellationToken cancellationToken = default)
@@ -125,6 +127,7 @@ public sealed class TextGenerator : IDisposable
     /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens.</exception>
     /// <exception cref="StateMismatchException"><paramref name="state"/> belongs to another model or holds more than one sequence.</exception>
     /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="NonFiniteValueException">The model produced a NaN or infinite logit; generation stops instead of sampling it.</exception>
     /// <exception cref="ObjectDisposedException">The model or the state has been disposed.</exception>
     public GenerationResult Generate(string prompt, RwkvState state, GenerationOptions? options = null, Action<string>? onText = null,
         CancellationToken cancellationToken = default)
@@ -283,6 +286,11 @@ public sealed class TextGenerator : IDisposable
             if (_tokens.Count >= _options.MaxTokens)
             {
                 return Finish(GenerationStopReason.MaxTokens);
+            }
+            if (!TensorPrimitives.IsFiniteAll<float>(_logits))
+            {
+                NonFiniteValueException.ThrowIfAny(_logits, RwkvContract.LogitsOutput,
+                    $"the model's output before generated token {_tokens.Count} (the arithmetic overflowed or the weights are corrupted)");
             }
             int token = _sampler.Sample(_logits);
             if (_stopTokens.Contains(token))

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using System.Text.Unicode;
 using Microsoft.ML.Tokenizers;
 
 namespace Rwkv.Onnx.Tokenization;
@@ -90,10 +91,18 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
 
     private static GptNeoXTokenizer Create(Stream stream, string source)
     {
+        // JsonDocument checks the UTF-8 of names and strings only when they are read (and then throws
+        // InvalidOperationException), so the whole text is checked first.
+        var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        if (!Utf8.IsValid(bytes.GetBuffer().AsSpan(0, (int)bytes.Length)))
+        {
+            throw new InvalidDataException($"Tokenizer {source} is not valid UTF-8 text.");
+        }
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 16 });
+            document = JsonDocument.Parse(bytes.GetBuffer().AsMemory(0, (int)bytes.Length), new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
         {
@@ -108,7 +117,7 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
     private static GptNeoXTokenizer FromJson(JsonElement root, string source)
     {
         JsonElement model = Required(root, "model", JsonValueKind.Object, source);
-        string? modelType = model.TryGetProperty("type", out JsonElement t) ? t.GetString() : null;
+        string? modelType = OptionalString(model, "type");
         if (modelType != "BPE")
         {
             throw new InvalidDataException($"Tokenizer {source} has model type '{modelType}'; expected 'BPE'.");
@@ -124,15 +133,23 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
         NormalizationForm? normalization = ReadNormalizer(root, source);
 
         var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+        var ids = new HashSet<int>();
         foreach (JsonProperty entry in Required(model, "vocab", JsonValueKind.Object, source).EnumerateObject())
         {
-            vocabulary[entry.Name] = entry.Value.GetInt32();
+            int id = Id(entry.Value, $"vocabulary entry '{entry.Name}'", source);
+            vocabulary[entry.Name] = ids.Add(id) ? id : throw new InvalidDataException($"Tokenizer {source} gives vocabulary entry '{entry.Name}' the id {id}, which another entry has.");
         }
         var merges = new List<string>();
         foreach (JsonElement merge in Required(model, "merges", JsonValueKind.Array, source).EnumerateArray())
         {
             // Older files write "a b", newer ones ["a", "b"].
-            merges.Add(merge.ValueKind == JsonValueKind.Array ? $"{merge[0].GetString()} {merge[1].GetString()}" : merge.GetString() ?? "");
+            merges.Add(merge switch
+            {
+                { ValueKind: JsonValueKind.String } => merge.GetString()!, // ValueKind is String
+                { ValueKind: JsonValueKind.Array } when merge.GetArrayLength() == 2 && merge[0].ValueKind == JsonValueKind.String && merge[1].ValueKind == JsonValueKind.String
+                    => $"{merge[0].GetString()} {merge[1].GetString()}",
+                _ => throw new InvalidDataException($"Tokenizer {source} has the merge {merge.GetRawText()}; expected \"a b\" or [\"a\", \"b\"]."),
+            });
         }
 
         var added = new List<(string Content, int Id, bool Normalized)>();
@@ -140,7 +157,8 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
         {
             foreach (JsonElement token in addedTokens.EnumerateArray())
             {
-                string content = token.GetProperty("content").GetString() ?? "";
+                string content = (token.ValueKind == JsonValueKind.Object ? OptionalString(token, "content") : null)
+                    ?? throw new InvalidDataException($"Tokenizer {source} has the added token {token.GetRawText()} without a string 'content'.");
                 foreach (string flag in new[] { "lstrip", "rstrip", "single_word" })
                 {
                     if (token.TryGetProperty(flag, out JsonElement f) && f.ValueKind == JsonValueKind.True)
@@ -149,7 +167,7 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
                     }
                 }
                 bool normalized = token.TryGetProperty("normalized", out JsonElement n) && n.ValueKind == JsonValueKind.True;
-                added.Add((content, token.GetProperty("id").GetInt32(), normalized));
+                added.Add((content, Id(token.TryGetProperty("id", out JsonElement id) ? id : default, $"added token '{content}'", source), normalized));
             }
         }
 
@@ -163,12 +181,18 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
                 PreTokenizer = new RegexPreTokenizer(new Regex(Gpt2Pattern, RegexOptions.Compiled), null),
             });
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             throw new InvalidDataException($"Tokenizer {source} has an inconsistent BPE model: {e.Message}", e);
         }
 
-        int size = Math.Max(vocabulary.Count == 0 ? 0 : vocabulary.Values.Max(), added.Count == 0 ? 0 : added.Max(a => a.Id)) + 1;
+        long largest = Math.Max(vocabulary.Count == 0 ? 0 : vocabulary.Values.Max(), added.Count == 0 ? 0 : added.Max(a => a.Id));
+        if (largest >= (2L * (vocabulary.Count + added.Count)) + 1024)
+        {
+            // Ids index a table; a few tokens with a huge id would size it from the file's word, not its contents.
+            throw new InvalidDataException($"Tokenizer {source} has token id {largest} for only {vocabulary.Count + added.Count} tokens; ids must be nearly dense.");
+        }
+        int size = (int)largest + 1;
         var tokenBytes = new byte[size][];
         foreach ((string token, int id) in vocabulary)
         {
@@ -319,10 +343,20 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
             ? value
             : throw new InvalidDataException($"Tokenizer {source} has no {kind.ToString().ToLowerInvariant()} '{name}'.");
 
+    // The string property `name` of an object, or null when it is absent or not a string.
+    private static string? OptionalString(JsonElement element, string name) =>
+        element.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    // A token id: a JSON integer from 0 to int.MaxValue.
+    private static int Id(JsonElement value, string what, string source) =>
+        value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int id) && id >= 0
+            ? id
+            : throw new InvalidDataException($"Tokenizer {source} gives {what} the id {(value.ValueKind == JsonValueKind.Undefined ? "(none)" : value.GetRawText())}; expected an integer from 0 to {int.MaxValue}.");
+
     private static void RequireByteLevel(JsonElement root, string name, string source)
     {
         JsonElement element = Required(root, name, JsonValueKind.Object, source);
-        string? type = element.TryGetProperty("type", out JsonElement t) ? t.GetString() : null;
+        string? type = OptionalString(element, "type");
         if (type != "ByteLevel")
         {
             throw new InvalidDataException($"Tokenizer {source} has {name} type '{type}'; expected 'ByteLevel'.");
@@ -343,7 +377,7 @@ public sealed class GptNeoXTokenizer : ByteLevelTokenizer
         {
             return null;
         }
-        string? type = normalizer.TryGetProperty("type", out JsonElement t) ? t.GetString() : null;
+        string? type = normalizer.ValueKind == JsonValueKind.Object ? OptionalString(normalizer, "type") : null;
         return type switch
         {
             "NFC" => NormalizationForm.FormC,

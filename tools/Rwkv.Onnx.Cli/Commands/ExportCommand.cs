@@ -42,6 +42,25 @@ internal static class ExportCommand
                 result.AddError($"--block-size: {value} is not a power of two from 16 to 256.");
             }
         });
+        var quantCompute = new Option<QuantizedCompute>("--quant-compute")
+        {
+            Description = "Arithmetic of the int8/int4 matmuls: int8 quantizes activations per block (fast on CPU), fp32 dequantizes weights (closest to fp32, slow for int8 on CPU).",
+            DefaultValueFactory = _ => QuantizedCompute.Int8,
+            CustomParser = ParseQuantizedCompute,
+            HelpName = "int8|fp32",
+        };
+        var rescaleEvery = new Option<int?>("--rescale-every")
+        {
+            Description = "Halve the residual stream every N layers (weights scaled to match) so fp16 matmuls do not overflow; 0 turns it off. Default: 6 for RWKV-4 fp16 exports, else 0.",
+            HelpName = "N",
+        };
+        rescaleEvery.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 0 and var value)
+            {
+                result.AddError($"--rescale-every: {value} is negative; expected 0 (off) or a number of layers.");
+            }
+        });
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
         var force = new Option<bool>("--force") { Description = "Replace the output directory if it exists." };
         var tokenizer = new Option<string?>("--tokenizer")
@@ -74,7 +93,7 @@ internal static class ExportCommand
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, headDType, blockSize, groupNormEps, force, tokenizer, recurrence, wkvChunk,
+            checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk,
         };
         command.SetAction(parsed =>
         {
@@ -91,6 +110,8 @@ internal static class ExportCommand
                 WeightDType = parsed.GetValue(dtype),
                 HeadWeightDType = parsed.GetValue(headDType),
                 BlockSize = parsed.GetValue(blockSize),
+                QuantizedCompute = parsed.GetValue(quantCompute),
+                ResidualRescaleEvery = parsed.GetValue(rescaleEvery),
                 Overwrite = overwrite,
                 GroupNormEpsilon = parsed.GetValue(groupNormEps),
                 TokenizerPath = parsed.GetValue(tokenizer),
@@ -111,11 +132,24 @@ internal static class ExportCommand
         var c = CultureInfo.InvariantCulture;
         stdout.WriteLine($"exported RWKV-{a.Version} to {directory}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
-        string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (block {block})") : "";
+        string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (block {block}, {manifest.QuantizedCompute} compute)") : "";
         stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}, prefill recurrence {manifest.PrefillRecurrence}"));
         foreach (FileInfo file in new DirectoryInfo(directory).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
         {
             stdout.WriteLine(string.Create(c, $"  {file.Name,-20} {FormatSize(file.Length),10}"));
+        }
+    }
+
+    private static QuantizedCompute ParseQuantizedCompute(ArgumentResult result)
+    {
+        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+        switch (value)
+        {
+            case "int8": return QuantizedCompute.Int8;
+            case "fp32": return QuantizedCompute.Float32;
+            default:
+                result.AddError($"--quant-compute: '{value}' is not a quantized arithmetic; expected int8 or fp32.");
+                return default;
         }
     }
 

@@ -1,17 +1,25 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using Rwkv.Onnx.Export;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
-/// <summary><c>rwkv-onnx inspect &lt;model-dir|checkpoint&gt;</c>: what was detected, without loading sessions or exporting.</summary>
+/// <summary>
+/// <c>rwkv-onnx inspect &lt;model-dir|checkpoint&gt; [--load]</c>: what was detected and the size on disk, without exporting;
+/// with <c>--load</c>, also the time ONNX Runtime takes to load a model directory.
+/// </summary>
 internal static class InspectCommand
 {
     public static Command Create()
     {
         var path = new Argument<string>("path") { Description = "An exported model directory, a checkpoint file or a Hugging Face model directory." };
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
-        var command = new Command("inspect", "Print the detected version, sizes, parameter count, dtype and state size per sequence.") { path, groupNormEps };
+        var load = new Option<bool>("--load") { Description = "Also load a model directory on the CPU provider and print the load time." };
+        var command = new Command("inspect", "Print the detected version, sizes, parameter count, dtype, size on disk and state size per sequence.")
+        {
+            path, groupNormEps, load,
+        };
         command.SetAction(parsed =>
         {
             string target = parsed.GetRequiredValue(path);
@@ -19,15 +27,26 @@ internal static class InspectCommand
             if (Directory.Exists(target) && File.Exists(Path.Combine(target, RwkvContract.ManifestFile)))
             {
                 RwkvManifest manifest = RwkvManifest.Load(target);
-                Write(stdout, $"model directory {target}", manifest.Architecture, manifest.WeightDType, manifest.State);
+                Write(stdout, $"model directory {target}", manifest.Architecture, Precision(manifest), manifest.State);
                 stdout.WriteLine($"  opset {manifest.Opset}, IR {manifest.IrVersion}, tokenizer {manifest.Tokenizer.Kind}");
                 stdout.WriteLine($"  prefill recurrence {manifest.PrefillRecurrence ?? "not recorded"}");
                 stdout.WriteLine($"  source {manifest.Source.File} ({manifest.Source.Format}, sha256 {manifest.Source.Sha256})");
+                WriteFiles(stdout, target);
+                if (parsed.GetValue(load))
+                {
+                    var clock = Stopwatch.StartNew();
+                    using (RwkvModel.Load(target))
+                    {
+                        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  load time {clock.Elapsed.TotalSeconds:F2} s (CPU provider, both graphs)"));
+                    }
+                }
             }
             else if (File.Exists(target) || Directory.Exists(target)) // a checkpoint, or a Hugging Face model directory
             {
                 RwkvCheckpointInfo info = RwkvExporter.Inspect(target, new ExportOptions { GroupNormEpsilon = parsed.GetValue(groupNormEps) });
                 Write(stdout, $"checkpoint {target} ({info.Format})", info.Architecture, info.DType, info.State);
+                long bytes = File.Exists(target) ? new FileInfo(target).Length : new DirectoryInfo(target).EnumerateFiles().Sum(f => f.Length);
+                stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(bytes)}");
             }
             else
             {
@@ -36,6 +55,32 @@ internal static class InspectCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    // "fp32", or e.g. "int4 (head fp16, block 32, int8 compute)".
+    private static string Precision(RwkvManifest m)
+    {
+        var details = new List<string>();
+        if (m.HeadDType is { } head && head != m.WeightDType)
+        {
+            details.Add($"head {head}");
+        }
+        if (m.BlockSize is { } block)
+        {
+            details.Add(string.Create(CultureInfo.InvariantCulture, $"block {block}"));
+            details.Add($"{m.QuantizedCompute ?? "fp32"} compute");
+        }
+        return details.Count == 0 ? m.WeightDType : $"{m.WeightDType} ({string.Join(", ", details)})";
+    }
+
+    private static void WriteFiles(TextWriter stdout, string directory)
+    {
+        FileInfo[] files = new DirectoryInfo(directory).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal).ToArray();
+        stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(files.Sum(f => f.Length))}:");
+        foreach (FileInfo file in files)
+        {
+            stdout.WriteLine($"    {file.Name,-20} {ExportCommand.FormatSize(file.Length),10}");
+        }
     }
 
     private static void Write(TextWriter stdout, string title, RwkvArchitectureInfo a, string dtype, IReadOnlyList<RwkvStateTensorInfo> state)

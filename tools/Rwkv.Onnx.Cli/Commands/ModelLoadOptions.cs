@@ -3,7 +3,7 @@ using System.CommandLine.Parsing;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
-/// <summary>The <c>--provider</c>, <c>--device-id</c> and <c>--threads</c> options of every command that loads a model.</summary>
+/// <summary>The <c>--provider</c>, <c>--device-id</c>, <c>--threads</c> and <c>--verify-checksums</c> options of every command that loads a model.</summary>
 internal sealed class ModelLoadOptions
 {
     private readonly Option<RwkvExecutionProvider> _provider = new("--provider")
@@ -18,6 +18,11 @@ internal sealed class ModelLoadOptions
 
     private readonly Option<int> _threads = new("--threads") { Description = "Intra-op threads; 0 lets ONNX Runtime choose.", DefaultValueFactory = _ => 0 };
 
+    private readonly Option<bool> _verifyChecksums = new("--verify-checksums")
+    {
+        Description = "Hash the weights file and compare it with the manifest's SHA-256 before loading (reads the whole file).",
+    };
+
     public ModelLoadOptions()
     {
         _deviceId.Validators.Add(result => RequireAtLeast(result, "--device-id", 0));
@@ -30,6 +35,7 @@ internal sealed class ModelLoadOptions
         command.Add(_provider);
         command.Add(_deviceId);
         command.Add(_threads);
+        command.Add(_verifyChecksums);
     }
 
     /// <summary>The model options the command line asks for.</summary>
@@ -38,6 +44,7 @@ internal sealed class ModelLoadOptions
         ExecutionProvider = parsed.GetValue(_provider),
         DeviceId = parsed.GetValue(_deviceId),
         IntraOpThreads = parsed.GetValue(_threads),
+        VerifyChecksums = parsed.GetValue(_verifyChecksums),
         PrefillChunkSize = prefillChunkSize ?? RwkvModelOptions.DefaultPrefillChunkSize,
     };
 

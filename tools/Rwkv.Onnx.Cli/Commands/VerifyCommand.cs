@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -51,11 +52,20 @@ internal static class VerifyCommand
                 float epsilon = manifest.Architecture.GroupNormEpsilon;
                 RwkvExporter.Export(checkpoint, referenceDir, new ExportOptions { GroupNormEpsilon = epsilon > 0 ? epsilon : null });
                 RwkvModelOptions options = load.Read(parsed);
+                var clock = Stopwatch.StartNew();
                 using RwkvModel candidate = RwkvModel.Load(dir, options);
+                double candidateLoad = clock.Elapsed.TotalMilliseconds;
+                clock.Restart();
                 using RwkvModel reference = RwkvModel.Load(referenceDir, options);
+                double referenceLoad = clock.Elapsed.TotalMilliseconds;
                 VerifyReport report = ExportVerifier.Compare(candidate, reference, ids, perplexity: parsed.GetValue(text) is not null)
                     with
-                { SizeOnDiskBytes = DirectoryBytes(dir), ReferenceSizeOnDiskBytes = DirectoryBytes(referenceDir) };
+                {
+                    SizeOnDiskBytes = DirectoryBytes(dir),
+                    ReferenceSizeOnDiskBytes = DirectoryBytes(referenceDir),
+                    LoadMilliseconds = candidateLoad,
+                    ReferenceLoadMilliseconds = referenceLoad,
+                };
                 if (parsed.GetValue(json))
                 {
                     stdout.WriteLine(JsonSerializer.Serialize(report, s_json));
@@ -103,14 +113,16 @@ internal static class VerifyCommand
     private static void Write(TextWriter stdout, string dir, VerifyReport r)
     {
         var c = CultureInfo.InvariantCulture;
-        string block = r.BlockSize is { } b ? string.Create(c, $", block {b}") : "";
+        string block = r.BlockSize is { } b ? string.Create(c, $", block {b}, {r.QuantizedCompute ?? "fp32"} compute") : "";
         stdout.WriteLine($"verified {dir} (weights {r.WeightDType}, head {r.HeadDType ?? r.WeightDType}{block}) against an fp32 export");
         stdout.WriteLine(string.Create(c, $"  tokens {r.Tokens}: max |dlogit| {r.MaxAbsLogitError:G4}, mean |dlogit| {r.MeanAbsLogitError:G4}, top-1 agreement {r.Top1Agreement:P2}"));
+        stdout.WriteLine(string.Create(c, $"  fp32 logits: std {r.ReferenceLogitStd:G4}, mean top-1 margin {r.ReferenceTop1Margin:G4}"));
         if (r.Perplexity is { } p && r.ReferencePerplexity is { } q)
         {
             stdout.WriteLine(string.Create(c, $"  perplexity {p:F4} (fp32 {q:F4})"));
         }
         stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(r.SizeOnDiskBytes)} (fp32 {ExportCommand.FormatSize(r.ReferenceSizeOnDiskBytes)})");
+        stdout.WriteLine(string.Create(c, $"  load time {r.LoadMilliseconds / 1000:F2} s (fp32 {r.ReferenceLoadMilliseconds / 1000:F2} s)"));
     }
 
     private static long DirectoryBytes(string dir) => new DirectoryInfo(dir).GetFiles().Sum(f => f.Length);

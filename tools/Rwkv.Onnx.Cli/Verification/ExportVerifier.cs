@@ -21,7 +21,7 @@ internal static class ExportVerifier
         using RwkvState candidateState = candidate.CreateState(), referenceState = reference.CreateState();
         var a = new float[Chunk * vocab];
         var b = new float[Chunk * vocab];
-        double max = 0, sum = 0, nll = 0, referenceNll = 0;
+        double max = 0, sum = 0, nll = 0, referenceNll = 0, variance = 0, margin = 0;
         int agree = 0;
         for (int start = 0; start < tokens.Length; start += Chunk)
         {
@@ -38,6 +38,8 @@ internal static class ExportVerifier
                     sum += d;
                 }
                 agree += ArgMax(x) == ArgMax(y) ? 1 : 0;
+                variance += Variance(y);
+                margin += TopMargin(y);
                 int position = start + t;
                 if (perplexity && position + 1 < tokens.Length)
                 {
@@ -48,10 +50,47 @@ internal static class ExportVerifier
         }
         int n = tokens.Length;
         return new VerifyReport(
-            candidate.Manifest.WeightDType, candidate.Manifest.HeadDType, candidate.Manifest.BlockSize, n,
+            candidate.Manifest.WeightDType, candidate.Manifest.HeadDType, candidate.Manifest.BlockSize, candidate.Manifest.QuantizedCompute, n,
             max, sum / ((double)n * vocab), (double)agree / n,
             perplexity ? Math.Exp(nll / (n - 1)) : null, perplexity ? Math.Exp(referenceNll / (n - 1)) : null,
-            SizeOnDiskBytes: 0, ReferenceSizeOnDiskBytes: 0);
+            SizeOnDiskBytes: 0, ReferenceSizeOnDiskBytes: 0)
+        {
+            ReferenceLogitStd = Math.Sqrt(variance / n),
+            ReferenceTop1Margin = margin / n,
+        };
+    }
+
+    private static double Variance(ReadOnlySpan<float> x)
+    {
+        double mean = 0, squares = 0;
+        foreach (float v in x)
+        {
+            mean += v;
+        }
+        mean /= x.Length;
+        foreach (float v in x)
+        {
+            squares += (v - mean) * (v - mean);
+        }
+        return squares / x.Length;
+    }
+
+    // Largest minus second-largest logit: how far a perturbation must move a logit to change the greedy token.
+    private static double TopMargin(ReadOnlySpan<float> x)
+    {
+        float first = float.NegativeInfinity, second = float.NegativeInfinity;
+        foreach (float v in x)
+        {
+            if (v > first)
+            {
+                (first, second) = (v, first);
+            }
+            else if (v > second)
+            {
+                second = v;
+            }
+        }
+        return first - second;
     }
 
     private static int ArgMax(ReadOnlySpan<float> x)
