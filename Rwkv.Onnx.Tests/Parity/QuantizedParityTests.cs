@@ -40,9 +40,12 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
         // Runtime's int8 kernels give different results for one row (step) and many rows (prefill): up to 0.144 / 0.279.
         new("6v0-1m", null, QuantizedCompute.Int8, 0.082f, 1.2f, (0.18f, 0.35f)),
         // RWKV-5 logits are the most sensitive here, as for rwkv.cpp's Q5 formats (fixtures README). 5v1: 0.141, 1.50.
-        new("5v1-730K", 1e-5f, QuantizedCompute.Int8, 0.18f, 1.9f, s_float),
+        // Step vs prefill: the chunked prefill recurrence differs from the step graph by ~1e-5 (not bit-exact like the
+        // per-token Scan), and quantizing the activations to int8 turns that into whole rounding steps: measured
+        // 0.0486, 0.296 (5v1) and 0.107, 0.0917 (5v2); bounded like 6v0's.
+        new("5v1-730K", 1e-5f, QuantizedCompute.Int8, 0.18f, 1.9f, (0.18f, 0.37f)),
         // 5v2: 0.104, 2.04.
-        new("5v2-730K", 1e-5f, QuantizedCompute.Int8, 0.13f, 2.6f, s_float),
+        new("5v2-730K", 1e-5f, QuantizedCompute.Int8, 0.13f, 2.6f, (0.18f, 0.35f)),
         // 4v0: 0.0299, 0.443.
         new("4v0-660K", null, QuantizedCompute.Int8, 0.038f, 0.55f, s_float),
         // Float32 compute (weights dequantized, float32 activations): 7v0 0.0111, 0.140; 6v0 0.0563, 0.978;
