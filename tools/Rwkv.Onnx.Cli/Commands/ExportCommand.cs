@@ -134,11 +134,20 @@ internal static class ExportCommand
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
         string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (block {block}, {manifest.QuantizedCompute} compute)") : "";
         stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}, prefill recurrence {manifest.PrefillRecurrence}"));
+        WriteFiles(stdout, directory, "  ");
+    }
+
+    /// <summary>Writes each file of <paramref name="directory"/> with its size, one per line after <paramref name="indent"/>, by name.</summary>
+    internal static void WriteFiles(TextWriter stdout, string directory, string indent)
+    {
         foreach (FileInfo file in new DirectoryInfo(directory).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
         {
-            stdout.WriteLine(string.Create(c, $"  {file.Name,-20} {FormatSize(file.Length),10}"));
+            stdout.WriteLine($"{indent}{file.Name,-20} {FormatSize(file.Length),10}");
         }
     }
+
+    /// <summary>Bytes of the files directly in <paramref name="directory"/>.</summary>
+    internal static long DirectoryBytes(string directory) => new DirectoryInfo(directory).GetFiles().Sum(f => f.Length);
 
     private static QuantizedCompute ParseQuantizedCompute(ArgumentResult result)
     {

@@ -31,7 +31,8 @@ internal static class InspectCommand
                 stdout.WriteLine($"  opset {manifest.Opset}, IR {manifest.IrVersion}, tokenizer {manifest.Tokenizer.Kind}");
                 stdout.WriteLine($"  prefill recurrence {manifest.PrefillRecurrence ?? "not recorded"}");
                 stdout.WriteLine($"  source {manifest.Source.File} ({manifest.Source.Format}, sha256 {manifest.Source.Sha256})");
-                WriteFiles(stdout, target);
+                stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(ExportCommand.DirectoryBytes(target))}:");
+                ExportCommand.WriteFiles(stdout, target, "    ");
                 if (parsed.GetValue(load))
                 {
                     var clock = Stopwatch.StartNew();
@@ -45,7 +46,7 @@ internal static class InspectCommand
             {
                 RwkvCheckpointInfo info = RwkvExporter.Inspect(target, new ExportOptions { GroupNormEpsilon = parsed.GetValue(groupNormEps) });
                 Write(stdout, $"checkpoint {target} ({info.Format})", info.Architecture, info.DType, info.State);
-                long bytes = File.Exists(target) ? new FileInfo(target).Length : new DirectoryInfo(target).EnumerateFiles().Sum(f => f.Length);
+                long bytes = File.Exists(target) ? new FileInfo(target).Length : ExportCommand.DirectoryBytes(target);
                 stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(bytes)}");
             }
             else
@@ -71,16 +72,6 @@ internal static class InspectCommand
             details.Add($"{m.QuantizedCompute ?? "fp32"} compute");
         }
         return details.Count == 0 ? m.WeightDType : $"{m.WeightDType} ({string.Join(", ", details)})";
-    }
-
-    private static void WriteFiles(TextWriter stdout, string directory)
-    {
-        FileInfo[] files = new DirectoryInfo(directory).GetFiles().OrderBy(f => f.Name, StringComparer.Ordinal).ToArray();
-        stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(files.Sum(f => f.Length))}:");
-        foreach (FileInfo file in files)
-        {
-            stdout.WriteLine($"    {file.Name,-20} {ExportCommand.FormatSize(file.Length),10}");
-        }
     }
 
     private static void Write(TextWriter stdout, string title, RwkvArchitectureInfo a, string dtype, IReadOnlyList<RwkvStateTensorInfo> state)

@@ -61,8 +61,8 @@ internal static class VerifyCommand
                 VerifyReport report = ExportVerifier.Compare(candidate, reference, ids, perplexity: parsed.GetValue(text) is not null)
                     with
                 {
-                    SizeOnDiskBytes = DirectoryBytes(dir),
-                    ReferenceSizeOnDiskBytes = DirectoryBytes(referenceDir),
+                    SizeOnDiskBytes = ExportCommand.DirectoryBytes(dir),
+                    ReferenceSizeOnDiskBytes = ExportCommand.DirectoryBytes(referenceDir),
                     LoadMilliseconds = candidateLoad,
                     ReferenceLoadMilliseconds = referenceLoad,
                 };
@@ -124,8 +124,6 @@ internal static class VerifyCommand
         stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(r.SizeOnDiskBytes)} (fp32 {ExportCommand.FormatSize(r.ReferenceSizeOnDiskBytes)})");
         stdout.WriteLine(string.Create(c, $"  load time {r.LoadMilliseconds / 1000:F2} s (fp32 {r.ReferenceLoadMilliseconds / 1000:F2} s)"));
     }
-
-    private static long DirectoryBytes(string dir) => new DirectoryInfo(dir).GetFiles().Sum(f => f.Length);
 
     private static string Sha256(string path)
     {
