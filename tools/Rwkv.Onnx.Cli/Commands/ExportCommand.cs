@@ -36,8 +36,7 @@ internal static class ExportCommand
         };
         blockSize.Validators.Add(result =>
         {
-            int value = result.GetValueOrDefault<int>();
-            if (value is < 16 or > 256 || !int.IsPow2(value))
+            if (OptionValues.TryGet(result, out int value) && (value is < 16 or > 256 || !int.IsPow2(value)))
             {
                 result.AddError($"--block-size: {value} is not a power of two from 16 to 256.");
             }
@@ -56,7 +55,7 @@ internal static class ExportCommand
         };
         rescaleEvery.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<int?>() is < 0 and var value)
+            if (OptionValues.TryGet(result, out int? value) && value is < 0)
             {
                 result.AddError($"--rescale-every: {value} is negative; expected 0 (off) or a number of layers.");
             }
@@ -84,8 +83,7 @@ internal static class ExportCommand
         };
         wkvChunk.Validators.Add(result =>
         {
-            int value = result.GetValueOrDefault<int>();
-            if (value is < 4 or > 64 || !int.IsPow2(value))
+            if (OptionValues.TryGet(result, out int value) && (value is < 4 or > 64 || !int.IsPow2(value)))
             {
                 result.AddError($"--wkv-chunk: {value} is not a power of two from 4 to 64.");
             }

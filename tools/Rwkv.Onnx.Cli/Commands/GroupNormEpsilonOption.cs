@@ -16,7 +16,7 @@ internal static class GroupNormEpsilonOption
         };
         option.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<float?>() is { } value && !(value > 0 && float.IsFinite(value)))
+            if (OptionValues.TryGet(result, out float? parsed) && parsed is { } value && !(value > 0 && float.IsFinite(value)))
             {
                 result.AddError($"--group-norm-eps: {value.ToString(CultureInfo.InvariantCulture)} is out of range; it must be a positive number.");
             }

@@ -50,8 +50,7 @@ internal sealed class ModelLoadOptions
 
     internal static void RequireAtLeast(OptionResult result, string name, int minimum)
     {
-        int value = result.GetValueOrDefault<int>();
-        if (value < minimum)
+        if (OptionValues.TryGet(result, out int value) && value < minimum)
         {
             result.AddError($"{name}: {value} is out of range; it must be {minimum} or more.");
         }

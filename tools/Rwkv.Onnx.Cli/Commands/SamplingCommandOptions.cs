@@ -67,8 +67,7 @@ internal sealed class SamplingCommandOptions
 
     private static void Require(OptionResult result, string name, Func<float, bool> valid, string rule)
     {
-        float value = result.GetValueOrDefault<float>();
-        if (!valid(value))
+        if (OptionValues.TryGet(result, out float value) && !valid(value))
         {
             result.AddError($"{name}: {value.ToString(CultureInfo.InvariantCulture)} is out of range; {rule}.");
         }
