@@ -23,9 +23,6 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     private readonly ElementType _matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
     private int _done;
 
-    /// <summary>The export's weight dtype.</summary>
-    public WeightDType DType => options.WeightDType;
-
     /// <summary>Writes <paramref name="data"/> as <paramref name="name"/> with <paramref name="shape"/>.</summary>
     public void Add(string name, float[] data, params long[] shape) =>
         Write(() => weights.Add(name, data, shape, shape.Length >= 2 ? _matrixType : ElementType.Float));

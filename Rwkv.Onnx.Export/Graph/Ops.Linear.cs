@@ -18,8 +18,8 @@ internal static partial class Ops
 
     /// <summary>
     /// y = x · W in the precision the export stored W in: MatMulNBits for a block-quantized weight; for a float16
-    /// weight, a float16 MatMul between casts (float16 GEMMs on GPUs; on CPU, ONNX Runtime computes in float32 and
-    /// rounds the product to float16); else a float32 MatMul. x and y are float32.
+    /// weight, a float16 MatMul between casts (float16 GEMMs on GPUs; the CPU provider removes the casts and computes in
+    /// float32, as measured in ACCURACY.md); else a float32 MatMul. x and y are float32.
     /// </summary>
     public static Value Linear(Value x, string weight)
     {
