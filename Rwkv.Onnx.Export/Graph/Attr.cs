@@ -1,5 +1,5 @@
 using Google.Protobuf;
-using Rwkv.Onnx.Export.Proto;
+using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx.Export.Graph;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Google.Protobuf;
-using Rwkv.Onnx.Export.Proto;
+using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx.Export.Graph;
 

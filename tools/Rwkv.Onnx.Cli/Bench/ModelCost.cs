@@ -1,4 +1,4 @@
-using Rwkv.Onnx.Export.Proto;
+using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx.Cli.Bench;
 
