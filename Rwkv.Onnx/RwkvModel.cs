@@ -26,11 +26,13 @@ public sealed class RwkvModel : IDisposable
     private readonly PrePackedWeightsContainer _prepackedWeights;
     private readonly InferenceSession _stepSession;
     private readonly InferenceSession _prefillSession;
+    private readonly DeviceState? _deviceState;
     private readonly LifetimeGate _gate;
 
-    private RwkvModel(string directory, RwkvManifest manifest, RwkvModelOptions options,
-        SessionOptions sessionOptions, PrePackedWeightsContainer prepackedWeights, InferenceSession stepSession, InferenceSession prefillSession)
+    private RwkvModel(string directory, RwkvManifest manifest, RwkvModelOptions options, SessionOptions sessionOptions,
+        PrePackedWeightsContainer prepackedWeights, InferenceSession stepSession, InferenceSession prefillSession, DeviceState? deviceState)
     {
+        _deviceState = deviceState;
         _prepackedWeights = prepackedWeights;
         ModelDirectory = directory;
         Manifest = manifest;
@@ -57,6 +59,12 @@ public sealed class RwkvModel : IDisposable
     internal string[] StateInputNames { get; }
 
     internal string[] StateOutputNames { get; }
+
+    /// <summary>Whether states keep their tensors in the provider's memory (see <see cref="RwkvStateLocation.Device"/>).</summary>
+    internal bool StateOnDevice => _deviceState is not null;
+
+    /// <summary>How many state copies between host and device have run; tests use it to prove a decode loop copies nothing.</summary>
+    internal int StateCopyCount => _deviceState?.Copier.CopyCount ?? 0;
 
     internal bool IsDisposed => _gate.IsClosed;
 
@@ -131,6 +139,7 @@ public sealed class RwkvModel : IDisposable
         PrePackedWeightsContainer? prepackedWeights = null;
         InferenceSession? stepSession = null;
         InferenceSession? prefillSession = null;
+        DeviceState? deviceState = null;
         try
         {
             sessionOptions = CreateSessionOptions(options);
@@ -147,10 +156,15 @@ public sealed class RwkvModel : IDisposable
                 [RwkvContract.LogitsOutput, RwkvContract.LogitsAllOutput, .. presents]);
             ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepSession);
             ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
-            return new RwkvModel(directory, manifest, options, sessionOptions, prepackedWeights, stepSession, prefillSession);
+            if (ResolveStateLocation(options) == RwkvStateLocation.Device)
+            {
+                deviceState = DeviceState.Create(options, manifest.State.Count, sessionOptions, stepSession);
+            }
+            return new RwkvModel(directory, manifest, options, sessionOptions, prepackedWeights, stepSession, prefillSession, deviceState);
         }
         catch
         {
+            deviceState?.ReleaseModelLease();
             prefillSession?.Dispose();
             stepSession?.Dispose();
             prepackedWeights?.Dispose();
@@ -190,6 +204,7 @@ public sealed class RwkvModel : IDisposable
         {
             return;
         }
+        _deviceState?.ReleaseModelLease(); // the allocator lives on while states or runners hold device tensors
         _prefillSession.Dispose();
         _stepSession.Dispose();
         _prepackedWeights.Dispose();
@@ -204,6 +219,38 @@ public sealed class RwkvModel : IDisposable
 
     /// <summary>Ends a run started with <see cref="EnterRun"/>.</summary>
     internal void ExitRun() => _gate.Exit();
+
+    /// <summary>Allocates the two device tensor sets of a state of <paramref name="shapes"/>; they hold a lease on the allocator.</summary>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    internal DeviceStateBuffers AllocateDeviceState(long[][] shapes) => _deviceState!.Allocate(shapes);
+
+    /// <summary>Keeps the device allocator alive for a holder of device tensor references (an <see cref="OrtIoBinding"/>).</summary>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    internal void AddDeviceLease() => _deviceState!.AddLease();
+
+    /// <summary>Returns a lease taken with <see cref="AddDeviceLease"/>.</summary>
+    internal void RemoveDeviceLease() => _deviceState!.RemoveLease();
+
+    /// <summary>Copies state tensors between host and device memory on the model's provider.</summary>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    internal void CopyState(OrtValue[] source, OrtValue[] destination)
+    {
+        EnterRun();
+        try
+        {
+            _deviceState!.Copier.Copy(source, destination);
+        }
+        finally
+        {
+            ExitRun();
+        }
+    }
+
+    private static RwkvStateLocation ResolveStateLocation(RwkvModelOptions options) => options.StateLocation switch
+    {
+        RwkvStateLocation.Auto => options.ExecutionProvider == RwkvExecutionProvider.Cuda ? RwkvStateLocation.Device : RwkvStateLocation.Host,
+        RwkvStateLocation location => location,
+    };
 
     // Size always (one stat call); SHA-256 on request, since it reads the whole file.
     private static void VerifyFile(string directory, RwkvFileInfo file, bool verifyChecksum)

@@ -10,6 +10,7 @@ public sealed class RwkvModelOptions
     public const int DefaultPrefillChunkSize = 256;
 
     private readonly RwkvExecutionProvider _executionProvider = RwkvExecutionProvider.Cpu;
+    private readonly RwkvStateLocation _stateLocation = RwkvStateLocation.Auto;
     private readonly int _deviceId;
     private readonly int _intraOpThreads;
     private readonly int _prefillChunkSize = DefaultPrefillChunkSize;
@@ -26,6 +27,24 @@ public sealed class RwkvModelOptions
                 throw new ArgumentOutOfRangeException(nameof(ExecutionProvider), value, $"{value} is not a defined {nameof(RwkvExecutionProvider)}.");
             }
             _executionProvider = value;
+        }
+    }
+
+    /// <summary>
+    /// Where states of the model keep the recurrent state between runs; <see cref="RwkvStateLocation.Auto"/> (on the
+    /// device for CUDA, on the host otherwise) by default.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined <see cref="RwkvStateLocation"/>.</exception>
+    public RwkvStateLocation StateLocation
+    {
+        get => _stateLocation;
+        init
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentOutOfRangeException(nameof(StateLocation), value, $"{value} is not a defined {nameof(RwkvStateLocation)}.");
+            }
+            _stateLocation = value;
         }
     }
 

@@ -15,7 +15,8 @@ namespace Rwkv.Onnx;
 /// Disposing the model, the runner or the state during a run on another thread waits for the run to end;
 /// later runs throw <see cref="ObjectDisposedException"/>.
 /// The step path binds the state's buffers through an <see cref="OrtIoBinding"/> once per state and then
-/// allocates nothing per token; using another state object rebuilds the binding. Prefill allocates its
+/// allocates nothing per token; using another state object rebuilds the binding. A state kept on the device
+/// (<see cref="RwkvStateLocation.Device"/>) is read and written there; only the token ids and logits cross. Prefill allocates its
 /// token and logits buffers per chunk. If a run fails, the state holds the result of the runs before it.
 /// </remarks>
 public sealed class RwkvRunner : IDisposable
@@ -235,12 +236,10 @@ public sealed class RwkvRunner : IDisposable
             {
                 binding.Tokens[sequence] = tokens[(sequence * sequenceLength) + position];
             }
-            if (_model.RebindInputsEachRun)
-            {
-                binding.BindInputs(state.CurrentSet);
-            }
-            session.RunWithBinding(_runOptions, binding.From(state.CurrentSet));
-            state.Swap();
+            int set = state.CurrentSet;
+            binding.PrepareInputs(set, state.PastOnDevice);
+            session.RunWithBinding(_runOptions, binding.From(set));
+            state.CompleteRun();
             if (allLogits)
             {
                 binding.Logits.CopyTo(logits.Slice(position * vocab, vocab));
@@ -276,10 +275,10 @@ public sealed class RwkvRunner : IDisposable
             using OrtValue tokensValue = OrtValue.CreateTensorValueFromMemory(chunk, [batch, length]);
             using OrtValue numLogitsValue = OrtValue.CreateTensorValueFromMemory(new long[] { numLogits }, []);
             using OrtValue logitsValue = OrtValue.CreateTensorValueFromMemory(chunkLogits, logitsShape);
-            OrtValue[] inputs = [tokensValue, numLogitsValue, .. state.Values(state.CurrentSet)];
-            OrtValue[] outputs = [logitsValue, .. state.Values(state.CurrentSet ^ 1)];
+            OrtValue[] inputs = [tokensValue, numLogitsValue, .. state.PastValues];
+            OrtValue[] outputs = [logitsValue, .. state.PresentValues(state.CurrentSet)];
             session.Run(_runOptions, _prefillInputNames, inputs, allLogits ? _prefillAllOutputNames : _prefillLastOutputNames, outputs);
-            state.Swap();
+            state.CompleteRun();
 
             if (allLogits)
             {
@@ -294,7 +293,8 @@ public sealed class RwkvRunner : IDisposable
 
     /// <summary>
     /// Step-graph buffers and bindings for one state: <c>tokens</c> long[batch] and <c>logits</c>
-    /// float[batch·vocab] owned here, and two bindings, set 0 → 1 and set 1 → 0, over the state's buffers.
+    /// float[batch·vocab] owned here, and two bindings, set 0 → 1 and set 1 → 0, over the state's buffers
+    /// (its device tensors when it lives on the device; the logits always come back to the host).
     /// </summary>
     private sealed class StepBinding : IDisposable
     {
@@ -303,6 +303,8 @@ public sealed class RwkvRunner : IDisposable
         private readonly OrtValue _tokensValue;
         private readonly OrtValue _logitsValue;
         private readonly OrtIoBinding[] _bindings = new OrtIoBinding[2];
+        private readonly bool?[] _inputsOnDevice = new bool?[2]; // which copy of the past state each binding reads
+        private bool _deviceLease;
 
         public StepBinding(RwkvModel model, RwkvState state)
         {
@@ -312,14 +314,19 @@ public sealed class RwkvRunner : IDisposable
             Logits = new float[state.BatchSize * model.VocabSize];
             try
             {
+                if (model.StateOnDevice)
+                {
+                    // The bindings keep references to device tensors: the allocator must outlive them.
+                    model.AddDeviceLease();
+                    _deviceLease = true;
+                }
                 _tokensValue = Own(OrtValue.CreateTensorValueFromMemory(Tokens, [state.BatchSize]));
                 _logitsValue = Own(OrtValue.CreateTensorValueFromMemory(Logits, [state.BatchSize, model.VocabSize]));
                 for (int set = 0; set < 2; set++)
                 {
                     _bindings[set] = Own(model.StepSession.CreateIoBinding());
-                    BindInputs(set);
                     _bindings[set].BindOutput(RwkvContract.LogitsOutput, _logitsValue);
-                    OrtValue[] presents = state.Values(set ^ 1);
+                    OrtValue[] presents = state.PresentValues(set);
                     for (int i = 0; i < presents.Length; i++)
                     {
                         _bindings[set].BindOutput(model.StateOutputNames[i], presents[i]);
@@ -342,15 +349,23 @@ public sealed class RwkvRunner : IDisposable
         /// <summary>The binding that reads buffer set <paramref name="set"/> and writes the other.</summary>
         public OrtIoBinding From(int set) => _bindings[set];
 
-        /// <summary>Binds <c>tokens</c> and the past states of buffer set <paramref name="set"/>.</summary>
-        public void BindInputs(int set)
+        /// <summary>
+        /// Binds <c>tokens</c> and the past state of buffer set <paramref name="set"/> (the device copy when
+        /// <paramref name="onDevice"/>) unless the binding already reads them and the provider keeps bound values.
+        /// </summary>
+        public void PrepareInputs(int set, bool onDevice)
         {
+            if (_inputsOnDevice[set] == onDevice && !_model.RebindInputsEachRun)
+            {
+                return;
+            }
             _bindings[set].BindInput(RwkvContract.TokensInput, _tokensValue);
-            OrtValue[] pasts = State.Values(set);
+            OrtValue[] pasts = onDevice ? State.DeviceValues(set) : State.HostValues(set);
             for (int i = 0; i < pasts.Length; i++)
             {
                 _bindings[set].BindInput(_model.StateInputNames[i], pasts[i]);
             }
+            _inputsOnDevice[set] = onDevice;
         }
 
         public void Dispose()
@@ -360,6 +375,11 @@ public sealed class RwkvRunner : IDisposable
                 _owned[i].Dispose();
             }
             _owned.Clear();
+            if (_deviceLease)
+            {
+                _deviceLease = false;
+                _model.RemoveDeviceLease();
+            }
         }
 
         private T Own<T>(T disposable) where T : IDisposable

@@ -53,6 +53,7 @@ public sealed partial class RwkvState
         var state = new RwkvState(model, 1);
         try
         {
+            float[][] buffers = state.HostForUpdate();
             for (int i = 0; i < manifest.State.Count; i++)
             {
                 RwkvStateTensorInfo slot = manifest.State[i];
@@ -65,7 +66,7 @@ public sealed partial class RwkvState
                 {
                     throw new StateMismatchException($"tensor '{name}'", "none", $"{tensors.Description} has no tensor '{name}'.");
                 }
-                if (!shape.SequenceEqual(slot.Shape) || data.Length != state.Current[i].Length)
+                if (!shape.SequenceEqual(slot.Shape) || data.Length != buffers[i].Length)
                 {
                     throw new StateMismatchException(FormatShape(slot.Shape), FormatShape(shape),
                         $"Tensor '{name}' of {tensors.Description} has shape {FormatShape(shape)} ({data.Length} values); the model's '{slot.Input}' needs {FormatShape(slot.Shape)}.");
@@ -73,11 +74,11 @@ public sealed partial class RwkvState
                 NonFiniteValueException.ThrowIfAny(data, name, tensors.Description);
                 if (transpose)
                 {
-                    TransposePerHead(data, state.Current[i], slot.Shape[0], slot.Shape[1]);
+                    TransposePerHead(data, buffers[i], slot.Shape[0], slot.Shape[1]);
                 }
                 else
                 {
-                    data.CopyTo(state.Current[i], 0);
+                    data.CopyTo(buffers[i], 0);
                 }
             }
             return state;

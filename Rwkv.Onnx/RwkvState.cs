@@ -14,7 +14,9 @@ namespace Rwkv.Onnx;
 /// </summary>
 /// <remarks>
 /// Each buffer exists twice, so a run reads the past state from one set and writes the present state into
-/// the other; the sets then swap roles, with no copy. A state belongs to one conversation and is not
+/// the other; the sets then swap roles, with no copy. With <see cref="RwkvStateLocation.Device"/> the two sets
+/// live in the provider's memory: runs read and write them there, and the state is copied to the host
+/// buffers only when something reads or changes it on the host (saving, cloning, copying, resetting). A state belongs to one conversation and is not
 /// thread-safe: a second thread that runs, copies, resets or saves it while another thread does throws
 /// <see cref="InvalidOperationException"/> rather than mixing two conversations. It refuses every operation
 /// except <see cref="Dispose"/> once it or its model is disposed. A state never holds NaN or an infinity
@@ -31,8 +33,11 @@ public sealed partial class RwkvState : IDisposable
     private readonly RwkvModel _model;
     private readonly float[][][] _buffers; // [set][tensor], set 0 or 1
     private readonly OrtValue[][] _values; // OrtValues over _buffers, same indices
+    private readonly DeviceStateBuffers? _device; // the same two sets in the provider's memory, when the model keeps states there
     private readonly LifetimeGate _gate;
     private int _current;
+    private bool _hostValid = true; // the host buffers of set _current hold the state
+    private bool _deviceValid; // the device tensors of set _current hold the state
 
     internal RwkvState(RwkvModel model, int batchSize)
     {
@@ -61,6 +66,10 @@ public sealed partial class RwkvState : IDisposable
                     _values[set][i] = OrtValue.CreateTensorValueFromMemory(_buffers[set][i], shape);
                 }
             }
+            if (model.StateOnDevice)
+            {
+                _device = model.AllocateDeviceState([.. _values[0].Select(v => v.GetTensorTypeAndShape().Shape)]);
+            }
         }
         catch
         {
@@ -78,14 +87,70 @@ public sealed partial class RwkvState : IDisposable
     /// <summary>Index (0 or 1) of the buffer set that holds the current state.</summary>
     internal int CurrentSet => _current;
 
-    /// <summary>The buffers of the current state, one per manifest state tensor, each <c>batch·prod(shape)</c> floats.</summary>
-    internal float[][] Current => _buffers[_current];
+    /// <summary>
+    /// The host buffers of the current state, one per manifest state tensor, each <c>batch·prod(shape)</c> floats,
+    /// for reading: a device-resident state is copied to them first.
+    /// </summary>
+    internal float[][] Current
+    {
+        get
+        {
+            CopyToHost();
+            return _buffers[_current];
+        }
+    }
 
-    /// <summary>OrtValues over buffer set <paramref name="set"/>, in manifest order. They live as long as this state.</summary>
-    internal OrtValue[] Values(int set) => _values[set];
+    /// <summary>Whether the current state is in the device tensors (so a run reads them, not the host buffers).</summary>
+    internal bool PastOnDevice => _deviceValid;
 
-    /// <summary>Makes the other buffer set current, after a run wrote the present state into it.</summary>
-    internal void Swap() => _current ^= 1;
+    /// <summary>The host OrtValues of buffer set <paramref name="set"/>, in manifest order. They live as long as this state.</summary>
+    internal OrtValue[] HostValues(int set) => _values[set];
+
+    /// <summary>The device tensors of buffer set <paramref name="set"/>; only for a device-resident state.</summary>
+    internal OrtValue[] DeviceValues(int set) => _device!.Set(set);
+
+    /// <summary>Where a run that reads set <paramref name="set"/> writes the present state: the other set, on the device if the state lives there.</summary>
+    internal OrtValue[] PresentValues(int set) => _device is null ? _values[set ^ 1] : _device.Set(set ^ 1);
+
+    /// <summary>The current state as a run's inputs: the device tensors when they hold it, else the host buffers.</summary>
+    internal OrtValue[] PastValues => _deviceValid ? _device!.Set(_current) : _values[_current];
+
+    /// <summary>Makes the other buffer set current, after a run wrote the present state into <see cref="PresentValues"/>.</summary>
+    internal void CompleteRun()
+    {
+        _current ^= 1;
+        if (_device is not null)
+        {
+            _deviceValid = true;
+            _hostValid = false;
+        }
+    }
+
+    // Brings a device-resident current state to the host buffers, once per change on the device.
+    private void CopyToHost()
+    {
+        if (!_hostValid)
+        {
+            _model.CopyState(_device!.Set(_current), _values[_current]);
+            _hostValid = true;
+        }
+    }
+
+    /// <summary>The host buffers of the current state, up to date, for a change that keeps part of them.</summary>
+    internal float[][] HostForUpdate()
+    {
+        CopyToHost();
+        _deviceValid = false;
+        return _buffers[_current];
+    }
+
+    /// <summary>The host buffers of the current state, for a change that overwrites all of them.</summary>
+    internal float[][] HostForOverwrite()
+    {
+        _hostValid = true;
+        _deviceValid = false;
+        return _buffers[_current];
+    }
 
     /// <summary>Claims this state for one operation; pair with <see cref="ExitUse"/>. <see cref="Dispose"/> waits for it.</summary>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
@@ -189,9 +254,11 @@ public sealed partial class RwkvState : IDisposable
 
     private void CopyBuffersFrom(RwkvState source)
     {
-        for (int i = 0; i < Current.Length; i++)
+        float[][] from = source.Current;
+        float[][] to = HostForOverwrite();
+        for (int i = 0; i < to.Length; i++)
         {
-            source.Current[i].CopyTo(Current[i], 0);
+            from[i].CopyTo(to[i], 0);
         }
     }
 
@@ -243,10 +310,12 @@ public sealed partial class RwkvState : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(sourceRow, source.BatchSize);
         ArgumentOutOfRangeException.ThrowIfNegative(destinationRow);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(destinationRow, BatchSize);
-        for (int i = 0; i < Current.Length; i++)
+        float[][] from = source.Current;
+        float[][] to = HostForUpdate();
+        for (int i = 0; i < to.Length; i++)
         {
-            int rowLength = Current[i].Length / BatchSize;
-            Array.Copy(source.Current[i], sourceRow * rowLength, Current[i], destinationRow * rowLength, rowLength);
+            int rowLength = to[i].Length / BatchSize;
+            Array.Copy(from[i], sourceRow * rowLength, to[i], destinationRow * rowLength, rowLength);
         }
     }
 
@@ -284,12 +353,13 @@ public sealed partial class RwkvState : IDisposable
         writer.Write(architecture.Embedding);
         writer.Write(architecture.Version);
         writer.Write(BatchSize);
-        writer.Write(Current.Length);
-        foreach (float[] buffer in Current)
+        float[][] current = Current;
+        writer.Write(current.Length);
+        foreach (float[] buffer in current)
         {
             writer.Write(buffer.Length);
         }
-        foreach (float[] buffer in Current)
+        foreach (float[] buffer in current)
         {
             WriteLittleEndian(writer, buffer);
         }
@@ -353,7 +423,7 @@ public sealed partial class RwkvState : IDisposable
         try
         {
             using var reader = new BinaryReader(data, Encoding.UTF8, leaveOpen: true);
-            foreach (float[] buffer in state.Current)
+            foreach (float[] buffer in state.HostForOverwrite())
             {
                 ReadLittleEndian(reader, buffer);
             }
@@ -455,9 +525,10 @@ public sealed partial class RwkvState : IDisposable
     private void ResetBuffers()
     {
         IReadOnlyList<RwkvStateTensorInfo> tensors = _model.Manifest.State;
+        float[][] buffers = HostForOverwrite();
         for (int i = 0; i < tensors.Count; i++)
         {
-            Current[i].AsSpan().Fill(tensors[i].Initial);
+            buffers[i].AsSpan().Fill(tensors[i].Initial);
         }
     }
 
@@ -466,6 +537,7 @@ public sealed partial class RwkvState : IDisposable
 
     private void DisposeValues()
     {
+        _device?.Release();
         foreach (OrtValue[] set in _values)
         {
             foreach (OrtValue? value in set)

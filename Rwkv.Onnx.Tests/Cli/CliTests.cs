@@ -148,6 +148,18 @@ public sealed partial class CliTests
         });
     }
 
+    [TestCase("step")]
+    [TestCase("prefill")]
+    public void Logits_StateOnDevice_EqualsTheHostPath(string mode)
+    {
+        string output = Path.Combine(_work, "device.npy");
+        CliRun run = Run("logits", _model, "--tokens", "34,105,110,32", "--mode", mode, "--state-location", "device", "--out", output);
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+
+        float[] host = RuntimeLogits(_model, [34, 105, 110, 32], all: false, mode == "step" ? RwkvForwardMode.Step : RwkvForwardMode.Prefill);
+        Assert.That(NpyReader.Read(output).Data, Is.EqualTo(host));
+    }
+
     [Test]
     public void Logits_All_WritesOneRowPerToken()
     {
@@ -276,6 +288,7 @@ public sealed partial class CliTests
     [TestCase("--max-tokens", "-5")]
     [TestCase("--provider", "tpu")]
     [TestCase("--threads", "-2")]
+    [TestCase("--state-location", "gpu")]
     public void Generate_OutOfRangeOption_IsAUsageErrorNamingIt(string option, string value)
     {
         CliRun run = Run("generate", _model, "--prompt", "x", option, value);

@@ -2,7 +2,9 @@ using Rwkv.Onnx.Exceptions;
 
 namespace Rwkv.Onnx.Tests.Runtime;
 
-public class RwkvRunnerTests
+[TestFixture(RwkvStateLocation.Host)]
+[TestFixture(RwkvStateLocation.Device)] // the device path, run on the CPU provider's memory
+public class RwkvRunnerTests(RwkvStateLocation stateLocation)
 {
     private const int Vocab = 256;
     private const float Tolerance = 1e-5f;
@@ -11,7 +13,7 @@ public class RwkvRunnerTests
     private RwkvRunner _runner = null!; // set in SetUp
 
     [OneTimeSetUp]
-    public void LoadModel() => _model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+    public void LoadModel() => _model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
 
     [OneTimeTearDown]
     public void DisposeModel() => _model.Dispose();
@@ -230,7 +232,7 @@ public class RwkvRunnerTests
     [Test]
     public void Forward_StateOfAnotherModelInstance_ThrowsStateMismatch()
     {
-        using var other = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        using var other = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
         using RwkvState foreign = other.CreateState();
 
         Assert.That(() => _runner.Forward([1], foreign, new float[Vocab]), Throws.TypeOf<StateMismatchException>());
@@ -248,7 +250,7 @@ public class RwkvRunnerTests
     [Test]
     public void PrefillChunkSize_StartsFromOptions_AndRejectsZero()
     {
-        using var model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { PrefillChunkSize = 7 });
+        using var model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { PrefillChunkSize = 7, StateLocation = stateLocation });
         using RwkvRunner runner = model.CreateRunner();
 
         Assert.That(runner.PrefillChunkSize, Is.EqualTo(7));
@@ -258,7 +260,7 @@ public class RwkvRunnerTests
     [Test]
     public void Forward_AfterModelDispose_ThrowsObjectDisposed()
     {
-        var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        var model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
         using RwkvRunner runner = model.CreateRunner();
         using RwkvState state = model.CreateState();
         runner.Forward([1], state, new float[Vocab]);

@@ -2,14 +2,16 @@ using Rwkv.Onnx.Exceptions;
 
 namespace Rwkv.Onnx.Tests.Runtime;
 
-public class RwkvStateRowTests
+[TestFixture(RwkvStateLocation.Host)]
+[TestFixture(RwkvStateLocation.Device)] // the device path, run on the CPU provider's memory
+public class RwkvStateRowTests(RwkvStateLocation stateLocation)
 {
     private const int Vocab = 256;
 
     private RwkvModel _model = null!; // set in OneTimeSetUp
 
     [OneTimeSetUp]
-    public void LoadModel() => _model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+    public void LoadModel() => _model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
 
     [OneTimeTearDown]
     public void DisposeModel() => _model.Dispose();
@@ -54,7 +56,7 @@ public class RwkvStateRowTests
     {
         using RwkvState a = _model.CreateState(2);
         using RwkvState b = _model.CreateState();
-        using RwkvModel other = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        using RwkvModel other = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
         using RwkvState foreign = other.CreateState();
         Assert.Multiple(() =>
         {

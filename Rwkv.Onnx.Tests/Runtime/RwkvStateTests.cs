@@ -2,7 +2,9 @@ using Rwkv.Onnx.Exceptions;
 
 namespace Rwkv.Onnx.Tests.Runtime;
 
-public class RwkvStateTests
+[TestFixture(RwkvStateLocation.Host)]
+[TestFixture(RwkvStateLocation.Device)] // the device path, run on the CPU provider's memory
+public class RwkvStateTests(RwkvStateLocation stateLocation)
 {
     private const int Vocab = 256;
 
@@ -10,7 +12,7 @@ public class RwkvStateTests
     private RwkvRunner _runner = null!; // set in SetUp
 
     [OneTimeSetUp]
-    public void LoadModel() => _model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+    public void LoadModel() => _model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
 
     [OneTimeTearDown]
     public void DisposeModel() => _model.Dispose();
@@ -170,7 +172,7 @@ public class RwkvStateTests
     [Test]
     public void CopyFrom_OtherModelInstance_ThrowsStateMismatch()
     {
-        using var other = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        using var other = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
         using RwkvState mine = _model.CreateState();
         using RwkvState foreign = other.CreateState();
 
@@ -180,7 +182,7 @@ public class RwkvStateTests
     [Test]
     public void Dispose_StateBeforeRunnerAndModel_IsSafe()
     {
-        var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        var model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
         RwkvRunner runner = model.CreateRunner();
         RwkvState state = model.CreateState();
         runner.Forward([1, 2], state, new float[Vocab], RwkvForwardMode.Step); // binds the state's buffers
@@ -196,7 +198,7 @@ public class RwkvStateTests
     [Test]
     public void Dispose_ModelBeforeStateAndRunner_IsSafe_AndStateRefusesUse()
     {
-        var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        var model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
         RwkvRunner runner = model.CreateRunner();
         RwkvState state = model.CreateState();
         runner.Forward([1], state, new float[Vocab]); // binds the state's buffers
@@ -214,7 +216,7 @@ public class RwkvStateTests
     [Test]
     public void Dispose_RunnerAfterItsStateChanged_IsSafe()
     {
-        using var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+        using var model = RwkvModel.Load(RuntimeTestModels.Tiny7, new RwkvModelOptions { StateLocation = stateLocation });
         RwkvRunner runner = model.CreateRunner();
         RwkvState first = model.CreateState();
         using RwkvState second = model.CreateState();

@@ -3,7 +3,10 @@ using System.CommandLine.Parsing;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
-/// <summary>The <c>--provider</c>, <c>--device-id</c>, <c>--threads</c> and <c>--verify-checksums</c> options of every command that loads a model.</summary>
+/// <summary>
+/// The <c>--provider</c>, <c>--device-id</c>, <c>--threads</c>, <c>--state-location</c> and <c>--verify-checksums</c> options
+/// of every command that loads a model.
+/// </summary>
 internal sealed class ModelLoadOptions
 {
     private readonly Option<RwkvExecutionProvider> _provider = new("--provider")
@@ -17,6 +20,14 @@ internal sealed class ModelLoadOptions
     private readonly Option<int> _deviceId = new("--device-id") { Description = "GPU index for cuda or dml.", DefaultValueFactory = _ => 0 };
 
     private readonly Option<int> _threads = new("--threads") { Description = "Intra-op threads; 0 lets ONNX Runtime choose.", DefaultValueFactory = _ => 0 };
+
+    private readonly Option<RwkvStateLocation> _stateLocation = new("--state-location")
+    {
+        Description = "Where the recurrent state lives between steps: auto (device on cuda, host otherwise), host or device.",
+        DefaultValueFactory = _ => RwkvStateLocation.Auto,
+        CustomParser = ParseStateLocation,
+        HelpName = "auto|host|device",
+    };
 
     private readonly Option<bool> _verifyChecksums = new("--verify-checksums")
     {
@@ -35,6 +46,7 @@ internal sealed class ModelLoadOptions
         command.Add(_provider);
         command.Add(_deviceId);
         command.Add(_threads);
+        command.Add(_stateLocation);
         command.Add(_verifyChecksums);
     }
 
@@ -44,6 +56,7 @@ internal sealed class ModelLoadOptions
         ExecutionProvider = parsed.GetValue(_provider),
         DeviceId = parsed.GetValue(_deviceId),
         IntraOpThreads = parsed.GetValue(_threads),
+        StateLocation = parsed.GetValue(_stateLocation),
         VerifyChecksums = parsed.GetValue(_verifyChecksums),
         PrefillChunkSize = prefillChunkSize ?? RwkvModelOptions.DefaultPrefillChunkSize,
     };
@@ -69,6 +82,23 @@ internal sealed class ModelLoadOptions
                 return RwkvExecutionProvider.DirectML;
             default:
                 result.AddError($"--provider: '{value}' is not an execution provider; expected cpu, cuda or dml.");
+                return default;
+        }
+    }
+
+    private static RwkvStateLocation ParseStateLocation(ArgumentResult result)
+    {
+        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
+        switch (value.ToLowerInvariant())
+        {
+            case "auto":
+                return RwkvStateLocation.Auto;
+            case "host":
+                return RwkvStateLocation.Host;
+            case "device":
+                return RwkvStateLocation.Device;
+            default:
+                result.AddError($"--state-location: '{value}' is not a state location; expected auto, host or device.");
                 return default;
         }
     }
