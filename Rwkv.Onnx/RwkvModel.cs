@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
+using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx;
 
@@ -24,14 +26,17 @@ public sealed class RwkvModel : IDisposable
 
     private readonly SessionOptions _sessionOptions;
     private readonly PrePackedWeightsContainer _prepackedWeights;
+    private readonly SharedWeights? _sharedWeights;
     private readonly InferenceSession _stepSession;
     private readonly InferenceSession _prefillSession;
     private readonly DeviceState? _deviceState;
     private readonly LifetimeGate _gate;
 
     private RwkvModel(string directory, RwkvManifest manifest, RwkvModelOptions options, SessionOptions sessionOptions,
-        PrePackedWeightsContainer prepackedWeights, InferenceSession stepSession, InferenceSession prefillSession, DeviceState? deviceState)
+        SharedWeights? sharedWeights, PrePackedWeightsContainer prepackedWeights, InferenceSession stepSession, InferenceSession prefillSession,
+        DeviceState? deviceState)
     {
+        _sharedWeights = sharedWeights;
         _deviceState = deviceState;
         _prepackedWeights = prepackedWeights;
         ModelDirectory = directory;
@@ -136,14 +141,24 @@ public sealed class RwkvModel : IDisposable
         VerifyFile(directory, manifest.Weights, options.VerifyChecksums);
 
         SessionOptions? sessionOptions = null;
+        SharedWeights? sharedWeights = null;
         PrePackedWeightsContainer? prepackedWeights = null;
         InferenceSession? stepSession = null;
         InferenceSession? prefillSession = null;
         DeviceState? deviceState = null;
         try
         {
+            // Checked before any session exists: the step graph's weights become shared initializers of both.
+            ModelProto stepGraph = ReadGraph(directory, manifest.StepGraph);
+            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepGraph);
+            ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, ReadGraph(directory, manifest.PrefillGraph));
             sessionOptions = CreateSessionOptions(options);
-            // Both graphs pack the same MatMul weights; one container keeps a single packed copy.
+            // On the CPU both graphs pack the same MatMul weights; one container keeps a single packed copy, which
+            // ONNX Runtime only does for initializers added to the session options. GPU providers do not pack.
+            if (options.ExecutionProvider == RwkvExecutionProvider.Cpu)
+            {
+                sharedWeights = SharedWeights.Create(directory, manifest, manifest.StepGraph.File, stepGraph, sessionOptions);
+            }
             prepackedWeights = new PrePackedWeightsContainer();
             stepSession = CreateSession(directory, manifest.StepGraph.File, sessionOptions, prepackedWeights);
             prefillSession = CreateSession(directory, manifest.PrefillGraph.File, sessionOptions, prepackedWeights);
@@ -154,13 +169,12 @@ public sealed class RwkvModel : IDisposable
             ValidateGraph(directory, manifest, manifest.PrefillGraph, prefillSession,
                 [RwkvContract.TokensInput, RwkvContract.NumLogitsInput, .. states],
                 [RwkvContract.LogitsOutput, RwkvContract.LogitsAllOutput, .. presents]);
-            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepSession);
-            ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
+            sharedWeights?.ReleaseResidentPages();
             if (ResolveStateLocation(options) == RwkvStateLocation.Device)
             {
                 deviceState = DeviceState.Create(options, manifest.State.Count, sessionOptions, stepSession);
             }
-            return new RwkvModel(directory, manifest, options, sessionOptions, prepackedWeights, stepSession, prefillSession, deviceState);
+            return new RwkvModel(directory, manifest, options, sessionOptions, sharedWeights, prepackedWeights, stepSession, prefillSession, deviceState);
         }
         catch
         {
@@ -169,6 +183,7 @@ public sealed class RwkvModel : IDisposable
             stepSession?.Dispose();
             prepackedWeights?.Dispose();
             sessionOptions?.Dispose();
+            sharedWeights?.Dispose();
             throw;
         }
     }
@@ -209,6 +224,7 @@ public sealed class RwkvModel : IDisposable
         _stepSession.Dispose();
         _prepackedWeights.Dispose();
         _sessionOptions.Dispose();
+        _sharedWeights?.Dispose();
     }
 
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_gate.IsClosed, this);
@@ -281,10 +297,24 @@ public sealed class RwkvModel : IDisposable
 
     // The exporter writes the manifest into each graph's metadata; a graph from another export names other
     // weights or another architecture. Graphs without the metadata (written by other tools) are not checked.
-    private static void ValidateEmbeddedManifest(string directory, RwkvManifest manifest, RwkvGraphInfo graph, InferenceSession session)
+    private static ModelProto ReadGraph(string directory, RwkvGraphInfo graph)
     {
         string path = Path.Combine(directory, graph.File);
-        if (!session.ModelMetadata.CustomMetadataMap.TryGetValue(RwkvContract.ManifestMetadataKey, out string? json))
+        try
+        {
+            return ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new ModelContractException(path, graph.File, $"Graph '{path}' is not a valid ONNX model: {e.Message}", e);
+        }
+    }
+
+    private static void ValidateEmbeddedManifest(string directory, RwkvManifest manifest, RwkvGraphInfo graph, ModelProto model)
+    {
+        string path = Path.Combine(directory, graph.File);
+        string? json = model.MetadataProps.FirstOrDefault(p => p.Key == RwkvContract.ManifestMetadataKey)?.Value;
+        if (json is null)
         {
             return;
         }
@@ -331,6 +361,12 @@ public sealed class RwkvModel : IDisposable
             {
                 case RwkvExecutionProvider.Cuda:
                     sessionOptions.AppendExecutionProvider_CUDA(options.DeviceId);
+                    break;
+                case RwkvExecutionProvider.Cpu:
+                    // MatMul+Add becomes a Gemm only in the step graph (2-D inputs), and a Gemm packs its weight under
+                    // another key than the prefill graph's MatMul, so the weights before an add (att.output, ffn.value,
+                    // LoRA second stages) would be packed twice: 0.15 GB more for the 0.1B fp32 model, no faster.
+                    sessionOptions.AddSessionConfigEntry("optimization.disable_specified_optimizers", "MatMulAddFusion");
                     break;
                 case RwkvExecutionProvider.DirectML:
                     // DirectML supports neither memory patterns nor parallel execution.

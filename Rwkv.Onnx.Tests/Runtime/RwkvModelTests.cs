@@ -1,5 +1,7 @@
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
+using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx.Tests.Runtime;
 
@@ -68,18 +70,53 @@ public class RwkvModelTests
         Assert.That(e.Message, Does.Contain($"'{file}'"));
     }
 
-    [Test]
-    public void Load_CorruptGraph_WrapsOnnxRuntimeErrorWithPath()
+    [TestCase(RwkvContract.StepGraphFile)]
+    [TestCase(RwkvContract.PrefillGraphFile)]
+    public void Load_CorruptGraph_ThrowsWithPath(string file)
     {
         string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
-        string step = Path.Combine(copy, RwkvContract.StepGraphFile);
-        File.WriteAllBytes(step, [1, 2, 3, 4, 5, 6, 7, 8]);
+        string graph = Path.Combine(copy, file);
+        File.WriteAllBytes(graph, [1, 2, 3, 4, 5, 6, 7, 8]);
 
         var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
 
-        Assert.That(e.ModelPath, Is.EqualTo(step));
-        Assert.That(e.Message, Does.Contain(step));
+        Assert.That(e.ModelPath, Is.EqualTo(graph));
+        Assert.That(e.Message, Does.Contain(graph).And.Contain("not a valid ONNX model"));
+        Assert.That(e.InnerException, Is.TypeOf<InvalidProtocolBufferException>());
+    }
+
+    [Test]
+    public void Load_GraphOnnxRuntimeRejects_WrapsItsErrorWithPath()
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        string prefill = Path.Combine(copy, RwkvContract.PrefillGraphFile);
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(prefill));
+        model.Graph.Node[0].OpType = "NoSuchOperator";
+        File.WriteAllBytes(prefill, model.ToByteArray());
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
+
+        Assert.That(e.ModelPath, Is.EqualTo(prefill));
+        Assert.That(e.Message, Does.Contain(prefill).And.Contain("NoSuchOperator"));
         Assert.That(e.InnerException, Is.TypeOf<OnnxRuntimeException>());
+    }
+
+    [TestCase("offset", "999999999999", "names bytes")]
+    [TestCase("length", "4", "bytes of external data")]
+    [TestCase("offset", "-8", "expected a non-negative integer")]
+    public void Load_StepGraphWeightOutsideTheWeightsFile_ThrowsNamingTheInitializer(string key, string value, string expected)
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        string step = Path.Combine(copy, RwkvContract.StepGraphFile);
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(step));
+        TensorProto tensor = model.Graph.Initializer.First(t => t.DataLocation == TensorProto.Types.DataLocation.External && t.Name.Contains("att.key"));
+        tensor.ExternalData.Single(entry => entry.Key == key).Value = value;
+        File.WriteAllBytes(step, model.ToByteArray());
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
+
+        Assert.That(e.Key, Is.EqualTo(tensor.Name));
+        Assert.That(e.Message, Does.Contain(expected).And.Contain(step));
     }
 
     [Test]
