@@ -147,48 +147,17 @@ internal static class ExportCommand
     /// <summary>Bytes of the files directly in <paramref name="directory"/>.</summary>
     internal static long DirectoryBytes(string directory) => new DirectoryInfo(directory).GetFiles().Sum(f => f.Length);
 
-    private static QuantizedCompute ParseQuantizedCompute(ArgumentResult result)
-    {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        switch (value)
-        {
-            case "int8": return QuantizedCompute.Int8;
-            case "fp32": return QuantizedCompute.Float32;
-            default:
-                result.AddError($"--quant-compute: '{value}' is not a quantized arithmetic; expected int8 or fp32.");
-                return default;
-        }
-    }
+    private static QuantizedCompute ParseQuantizedCompute(ArgumentResult result) =>
+        OptionValues.ParseChoice(result, "--quant-compute", "a quantized arithmetic", ("int8", QuantizedCompute.Int8), ("fp32", QuantizedCompute.Float32));
 
     /// <summary>Parses fp32, fp16, int8 or int4; any other value is a parse error naming the option.</summary>
-    internal static WeightDType ParseDType(ArgumentResult result, string option)
-    {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        switch (value)
-        {
-            case "fp32": return WeightDType.Float32;
-            case "fp16": return WeightDType.Float16;
-            case "int8": return WeightDType.Int8;
-            case "int4": return WeightDType.Int4;
-            default:
-                result.AddError($"{option}: '{value}' is not a weight type; expected fp32, fp16, int8 or int4.");
-                return default;
-        }
-    }
+    internal static WeightDType ParseDType(ArgumentResult result, string option) =>
+        OptionValues.ParseChoice(result, option, "a weight type",
+            ("fp32", WeightDType.Float32), ("fp16", WeightDType.Float16), ("int8", WeightDType.Int8), ("int4", WeightDType.Int4));
 
     /// <summary>Parses chunked or scan; any other value is a parse error naming the option.</summary>
-    private static PrefillRecurrence ParseRecurrence(ArgumentResult result)
-    {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        switch (value)
-        {
-            case "chunked": return PrefillRecurrence.Chunked;
-            case "scan": return PrefillRecurrence.Scan;
-            default:
-                result.AddError($"--prefill-recurrence: '{value}' is not a recurrence form; expected chunked or scan.");
-                return default;
-        }
-    }
+    private static PrefillRecurrence ParseRecurrence(ArgumentResult result) =>
+        OptionValues.ParseChoice(result, "--prefill-recurrence", "a recurrence form", ("chunked", PrefillRecurrence.Chunked), ("scan", PrefillRecurrence.Scan));
 
     internal static string FormatSize(long bytes) => bytes switch
     {

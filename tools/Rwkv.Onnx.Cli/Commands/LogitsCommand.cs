@@ -105,18 +105,6 @@ internal static class LogitsCommand
         return ids;
     }
 
-    private static RwkvForwardMode ParseMode(ArgumentResult result)
-    {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        switch (value.ToLowerInvariant())
-        {
-            case "step":
-                return RwkvForwardMode.Step;
-            case "prefill":
-                return RwkvForwardMode.Prefill;
-            default:
-                result.AddError($"--mode: '{value}' is not a forward mode; expected step or prefill.");
-                return default;
-        }
-    }
+    private static RwkvForwardMode ParseMode(ArgumentResult result) =>
+        OptionValues.ParseChoice(result, "--mode", "a forward mode", ("step", RwkvForwardMode.Step), ("prefill", RwkvForwardMode.Prefill));
 }

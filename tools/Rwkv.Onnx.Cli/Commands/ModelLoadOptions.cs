@@ -69,37 +69,12 @@ internal sealed class ModelLoadOptions
         }
     }
 
-    private static RwkvExecutionProvider ParseProvider(ArgumentResult result)
-    {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        switch (value.ToLowerInvariant())
-        {
-            case "cpu":
-                return RwkvExecutionProvider.Cpu;
-            case "cuda":
-                return RwkvExecutionProvider.Cuda;
-            case "dml" or "directml":
-                return RwkvExecutionProvider.DirectML;
-            default:
-                result.AddError($"--provider: '{value}' is not an execution provider; expected cpu, cuda or dml.");
-                return default;
-        }
-    }
+    private static RwkvExecutionProvider ParseProvider(ArgumentResult result) =>
+        OptionValues.ParseChoice(result, "--provider", "an execution provider",
+            ("cpu", RwkvExecutionProvider.Cpu), ("cuda", RwkvExecutionProvider.Cuda), ("dml", RwkvExecutionProvider.DirectML),
+            ("directml", RwkvExecutionProvider.DirectML));
 
-    private static RwkvStateLocation ParseStateLocation(ArgumentResult result)
-    {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        switch (value.ToLowerInvariant())
-        {
-            case "auto":
-                return RwkvStateLocation.Auto;
-            case "host":
-                return RwkvStateLocation.Host;
-            case "device":
-                return RwkvStateLocation.Device;
-            default:
-                result.AddError($"--state-location: '{value}' is not a state location; expected auto, host or device.");
-                return default;
-        }
-    }
+    private static RwkvStateLocation ParseStateLocation(ArgumentResult result) =>
+        OptionValues.ParseChoice(result, "--state-location", "a state location",
+            ("auto", RwkvStateLocation.Auto), ("host", RwkvStateLocation.Host), ("device", RwkvStateLocation.Device));
 }
