@@ -11,7 +11,7 @@ public sealed partial class CliTests
     private static readonly string[] s_resultNumbers =
     [
         "batch", "threads", "load_ms", "prefill_tokens_per_s", "prefill_tokens_per_s_per_sequence", "decode_tokens_per_s",
-        "decode_tokens_per_s_per_sequence", "ttft_ms", "peak_rss_bytes", "bandwidth_bytes_per_s", "decode_roofline_fraction", "prefill_gflops",
+        "decode_tokens_per_s_per_sequence", "ttft_ms", "peak_rss_bytes", "private_bytes", "bandwidth_bytes_per_s", "decode_roofline_fraction", "prefill_gflops",
     ];
 
     private string[] BenchArgs(params string[] extra) =>
@@ -92,6 +92,22 @@ public sealed partial class CliTests
         Assert.That(rows[2], Does.Contain("| cpu | fp32 | 1 |"));
         Assert.That(rows[3], Does.Contain("| cpu | fp32 | 2 | 1 |"));
         Assert.That(File.ReadAllBytes(chart).Take(4), Is.EqualTo(new byte[] { 0x89, 0x50, 0x4E, 0x47 }));
+    }
+
+    [Test]
+    public void BenchCompare_ReportWithoutPrivateBytes_StillReads()
+    {
+        // Reports written before private_bytes existed must still merge; the column shows a dash.
+        string report = Path.Combine(_work, "old.json"), markdown = Path.Combine(_work, "old.md");
+        Assert.That(Run(BenchArgs("--json", report)).ExitCode, Is.EqualTo(ExitCodes.Success));
+        var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(report))!;
+        root["results"]![0]!.AsObject().Remove("private_bytes");
+        File.WriteAllText(report, root.ToJsonString());
+
+        CliRun run = Run("bench", "compare", report, "--markdown", markdown);
+
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success), run.Stderr);
+        Assert.That(File.ReadAllLines(markdown)[2], Does.Contain("| — |"));
     }
 
     [Test]

@@ -110,6 +110,9 @@ internal sealed record BenchResult
 
     public required long PeakRssBytes { get; init; }
 
+    /// <summary>Private (anonymous resident) memory after the runs; absent in reports written before it existed.</summary>
+    public long? PrivateBytes { get; init; }
+
     public required double BandwidthBytesPerS { get; init; }
 
     /// <summary>(step weight bytes / bandwidth) / measured mean time per decode step.</summary>

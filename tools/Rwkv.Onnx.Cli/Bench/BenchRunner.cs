@@ -107,6 +107,7 @@ internal static class BenchRunner
             TtftMs = Median(prefillMs),
             LatencyMs = new LatencyPercentiles(Percentile(stepMs, 0.50), Percentile(stepMs, 0.90), Percentile(stepMs, 0.99)),
             PeakRssBytes = MachineProbe.PeakRssBytes(),
+            PrivateBytes = MachineProbe.PrivateBytes(),
             BandwidthBytesPerS = double.NaN,        // filled in by Run once bandwidth is measured
             DecodeRooflineFraction = double.NaN,
             PrefillGflops = cost.PrefillFlops(batch, plan.PrefillTokens) / prefillSeconds / 1e9,

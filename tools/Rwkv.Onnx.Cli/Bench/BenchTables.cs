@@ -13,14 +13,14 @@ internal static class BenchTables
     public static string Markdown(IReadOnlyList<BenchReport> reports)
     {
         var text = new StringBuilder();
-        text.AppendLine("| model | machine | provider | dtype | batch | threads | prefill tok/s | decode tok/s (per seq) | TTFT ms | latency ms p50 / p90 / p99 | peak RSS MiB | bandwidth GB/s | decode roofline | prefill GFLOP/s | load ms |");
-        text.AppendLine("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        text.AppendLine("| model | machine | provider | dtype | batch | threads | prefill tok/s | decode tok/s (per seq) | TTFT ms | latency ms p50 / p90 / p99 | peak RSS MiB | private MiB | bandwidth GB/s | decode roofline | prefill GFLOP/s | load ms |");
+        text.AppendLine("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (BenchReport report in reports)
         {
             foreach (BenchResult r in report.Results)
             {
                 text.AppendLine(string.Create(s_invariant,
-                    $"| {ModelLabel(report)} | {report.Machine.CpuModel} ({report.Machine.LogicalCores} cores) | {r.Provider} | {r.Dtype} | {r.Batch} | {r.Threads} | {r.PrefillTokensPerS:F1} | {r.DecodeTokensPerS:F1} ({r.DecodeTokensPerSPerSequence:F1}) | {r.TtftMs:F1} | {r.LatencyMs.P50:F2} / {r.LatencyMs.P90:F2} / {r.LatencyMs.P99:F2} | {r.PeakRssBytes / (1024.0 * 1024):F0} | {r.BandwidthBytesPerS / 1e9:F2} | {r.DecodeRooflineFraction:P1} | {r.PrefillGflops:F2} | {r.LoadMs:F0} |"));
+                    $"| {ModelLabel(report)} | {report.Machine.CpuModel} ({report.Machine.LogicalCores} cores) | {r.Provider} | {r.Dtype} | {r.Batch} | {r.Threads} | {r.PrefillTokensPerS:F1} | {r.DecodeTokensPerS:F1} ({r.DecodeTokensPerSPerSequence:F1}) | {r.TtftMs:F1} | {r.LatencyMs.P50:F2} / {r.LatencyMs.P90:F2} / {r.LatencyMs.P99:F2} | {r.PeakRssBytes / (1024.0 * 1024):F0} | {(r.PrivateBytes is long p ? (p / (1024.0 * 1024)).ToString("F0", s_invariant) : "—")} | {r.BandwidthBytesPerS / 1e9:F2} | {r.DecodeRooflineFraction:P1} | {r.PrefillGflops:F2} | {r.LoadMs:F0} |"));
             }
         }
         return text.ToString();

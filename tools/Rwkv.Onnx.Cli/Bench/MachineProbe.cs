@@ -43,19 +43,36 @@ internal static class MachineProbe
     /// <summary>The process's peak resident set in bytes: VmHWM from /proc/self/status, else <see cref="System.Diagnostics.Process.PeakWorkingSet64"/>.</summary>
     public static long PeakRssBytes()
     {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return StatusBytes("VmHWM:") ?? process.PeakWorkingSet64;
+    }
+
+    /// <summary>
+    /// The process's private memory now, in bytes: RssAnon from /proc/self/status (resident memory no other process can
+    /// share; mapped weight-file pages excluded), else <see cref="System.Diagnostics.Process.PrivateMemorySize64"/>.
+    /// </summary>
+    public static long PrivateBytes()
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return StatusBytes("RssAnon:") ?? process.PrivateMemorySize64;
+    }
+
+    // A "kB" line of /proc/self/status (Linux), in bytes; null elsewhere.
+    private static long? StatusBytes(string key)
+    {
         const string StatusPath = "/proc/self/status";
-        if (File.Exists(StatusPath))
+        if (!File.Exists(StatusPath))
         {
-            foreach (string line in File.ReadLines(StatusPath))
+            return null;
+        }
+        foreach (string line in File.ReadLines(StatusPath))
+        {
+            if (line.StartsWith(key, StringComparison.Ordinal))
             {
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                {
-                    string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
-                }
+                string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
             }
         }
-        using var process = System.Diagnostics.Process.GetCurrentProcess();
-        return process.PeakWorkingSet64;
+        return null;
     }
 }
