@@ -21,6 +21,7 @@ public sealed partial class CliTests
             Assert.That(inspect.Stdout, Does.Contain("dtype int4 (head fp16, block 64, fp32 compute)"));
             Assert.That(inspect.Stdout, Does.Match(@"size on disk \d+(\.\d)? [KM]iB:").And.Match(@"weights\.onnx\.data +\d+(\.\d)? [KM]iB"));
             Assert.That(inspect.Stdout, Does.Match(@"load time \d+\.\d\d s"));
+            Assert.That(inspect.Stdout, Does.Match(@"private memory of the loaded model -?\d+(\.\d+)? (B|KiB|MiB|GiB)"));
         });
     }
 

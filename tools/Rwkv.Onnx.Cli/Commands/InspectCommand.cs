@@ -1,13 +1,14 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Rwkv.Onnx.Cli.Bench;
 using Rwkv.Onnx.Export;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
 /// <c>rwkv-onnx inspect &lt;model-dir|checkpoint&gt; [--load]</c>: what was detected and the size on disk, without exporting;
-/// with <c>--load</c>, also the time ONNX Runtime takes to load a model directory.
+/// with <c>--load</c>, also the time ONNX Runtime takes to load a model directory and the private memory it then holds.
 /// </summary>
 internal static class InspectCommand
 {
@@ -15,7 +16,7 @@ internal static class InspectCommand
     {
         var path = new Argument<string>("path") { Description = "An exported model directory, a checkpoint file or a Hugging Face model directory." };
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
-        var load = new Option<bool>("--load") { Description = "Also load a model directory on the CPU provider and print the load time." };
+        var load = new Option<bool>("--load") { Description = "Also load a model directory on the CPU provider and print the load time and private memory." };
         var command = new Command("inspect", "Print the detected version, sizes, parameter count, dtype, size on disk and state size per sequence.")
         {
             path, groupNormEps, load,
@@ -35,10 +36,12 @@ internal static class InspectCommand
                 ExportCommand.WriteFiles(stdout, target, "    ");
                 if (parsed.GetValue(load))
                 {
+                    long privateBefore = MachineProbe.PrivateBytes();
                     var clock = Stopwatch.StartNew();
                     using (RwkvModel.Load(target))
                     {
                         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  load time {clock.Elapsed.TotalSeconds:F2} s (CPU provider, both graphs)"));
+                        stdout.WriteLine($"  private memory of the loaded model {ExportCommand.FormatSize(MachineProbe.PrivateBytes() - privateBefore)} (process growth during load)");
                     }
                 }
             }
