@@ -113,8 +113,9 @@ public sealed class RwkvModel : IDisposable
     /// <exception cref="ModelContractException">
     /// The directory, manifest or a file it names is missing or invalid; the manifest has a format version
     /// this runtime does not read; the weights file has another size (or, when verified, SHA-256) than the
-    /// manifest records; ONNX Runtime cannot load a graph (the <see cref="OnnxRuntimeException"/> is the inner
-    /// exception); a graph lacks an input or output the manifest names; or a graph was exported with another
+    /// manifest records; a graph is not a valid ONNX model, or ONNX Runtime cannot load it (the
+    /// <see cref="OnnxRuntimeException"/> is the inner exception); a weight of the step graph lies outside the
+    /// weights file; a graph lacks an input or output the manifest names; or a graph was exported with another
     /// manifest.
     /// </exception>
     /// <exception cref="ExecutionProviderUnavailableException">

@@ -16,10 +16,10 @@ namespace Rwkv.Onnx;
 /// Each buffer exists twice, so a run reads the past state from one set and writes the present state into
 /// the other; the sets then swap roles, with no copy. With <see cref="RwkvStateLocation.Device"/> the two sets
 /// live in the provider's memory: runs read and write them there, and the state is copied to the host
-/// buffers only when something reads or changes it on the host (saving, cloning, copying, resetting). A state belongs to one conversation and is not
-/// thread-safe: a second thread that runs, copies, resets or saves it while another thread does throws
-/// <see cref="InvalidOperationException"/> rather than mixing two conversations. It refuses every operation
-/// except <see cref="Dispose"/> once it or its model is disposed. A state never holds NaN or an infinity
+/// buffers only when something reads or changes it on the host (saving, cloning, copying, resetting).
+/// A state belongs to one conversation and is not thread-safe: a second thread that runs, copies, resets or
+/// saves it while another thread does throws <see cref="InvalidOperationException"/> rather than mixing two
+/// conversations. It refuses every operation except <see cref="Dispose"/> once it or its model is disposed. A state never holds NaN or an infinity
 /// from outside: <see cref="Load"/> and <see cref="FromTimeState"/> reject such values with
 /// <see cref="NonFiniteValueException"/>, naming the tensor and index.
 /// </remarks>
