@@ -94,11 +94,48 @@ internal sealed partial class RwkvBlock
     /// <summary>[..., H, N] back to [..., C].</summary>
     public Value FromHeads(Value x) => Kind == GraphKind.Step ? Reshape(x, 0, _info.Embedding) : Reshape(x, 0, 0, _info.Embedding);
 
-    /// <summary>x / max(‖x‖₂, 1e-12) within each head (torch's F.normalize).</summary>
-    public Value L2NormalizeHeads(Value x)
+    /// <summary>[..., C] (or any [..., H, ·, ·] of the same positions) to rows [..., H, 1, N], keeping batch (and time) dimensions.</summary>
+    public Value HeadRows(Value x) => ToHeadLayout(x, 1, _info.HeadSize);
+
+    /// <summary>[..., C] (or any [..., H, ·, ·] of the same positions) to columns [..., H, N, 1], keeping batch (and time) dimensions.</summary>
+    public Value HeadColumns(Value x) => ToHeadLayout(x, _info.HeadSize, 1);
+
+    private Value ToHeadLayout(Value x, long rows, long columns) =>
+        Kind == GraphKind.Step ? Reshape(x, 0, _info.Heads, rows, columns) : Reshape(x, 0, 0, _info.Heads, rows, columns);
+
+    /// <summary>The weight vector <c>blocks.{layer}.{name}</c> of C values as columns [H, N, 1] (a Reshape of an initializer, folded at load).</summary>
+    public Value WColumns(string name) => Reshape(W(name), _info.Heads, _info.HeadSize, 1);
+
+    /// <summary>
+    /// The token-shift mixes x + xx·μᵢ for the weight vectors μᵢ named <paramref name="names"/>, side by side: x and xx
+    /// repeated n times along the last axis, one Mul and Add with the [n·C] concatenation of the μᵢ (folded at load),
+    /// then one Split back into n tensors shaped like x.
+    /// </summary>
+    public Value[] Mixes(Value x, Value xx, params string[] names)
     {
-        Value h = ToHeads(x);
-        return FromHeads(h / Max(ReduceL2LastAxis(h), Graph.Const(1e-12f)));
+        using IDisposable _ = Graph.Scope("mix");
+        Value mu = Concat(0, [.. names.Select(W)]);
+        Value mixed = Concat(-1, [.. names.Select(_ => x)]) + Concat(-1, [.. names.Select(_ => xx)]) * mu;
+        return Split(mixed, -1, names.Length);
+    }
+
+    /// <summary>
+    /// Per-head normalisation (group norm with H groups) of columns [..., H, N, 1], then the <paramref name="name"/> affine
+    /// over C, staying in columns.
+    /// </summary>
+    public Value GroupNormHeadColumns(string name, Value columns, float epsilon)
+    {
+        using IDisposable _ = Graph.Scope(name);
+        long n = _info.HeadSize;
+        Value normalized = Ops.LayerNorm(columns, Graph.Const(1f, n, 1), Graph.Const(0f, n, 1), epsilon, axis: -2);
+        return normalized * WColumns(name + ".weight") + WColumns(name + ".bias");
+    }
+
+    /// <summary>x / max(‖x‖₂, 1e-12) within each head (torch's F.normalize), as rows [..., H, 1, N].</summary>
+    public Value L2NormalizeHeadRows(Value x)
+    {
+        Value h = HeadRows(x);
+        return h / Max(ReduceL2LastAxis(h), Graph.Const(1e-12f));
     }
 
     /// <summary>Per-head normalisation (group norm with H groups), then the <paramref name="name"/> affine over C.</summary>
