@@ -107,17 +107,25 @@ internal sealed partial class RwkvBlock
     public Value WColumns(string name) => Reshape(W(name), _info.Heads, _info.HeadSize, 1);
 
     /// <summary>
-    /// The token-shift mixes x + xx·μᵢ for the weight vectors μᵢ named <paramref name="names"/>, side by side: x and xx
-    /// repeated n times along the last axis, one Mul and Add with the [n·C] concatenation of the μᵢ (folded at load),
-    /// then one Split back into n tensors shaped like x.
+    /// The token-shift mixes x + xx·(μᵢ + offsetᵢ) for the weight vectors μᵢ named <paramref name="names"/>, side by side:
+    /// x and xx repeated n times along the last axis, one Mul and Add with the [n·C] concatenation of the μᵢ (folded at
+    /// load), then one Split back into n tensors shaped like x. <paramref name="offsets"/>, if given, is [.., n·C] (a
+    /// data-dependent addition to the μᵢ, side by side in the same order).
     /// </summary>
-    public Value[] Mixes(Value x, Value xx, params string[] names)
+    public Value[] Mixes(Value x, Value xx, string[] names, Value? offsets = null)
     {
         using IDisposable _ = Graph.Scope("mix");
         Value mu = Concat(0, [.. names.Select(W)]);
+        if (offsets is Value m)
+        {
+            mu = mu + m;
+        }
         Value mixed = Concat(-1, [.. names.Select(_ => x)]) + Concat(-1, [.. names.Select(_ => xx)]) * mu;
         return Split(mixed, -1, names.Length);
     }
+
+    /// <summary>The weight vector <c>blocks.{layer}.{name}</c> of C values as rows [H, 1, N] (a Reshape of an initializer, folded at load).</summary>
+    public Value WRows(string name) => Reshape(W(name), _info.Heads, 1, _info.HeadSize);
 
     /// <summary>
     /// Per-head normalisation (group norm with H groups) of columns [..., H, N, 1], then the <paramref name="name"/> affine
@@ -131,6 +139,18 @@ internal sealed partial class RwkvBlock
         return normalized * WColumns(name + ".weight") + WColumns(name + ".bias");
     }
 
+    /// <summary>
+    /// Per-head normalisation (group norm with H groups) of rows [..., H, 1, N], then the <paramref name="name"/> affine
+    /// over C, staying in rows.
+    /// </summary>
+    public Value GroupNormHeadRows(string name, Value rows, float epsilon)
+    {
+        using IDisposable _ = Graph.Scope(name);
+        long n = _info.HeadSize;
+        Value normalized = Ops.LayerNorm(rows, Graph.Const(1f, n), Graph.Const(0f, n), epsilon);
+        return normalized * WRows(name + ".weight") + WRows(name + ".bias");
+    }
+
     /// <summary>x / max(‖x‖₂, 1e-12) within each head (torch's F.normalize), as rows [..., H, 1, N].</summary>
     public Value L2NormalizeHeadRows(Value x)
     {
@@ -138,17 +158,10 @@ internal sealed partial class RwkvBlock
         return h / Max(ReduceL2LastAxis(h), Graph.Const(1e-12f));
     }
 
-    /// <summary>Per-head normalisation (group norm with H groups), then the <paramref name="name"/> affine over C.</summary>
-    public Value GroupNormHeads(string name, Value x, float epsilon)
-    {
-        using IDisposable _ = Graph.Scope(name);
-        Value n = Ops.LayerNorm(ToHeads(x), Graph.Const(1f, _info.HeadSize), Graph.Const(0f, _info.HeadSize), epsilon);
-        return FromHeads(n) * W(name + ".weight") + W(name + ".bias");
-    }
-
     /// <summary>
-    /// Runs a per-token recurrence over the state slot <paramref name="slot"/>, with inputs split into
-    /// heads: the body sees one token ([batch, H, N] each) and returns (new state, output).
+    /// Runs a per-token recurrence over the state slot <paramref name="slot"/> with inputs already per head in the
+    /// layouts the body wants ([..., H, N, 1] columns, [..., H, 1, N] rows, reshaped once outside any loop): the body
+    /// sees one token of each and returns (new state, output).
     /// See <see cref="Recurrence(string, string[], Value[], Func{Value[], Value[], ValueTuple{Value[], Value}}, bool)"/>.
     /// </summary>
     public Value Recurrence(string slot, Value[] inputs, Func<Value, Value[], (Value State, Value Output)> body) =>
@@ -156,7 +169,7 @@ internal sealed partial class RwkvBlock
         {
             (Value state, Value output) = body(s[0], x);
             return ([state], output);
-        }, splitHeads: true);
+        }, splitHeads: false);
 
     /// <summary>
     /// Runs a per-token recurrence named <paramref name="name"/> that carries the state slots

@@ -167,7 +167,7 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         else
         {
             Value[] perToken = [rColumn, b.HeadRows(Exp(logDecay)), kRow, vColumn, b.HeadColumns(kk), kkRow];
-            y = b.Recurrence("wkv", ["wkv"], perToken, (s, t) => Wkv(s[0], t), splitHeads: false);
+            y = b.Recurrence("wkv", perToken, Wkv);
         }
         y = b.GroupNormHeadColumns("att.ln_x", y, Info.GroupNormEpsilon);
         Value bonus = MatMul(kRow, rColumn * b.WColumns("att.r_k")) * vColumn; // (Σⱼ kⱼ rⱼ r_kⱼ) v, per head
@@ -175,11 +175,11 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
     }
 
     // S ← S·diag(w) − (S·kk)(kk·a)ᵀ + v kᵀ;  y = S r.   S is [batch, H, N(value), N(key)]; r, v, kk are columns, w, k, kk·a rows.
-    private static (Value[] States, Value Output) Wkv(Value s, Value[] t)
+    private static (Value State, Value Output) Wkv(Value s, Value[] t)
     {
         (Value r, Value w, Value k, Value v, Value kk, Value kka) = (t[0], t[1], t[2], t[3], t[4], t[5]);
         s = s * w - MatMul(s, kk) * kka + v * k;
-        return ([s], MatMul(s, r));
+        return (s, MatMul(s, r));
     }
 
     // k = relu(x_k-mixed · Wk)²;  out = k · Wv
