@@ -103,29 +103,33 @@ internal sealed partial class RwkvBlock
     private Value ToHeadLayout(Value x, long rows, long columns) =>
         Kind == GraphKind.Step ? Reshape(x, 0, _info.Heads, rows, columns) : Reshape(x, 0, 0, _info.Heads, rows, columns);
 
+    /// <summary>The weight vector <c>blocks.{layer}.{name}</c> of C values as rows [H, 1, N] (a Reshape of an initializer, folded at load).</summary>
+    public Value WRows(string name) => Reshape(W(name), _info.Heads, 1, _info.HeadSize);
+
     /// <summary>The weight vector <c>blocks.{layer}.{name}</c> of C values as columns [H, N, 1] (a Reshape of an initializer, folded at load).</summary>
     public Value WColumns(string name) => Reshape(W(name), _info.Heads, _info.HeadSize, 1);
 
     /// <summary>
-    /// The token-shift mixes x + xx·(μᵢ + offsetᵢ) for the weight vectors μᵢ named <paramref name="names"/>, side by side:
-    /// x and xx repeated n times along the last axis, one Mul and Add with the [n·C] concatenation of the μᵢ (folded at
-    /// load), then one Split back into n tensors shaped like x. <paramref name="offsets"/>, if given, is [.., n·C] (a
-    /// data-dependent addition to the μᵢ, side by side in the same order).
+    /// The token-shift mixes x + xx·(μᵢ + offsetᵢ) for the weight vectors μᵢ named <paramref name="names"/>, side by side
+    /// (see <see cref="SideBySide"/>): one Mul and Add over [.., n·C], then one Split back into n tensors shaped like x.
+    /// <paramref name="offsets"/>, if given, is [.., n·C] (a data-dependent addition to the μᵢ, side by side in the same order).
     /// </summary>
     public Value[] Mixes(Value x, Value xx, string[] names, Value? offsets = null)
     {
         using IDisposable _ = Graph.Scope("mix");
-        Value mu = Concat(0, [.. names.Select(W)]);
+        Value mu = WSideBySide(names);
         if (offsets is Value m)
         {
             mu = mu + m;
         }
-        Value mixed = Concat(-1, [.. names.Select(_ => x)]) + Concat(-1, [.. names.Select(_ => xx)]) * mu;
-        return Split(mixed, -1, names.Length);
+        return Split(SideBySide(x, names.Length) + SideBySide(xx, names.Length) * mu, -1, names.Length);
     }
 
-    /// <summary>The weight vector <c>blocks.{layer}.{name}</c> of C values as rows [H, 1, N] (a Reshape of an initializer, folded at load).</summary>
-    public Value WRows(string name) => Reshape(W(name), _info.Heads, 1, _info.HeadSize);
+    /// <summary><paramref name="n"/> copies of x side by side along the last axis: [.., C] to [.., n·C] (one Concat).</summary>
+    public static Value SideBySide(Value x, int n) => Concat(-1, [.. Enumerable.Repeat(x, n)]);
+
+    /// <summary>The weight vectors named <paramref name="names"/> side by side, [n·C] (a Concat of initializers, folded at load).</summary>
+    public Value WSideBySide(string[] names) => Concat(0, [.. names.Select(W)]);
 
     /// <summary>
     /// Per-head normalisation (group norm with H groups) of columns [..., H, N, 1], then the <paramref name="name"/> affine
@@ -151,12 +155,8 @@ internal sealed partial class RwkvBlock
         return normalized * WRows(name + ".weight") + WRows(name + ".bias");
     }
 
-    /// <summary>x / max(‖x‖₂, 1e-12) within each head (torch's F.normalize), as rows [..., H, 1, N].</summary>
-    public Value L2NormalizeHeadRows(Value x)
-    {
-        Value h = HeadRows(x);
-        return h / Max(ReduceL2LastAxis(h), Graph.Const(1e-12f));
-    }
+    /// <summary>x / max(‖x‖₂, 1e-12) along the last axis, for each head's row [..., H, 1, N] (torch's F.normalize).</summary>
+    public Value L2NormalizeRows(Value rows) => rows / Max(ReduceL2LastAxis(rows), Graph.Const(1e-12f));
 
     /// <summary>
     /// Runs a per-token recurrence over the state slot <paramref name="slot"/> with inputs already per head in the

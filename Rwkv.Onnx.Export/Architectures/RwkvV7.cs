@@ -143,8 +143,10 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         Value a = Sigmoid(b.W("att.a0") + MatMul(MatMul(xa, b.W("att.a1")), b.W("att.a2")));
         Value g = MatMul(Sigmoid(MatMul(xg, b.W("att.g1"))), b.W("att.g2"));
 
-        Value kk = b.L2NormalizeHeadRows(k * b.W("att.k_k")); // [.., H, 1, N]
-        k = k * (1f + (a - 1f) * b.W("att.k_a"));
+        // Per head, in the layouts the products want (rows [.., H, 1, N], columns [.., H, N, 1]), reshaped once.
+        Value kRow = b.HeadRows(k), aRow = b.HeadRows(a);
+        Value kk = b.L2NormalizeRows(kRow * b.WRows("att.k_k"));
+        kRow = kRow * (1f + (aRow - 1f) * b.WRows("att.k_a"));
         if (b.Layer == 0)
         {
             _vFirst = v;
@@ -155,18 +157,17 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         }
         Value logDecay = Sigmoid(w) * -s_expMinusHalf; // decay = exp(-exp(-0.5)·σ(w)) = exp(-exp(w')), w' = -softplus(-w) - 0.5
 
-        // Per head, in the layouts the products want (rows [.., H, 1, N], columns [.., H, N, 1]), reshaped once.
-        Value rColumn = b.HeadColumns(r), kRow = b.HeadRows(k), vColumn = b.HeadColumns(v), kkRow = kk * b.HeadRows(a);
+        Value rColumn = b.HeadColumns(r), vColumn = b.HeadColumns(v), kkaRow = kk * aRow;
         Value y;
         if (b.Chunked)
         {
-            Value kkFlat = b.FromHeads(kk), kka = b.FromHeads(kkRow);
-            y = b.HeadColumns(b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f), (-kkFlat, 0f), (kka, 0f)],
+            Value kkFlat = b.FromHeads(kk);
+            y = b.HeadColumns(b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (b.FromHeads(kRow), 0f), (v, 0f), (-kkFlat, 0f), (b.FromHeads(kkaRow), 0f)],
                 splitHeads: true, x => WkvChunk(b, x)));
         }
         else
         {
-            Value[] perToken = [rColumn, b.HeadRows(Exp(logDecay)), kRow, vColumn, b.HeadColumns(kk), kkRow];
+            Value[] perToken = [rColumn, b.HeadRows(Exp(logDecay)), kRow, vColumn, b.HeadColumns(kk), kkaRow];
             y = b.Recurrence("wkv", perToken, Wkv);
         }
         y = b.GroupNormHeadColumns("att.ln_x", y, Info.GroupNormEpsilon);
