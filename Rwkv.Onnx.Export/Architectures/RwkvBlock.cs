@@ -91,7 +91,7 @@ internal sealed partial class RwkvBlock
     public Value ToHeads(Value x) =>
         Kind == GraphKind.Step ? Reshape(x, 0, _info.Heads, _info.HeadSize) : Reshape(x, 0, 0, _info.Heads, _info.HeadSize);
 
-    /// <summary>[..., H, N] back to [..., C].</summary>
+    /// <summary>[..., H, N], or head rows or columns [..., H, ·, ·], back to [..., C].</summary>
     public Value FromHeads(Value x) => Kind == GraphKind.Step ? Reshape(x, 0, _info.Embedding) : Reshape(x, 0, 0, _info.Embedding);
 
     /// <summary>[..., C] (or any [..., H, ·, ·] of the same positions) to rows [..., H, 1, N], keeping batch (and time) dimensions.</summary>
