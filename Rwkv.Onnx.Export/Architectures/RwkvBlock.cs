@@ -110,13 +110,20 @@ internal sealed partial class RwkvBlock
     public Value WColumns(string name) => Reshape(W(name), _info.Heads, _info.HeadSize, 1);
 
     /// <summary>
-    /// The token-shift mixes x + xx·(μᵢ + offsetᵢ) for the weight vectors μᵢ named <paramref name="names"/>, side by side
-    /// (see <see cref="SideBySide"/>): one Mul and Add over [.., n·C], then one Split back into n tensors shaped like x.
+    /// The token-shift mixes x + xx·(μᵢ + offsetᵢ) for the weight vectors μᵢ named <paramref name="names"/>.
     /// <paramref name="offsets"/>, if given, is [.., n·C] (a data-dependent addition to the μᵢ, side by side in the same order).
+    /// Step graphs compute them side by side (see <see cref="SideBySide"/>): one Mul and Add over [.., n·C], then one Split
+    /// back into n tensors shaped like x, as there the number of nodes costs more than their size. Prefill graphs, whose
+    /// nodes each run over many tokens, compute each mix on its own and so never copy x and xx n times.
     /// </summary>
     public Value[] Mixes(Value x, Value xx, string[] names, Value? offsets = null)
     {
         using IDisposable _ = Graph.Scope("mix");
+        if (Kind == GraphKind.Prefill)
+        {
+            Value[] parts = offsets is Value o ? Split(o, -1, names.Length) : [];
+            return [.. names.Select((name, i) => x + xx * (offsets is null ? W(name) : W(name) + parts[i]))];
+        }
         Value mu = WSideBySide(names);
         if (offsets is Value m)
         {

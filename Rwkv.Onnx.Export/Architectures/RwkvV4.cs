@@ -153,10 +153,13 @@ internal sealed partial class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitectu
     // x·μ + prev·(1 − μ): RWKV-4's token-shift interpolation, written as the original code writes it.
     private static Value Mix(Value x, Value prev, Value mu) => x * mu + prev * (1f - mu);
 
-    // Mix for several μ at once, side by side (one Mul, Mul, Add over [.., n·C]), then split.
+    // Mix for several μ: in step graphs at once, side by side (one Mul, Mul, Add over [.., n·C]), then split; in prefill
+    // graphs one by one (see RwkvBlock.Mixes).
     private static Value[] Mixes(RwkvBlock b, Value x, Value prev, string[] names)
     {
         using IDisposable _ = b.Graph.Scope("mix");
-        return Split(Mix(RwkvBlock.SideBySide(x, names.Length), RwkvBlock.SideBySide(prev, names.Length), b.WSideBySide(names)), -1, names.Length);
+        return b.Kind == GraphKind.Prefill
+            ? [.. names.Select(name => Mix(x, prev, b.W(name)))]
+            : Split(Mix(RwkvBlock.SideBySide(x, names.Length), RwkvBlock.SideBySide(prev, names.Length), b.WSideBySide(names)), -1, names.Length);
     }
 }

@@ -171,7 +171,8 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
             y = b.Recurrence("wkv", perToken, Wkv);
         }
         y = b.GroupNormHeadColumns("att.ln_x", y, Info.GroupNormEpsilon);
-        Value bonus = MatMul(kRow, rColumn * b.WColumns("att.r_k")) * vColumn; // (Σⱼ kⱼ rⱼ r_kⱼ) v, per head
+        // (Σⱼ rⱼ kⱼ r_kⱼ) v, per head: a Mul and ReduceSum, as a batched MatMul of [1, N]·[N, 1] costs prefill ~5 % (T·H tiny GEMMs).
+        Value bonus = ReduceSumLastAxis(b.HeadRows(r) * kRow * b.WRows("att.r_k")) * vColumn;
         return b.Linear("att.output", b.FromHeads(y + bonus) * g);
     }
 
