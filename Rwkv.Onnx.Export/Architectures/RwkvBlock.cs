@@ -91,27 +91,84 @@ internal sealed partial class RwkvBlock
     public Value ToHeads(Value x) =>
         Kind == GraphKind.Step ? Reshape(x, 0, _info.Heads, _info.HeadSize) : Reshape(x, 0, 0, _info.Heads, _info.HeadSize);
 
-    /// <summary>[..., H, N] back to [..., C].</summary>
+    /// <summary>[..., H, N], or head rows or columns [..., H, ·, ·], back to [..., C].</summary>
     public Value FromHeads(Value x) => Kind == GraphKind.Step ? Reshape(x, 0, _info.Embedding) : Reshape(x, 0, 0, _info.Embedding);
 
-    /// <summary>x / max(‖x‖₂, 1e-12) within each head (torch's F.normalize).</summary>
-    public Value L2NormalizeHeads(Value x)
+    /// <summary>[..., C] (or any [..., H, ·, ·] of the same positions) to rows [..., H, 1, N], keeping batch (and time) dimensions.</summary>
+    public Value HeadRows(Value x) => ToHeadLayout(x, 1, _info.HeadSize);
+
+    /// <summary>[..., C] (or any [..., H, ·, ·] of the same positions) to columns [..., H, N, 1], keeping batch (and time) dimensions.</summary>
+    public Value HeadColumns(Value x) => ToHeadLayout(x, _info.HeadSize, 1);
+
+    private Value ToHeadLayout(Value x, long rows, long columns) =>
+        Kind == GraphKind.Step ? Reshape(x, 0, _info.Heads, rows, columns) : Reshape(x, 0, 0, _info.Heads, rows, columns);
+
+    /// <summary>The weight vector <c>blocks.{layer}.{name}</c> of C values as rows [H, 1, N] (a Reshape of an initializer, folded at load).</summary>
+    public Value WRows(string name) => Reshape(W(name), _info.Heads, 1, _info.HeadSize);
+
+    /// <summary>The weight vector <c>blocks.{layer}.{name}</c> of C values as columns [H, N, 1] (a Reshape of an initializer, folded at load).</summary>
+    public Value WColumns(string name) => Reshape(W(name), _info.Heads, _info.HeadSize, 1);
+
+    /// <summary>
+    /// The token-shift mixes x + xx·(μᵢ + offsetᵢ) for the weight vectors μᵢ named <paramref name="names"/>.
+    /// <paramref name="offsets"/>, if given, is [.., n·C] (a data-dependent addition to the μᵢ, side by side in the same order).
+    /// Step graphs compute them side by side (see <see cref="SideBySide"/>): one Mul and Add over [.., n·C], then one Split
+    /// back into n tensors shaped like x, as there the number of nodes costs more than their size. Prefill graphs, whose
+    /// nodes each run over many tokens, compute each mix on its own and so never copy x and xx n times.
+    /// </summary>
+    public Value[] Mixes(Value x, Value xx, string[] names, Value? offsets = null)
     {
-        Value h = ToHeads(x);
-        return FromHeads(h / Max(ReduceL2LastAxis(h), Graph.Const(1e-12f)));
+        using IDisposable _ = Graph.Scope("mix");
+        if (Kind == GraphKind.Prefill)
+        {
+            Value[] parts = offsets is Value o ? Split(o, -1, names.Length) : [];
+            return [.. names.Select((name, i) => x + xx * (offsets is null ? W(name) : W(name) + parts[i]))];
+        }
+        Value mu = WSideBySide(names);
+        if (offsets is Value m)
+        {
+            mu = mu + m;
+        }
+        return Split(SideBySide(x, names.Length) + SideBySide(xx, names.Length) * mu, -1, names.Length);
     }
 
-    /// <summary>Per-head normalisation (group norm with H groups), then the <paramref name="name"/> affine over C.</summary>
-    public Value GroupNormHeads(string name, Value x, float epsilon)
+    /// <summary><paramref name="n"/> copies of x side by side along the last axis: [.., C] to [.., n·C] (one Concat).</summary>
+    public static Value SideBySide(Value x, int n) => Concat(-1, [.. Enumerable.Repeat(x, n)]);
+
+    /// <summary>The weight vectors named <paramref name="names"/> side by side, [n·C] (a Concat of initializers, folded at load).</summary>
+    public Value WSideBySide(string[] names) => Concat(0, [.. names.Select(W)]);
+
+    /// <summary>
+    /// Per-head normalisation (group norm with H groups) of columns [..., H, N, 1], then the <paramref name="name"/> affine
+    /// over C, staying in columns.
+    /// </summary>
+    public Value GroupNormHeadColumns(string name, Value columns, float epsilon)
     {
         using IDisposable _ = Graph.Scope(name);
-        Value n = Ops.LayerNorm(ToHeads(x), Graph.Const(1f, _info.HeadSize), Graph.Const(0f, _info.HeadSize), epsilon);
-        return FromHeads(n) * W(name + ".weight") + W(name + ".bias");
+        long n = _info.HeadSize;
+        Value normalized = Ops.LayerNorm(columns, Graph.Const(1f, n, 1), Graph.Const(0f, n, 1), epsilon, axis: -2);
+        return normalized * WColumns(name + ".weight") + WColumns(name + ".bias");
     }
 
     /// <summary>
-    /// Runs a per-token recurrence over the state slot <paramref name="slot"/>, with inputs split into
-    /// heads: the body sees one token ([batch, H, N] each) and returns (new state, output).
+    /// Per-head normalisation (group norm with H groups) of rows [..., H, 1, N], then the <paramref name="name"/> affine
+    /// over C, staying in rows.
+    /// </summary>
+    public Value GroupNormHeadRows(string name, Value rows, float epsilon)
+    {
+        using IDisposable _ = Graph.Scope(name);
+        long n = _info.HeadSize;
+        Value normalized = Ops.LayerNorm(rows, Graph.Const(1f, n), Graph.Const(0f, n), epsilon);
+        return normalized * WRows(name + ".weight") + WRows(name + ".bias");
+    }
+
+    /// <summary>x / max(‖x‖₂, 1e-12) along the last axis, for each head's row [..., H, 1, N] (torch's F.normalize).</summary>
+    public Value L2NormalizeRows(Value rows) => rows / Max(ReduceL2LastAxis(rows), Graph.Const(1e-12f));
+
+    /// <summary>
+    /// Runs a per-token recurrence over the state slot <paramref name="slot"/> with inputs already per head in the
+    /// layouts the body wants ([..., H, N, 1] columns, [..., H, 1, N] rows, reshaped once outside any loop): the body
+    /// sees one token of each and returns (new state, output).
     /// See <see cref="Recurrence(string, string[], Value[], Func{Value[], Value[], ValueTuple{Value[], Value}}, bool)"/>.
     /// </summary>
     public Value Recurrence(string slot, Value[] inputs, Func<Value, Value[], (Value State, Value Output)> body) =>
@@ -119,7 +176,7 @@ internal sealed partial class RwkvBlock
         {
             (Value state, Value output) = body(s[0], x);
             return ([state], output);
-        }, splitHeads: true);
+        }, splitHeads: false);
 
     /// <summary>
     /// Runs a per-token recurrence named <paramref name="name"/> that carries the state slots

@@ -117,9 +117,10 @@ internal sealed partial class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitectu
     protected override Value TimeMix(RwkvBlock b, Value x)
     {
         Value prev = b.TokenShift("att_shift", x);
-        Value k = b.Linear("att.key", Mix(x, prev, b.W("att.time_mix_k")));
-        Value v = b.Linear("att.value", Mix(x, prev, b.W("att.time_mix_v")));
-        Value r = Sigmoid(b.Linear("att.receptance", Mix(x, prev, b.W("att.time_mix_r"))));
+        Value[] mixes = Mixes(b, x, prev, [.. s_attMixes.Select(m => "att." + m)]);
+        Value k = b.Linear("att.key", mixes[0]);
+        Value v = b.Linear("att.value", mixes[1]);
+        Value r = Sigmoid(b.Linear("att.receptance", mixes[2]));
         Value u = b.W("att.time_first"), w = b.W("att.time_decay"); // w is −exp(time_decay) (PrepareWeights)
         Value wkv = b.Chunked
             ? b.ChunkedRecurrence("wkv", s_wkvSlots, [(k, NoKey), (v, 0f), (Expand(w, Shape(k)), 0f)], splitHeads: false, x => WkvChunk(b, x, u))
@@ -151,4 +152,14 @@ internal sealed partial class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitectu
 
     // x·μ + prev·(1 − μ): RWKV-4's token-shift interpolation, written as the original code writes it.
     private static Value Mix(Value x, Value prev, Value mu) => x * mu + prev * (1f - mu);
+
+    // Mix for several μ: in step graphs at once, side by side (one Mul, Mul, Add over [.., n·C]), then split; in prefill
+    // graphs one by one (see RwkvBlock.Mixes).
+    private static Value[] Mixes(RwkvBlock b, Value x, Value prev, string[] names)
+    {
+        using IDisposable _ = b.Graph.Scope("mix");
+        return b.Kind == GraphKind.Prefill
+            ? [.. names.Select(name => Mix(x, prev, b.W(name)))]
+            : Split(Mix(RwkvBlock.SideBySide(x, names.Length), RwkvBlock.SideBySide(prev, names.Length), b.WSideBySide(names)), -1, names.Length);
+    }
 }

@@ -173,37 +173,39 @@ internal sealed class RwkvV5 : RwkvArchitecture
     protected override Value TimeMix(RwkvBlock b, Value x)
     {
         Value prev = b.TokenShift("att_shift", x), d = x - prev; // x·μ + prev·(1 − μ) = prev + (x − prev)·μ
-        Value r = b.Linear("att.receptance", prev + d * b.W("att.time_mix_r"));
-        Value k = b.Linear("att.key", prev + d * b.W("att.time_mix_k"));
-        Value v = b.Linear("att.value", prev + d * b.W("att.time_mix_v"));
+        Value[] mixes = b.Mixes(prev, d, [.. Mixes.Select(m => "att." + m)]);
+        Value k = b.Linear("att.key", mixes[0]);
+        Value v = b.Linear("att.value", mixes[1]);
+        Value r = b.Linear("att.receptance", mixes[2]);
 
+        // Per head, in the layouts the products want (rows [.., H, 1, N], columns [.., H, N, 1]), reshaped once.
+        Value rRow = b.HeadRows(r), kColumn = b.HeadColumns(k), vRow = b.HeadRows(v);
         Value y;
         if (b.Chunked)
         {
             Value logDecay = Expand(Max(Log(b.W(DecayName)), b.Graph.Const(RwkvV6.MinLogDecay)), Shape(k)); // per position, so padding can be 0
-            y = b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f)], splitHeads: true, x => WkvChunk(b, x));
+            y = b.HeadRows(b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f)], splitHeads: true, x => WkvChunk(b, x)));
         }
         else
         {
             Value w = Reshape(b.W(DecayName), Info.Heads, Info.HeadSize, 1); // per key index, broadcast over values
-            y = b.Recurrence("wkv", [r, k, v], (s, t) => Wkv(s, t, w));
+            y = b.Recurrence("wkv", [rRow, kColumn, vRow], (s, t) => Wkv(s, t, w));
         }
-        Value bonus = ReduceSumLastAxis(b.ToHeads(r * k * b.W(_bonusName))) * b.ToHeads(v); // r·(u ⊙ k vᵀ) = (Σⱼ rⱼ uⱼ kⱼ) v, per head
-        y = b.GroupNormHeads("att.ln_x", y + b.FromHeads(bonus), Info.GroupNormEpsilon);
+        Value bonus = ReduceSumLastAxis(b.HeadRows(r * k * b.W(_bonusName))) * vRow; // r·(u ⊙ k vᵀ) = (Σⱼ rⱼ uⱼ kⱼ) v, per head
+        y = b.FromHeads(b.GroupNormHeadRows("att.ln_x", y + bonus, Info.GroupNormEpsilon));
         if (_gated)
         {
-            Value g = b.Linear("att.gate", prev + d * b.W("att.time_mix_g"));
+            Value g = b.Linear("att.gate", mixes[3]);
             y = y * (g * Sigmoid(g)); // silu
         }
         return b.Linear("att.output", y);
     }
 
-    // y = r·S (the state before this token);  S ← diag(w)·S + k vᵀ.   S is [batch, H, N(key), N(value)], w is [H, N, 1].
+    // y = r·S (the state before this token);  S ← diag(w)·S + k vᵀ.   S is [batch, H, N(key), N(value)]; r, v are rows, k a column, w is [H, N, 1].
     private static (Value State, Value Output) Wkv(Value s, Value[] t, Value w)
     {
         (Value r, Value k, Value v) = (t[0], t[1], t[2]);
-        Value y = Squeeze(MatMul(Unsqueeze(r, -2), s), -2);
-        return (s * w + Unsqueeze(k, -1) * Unsqueeze(v, -2), y);
+        return (s * w + k * v, MatMul(r, s));
     }
 
     // One chunk at once, with Γ_t = w_1⋯w_t:  y_t = (Γ_{t-1}⊙r_t)ᵀ S_0 + Σ_{s<t} A[t, s] v_sᵀ,

@@ -137,10 +137,8 @@ internal sealed partial class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitectu
     protected override Value TimeMix(RwkvBlock b, Value x)
     {
         Value xx = b.TokenShift("att_shift", x) - x;
-        Value[] m = TokenShiftLora(b, x + xx * b.W("att.time_maa_x"));
-        Value xw = x + xx * (b.W("att.time_maa_w") + m[0]), xk = x + xx * (b.W("att.time_maa_k") + m[1]);
-        Value xv = x + xx * (b.W("att.time_maa_v") + m[2]), xr = x + xx * (b.W("att.time_maa_r") + m[3]);
-        Value xg = x + xx * (b.W("att.time_maa_g") + m[4]);
+        Value[] mixes = b.Mixes(x, xx, [.. s_mixSlots.Select(slot => "att.time_maa_" + slot)], TokenShiftLora(b, x + xx * b.W("att.time_maa_x")));
+        (Value xw, Value xk, Value xv, Value xr, Value xg) = (mixes[0], mixes[1], mixes[2], mixes[3], mixes[4]);
 
         Value r = b.Linear("att.receptance", xr);
         Value k = b.Linear("att.key", xk);
@@ -154,32 +152,36 @@ internal sealed partial class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitectu
             logDecay = -Exp(w); // decay = exp(-exp(w))
         }
 
+        // Per head, in the layouts the products want (rows [.., H, 1, N], columns [.., H, N, 1]), reshaped once.
+        Value rColumn = b.HeadColumns(r), kRow = b.HeadRows(k), vColumn = b.HeadColumns(v);
         Value y = b.Chunked
-            ? b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (Max(logDecay, b.Graph.Const(MinLogDecay)), 0f), (k, 0f), (v, 0f)], splitHeads: true, x => WkvChunk(b, x))
-            : b.Recurrence("wkv", [r, Exp(logDecay), k, v], Wkv);
-        // The bonus term of y = r·(u ⊙ k vᵀ + S) is per token, so it stays out of the recurrence: (Σⱼ rⱼ uⱼ kⱼ) v, per head.
-        Value bonus = ReduceSumLastAxis(b.ToHeads(r * b.W("att.time_faaaa") * k)) * b.ToHeads(v);
-        y = b.GroupNormHeads("att.ln_x", y + b.FromHeads(bonus), Info.GroupNormEpsilon);
-        return b.Linear("att.output", y * g);
+            ? b.HeadColumns(b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (Max(logDecay, b.Graph.Const(MinLogDecay)), 0f), (k, 0f), (v, 0f)], splitHeads: true, x => WkvChunk(b, x)))
+            : b.Recurrence("wkv", [rColumn, b.HeadRows(Exp(logDecay)), kRow, vColumn], Wkv);
+        // The bonus term of y = r·(u ⊙ k vᵀ + S) is per token, so it stays out of the recurrence: (Σⱼ kⱼ rⱼ uⱼ) v, per head.
+        Value bonus = ReduceSumLastAxis(b.HeadRows(r * b.W("att.time_faaaa") * k)) * vColumn;
+        y = b.GroupNormHeadColumns("att.ln_x", y + bonus, Info.GroupNormEpsilon);
+        return b.Linear("att.output", b.FromHeads(y) * g);
     }
 
-    // [m_w, m_k, m_v, m_r, m_g] = rows of tanh(xxx · w1) (5 × D), row s times w2[s]: one MatMul batched over the five slots.
-    private Value[] TokenShiftLora(RwkvBlock b, Value xxx)
+    // [m_w, m_k, m_v, m_r, m_g] = rows of tanh(xxx · w1) (5 × D), row s times w2[s]: one MatMul batched over the five slots,
+    // returned side by side as [.., 5·C] (slot-major, like the concatenated time_maa_{slot}).
+    private Value TokenShiftLora(RwkvBlock b, Value xxx)
     {
         using IDisposable _ = b.Graph.Scope("time_maa");
         Value h = Tanh(MatMul(xxx, b.W("att.time_maa_w1")));                          // [.., 5·D]
         Value rows = Transpose(Reshape(h, -1, s_mixSlots.Length, MixRank), 1, 0, 2); // [5, B·T, D]
-        Value m = MatMul(rows, b.W("att.time_maa_w2"));                               // [5, B·T, C]
-        Value shape = Shape(xxx);
-        return [.. s_mixSlots.Select((_, s) => Reshape(Gather(m, b.Graph.Int64(s)), shape))];
+        Value m = Transpose(MatMul(rows, b.W("att.time_maa_w2")), 1, 0, 2);          // [B·T, 5, C]
+        long side = s_mixSlots.Length * Info.Embedding;
+        return b.Kind == GraphKind.Step
+            ? Reshape(m, 0, side)
+            : Reshape(m, Mul(Shape(xxx), b.Graph.Int64s(1, 1, s_mixSlots.Length)));
     }
 
-    // y = S r (the state before this token);  S ← S·diag(w) + v kᵀ.   S is [batch, H, N(value), N(key)].
+    // y = S r (the state before this token);  S ← S·diag(w) + v kᵀ.   S is [batch, H, N(value), N(key)]; r, v are columns, w, k rows.
     private static (Value State, Value Output) Wkv(Value s, Value[] t)
     {
         (Value r, Value w, Value k, Value v) = (t[0], t[1], t[2], t[3]);
-        Value y = Squeeze(MatMul(s, Unsqueeze(r, -1)), -1);
-        return (s * Unsqueeze(w, -2) + Unsqueeze(v, -1) * Unsqueeze(k, -2), y);
+        return (s * w + v * k, MatMul(s, r));
     }
 
     // out = σ(x_r-mixed · Wr) ⊙ (relu(x_k-mixed · Wk)² · Wv)

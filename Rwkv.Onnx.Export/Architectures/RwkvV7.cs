@@ -133,8 +133,8 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
     protected override Value TimeMix(RwkvBlock b, Value x)
     {
         Value xx = b.TokenShift("att_shift", x) - x;
-        Value xr = x + xx * b.W("att.x_r"), xw = x + xx * b.W("att.x_w"), xk = x + xx * b.W("att.x_k");
-        Value xv = x + xx * b.W("att.x_v"), xa = x + xx * b.W("att.x_a"), xg = x + xx * b.W("att.x_g");
+        Value[] mixes = b.Mixes(x, xx, [.. s_mixes.Select(m => "att." + m)]);
+        (Value xr, Value xw, Value xk, Value xv, Value xa, Value xg) = (mixes[0], mixes[1], mixes[2], mixes[3], mixes[4], mixes[5]);
 
         Value r = b.Linear("att.receptance", xr);
         Value w = b.W("att.w0") + MatMul(Tanh(MatMul(xw, b.W("att.w1"))), b.W("att.w2"));
@@ -143,8 +143,10 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         Value a = Sigmoid(b.W("att.a0") + MatMul(MatMul(xa, b.W("att.a1")), b.W("att.a2")));
         Value g = MatMul(Sigmoid(MatMul(xg, b.W("att.g1"))), b.W("att.g2"));
 
-        Value kk = b.L2NormalizeHeads(k * b.W("att.k_k"));
-        k = k * (1f + (a - 1f) * b.W("att.k_a"));
+        // Per head, in the layouts the products want (rows [.., H, 1, N], columns [.., H, N, 1]), reshaped once.
+        Value kRow = b.HeadRows(k), aRow = b.HeadRows(a);
+        Value kk = b.L2NormalizeRows(kRow * b.WRows("att.k_k"));
+        kRow = kRow * (1f + (aRow - 1f) * b.WRows("att.k_a"));
         if (b.Layer == 0)
         {
             _vFirst = v;
@@ -155,20 +157,31 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         }
         Value logDecay = Sigmoid(w) * -s_expMinusHalf; // decay = exp(-exp(-0.5)·σ(w)) = exp(-exp(w')), w' = -softplus(-w) - 0.5
 
-        Value y = b.Chunked
-            ? b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f), (-kk, 0f), (kk * a, 0f)], splitHeads: true, x => WkvChunk(b, x))
-            : b.Recurrence("wkv", [r, Exp(logDecay), k, v, -kk, kk * a], Wkv);
-        y = b.GroupNormHeads("att.ln_x", y, Info.GroupNormEpsilon);
-        Value bonus = ReduceSumLastAxis(b.ToHeads(r * k * b.W("att.r_k"))) * b.ToHeads(v); // (Σⱼ rⱼ kⱼ r_kⱼ) v, per head
-        return b.Linear("att.output", (y + b.FromHeads(bonus)) * g);
+        Value rColumn = b.HeadColumns(r), vColumn = b.HeadColumns(v), kkaRow = kk * aRow;
+        Value y;
+        if (b.Chunked)
+        {
+            Value kkFlat = b.FromHeads(kk);
+            y = b.HeadColumns(b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (b.FromHeads(kRow), 0f), (v, 0f), (-kkFlat, 0f), (b.FromHeads(kkaRow), 0f)],
+                splitHeads: true, x => WkvChunk(b, x)));
+        }
+        else
+        {
+            Value[] perToken = [rColumn, b.HeadRows(Exp(logDecay)), kRow, vColumn, b.HeadColumns(kk), kkaRow];
+            y = b.Recurrence("wkv", perToken, Wkv);
+        }
+        y = b.GroupNormHeadColumns("att.ln_x", y, Info.GroupNormEpsilon);
+        // (Σⱼ rⱼ kⱼ r_kⱼ) v, per head: a Mul and ReduceSum, as a batched MatMul of [1, N]·[N, 1] costs prefill ~5 % (T·H tiny GEMMs).
+        Value bonus = ReduceSumLastAxis(b.HeadRows(r) * kRow * b.WRows("att.r_k")) * vColumn;
+        return b.Linear("att.output", b.FromHeads(y + bonus) * g);
     }
 
-    // S ← S·diag(w) + (S·(−kk))(kk·a)ᵀ + v kᵀ;  y = S r.   S is [batch, H, N(value), N(key)].
+    // S ← S·diag(w) − (S·kk)(kk·a)ᵀ + v kᵀ;  y = S r.   S is [batch, H, N(value), N(key)]; r, v, kk are columns, w, k, kk·a rows.
     private static (Value State, Value Output) Wkv(Value s, Value[] t)
     {
-        (Value r, Value w, Value k, Value v, Value negKk, Value kka) = (t[0], t[1], t[2], t[3], t[4], t[5]);
-        s = s * Unsqueeze(w, -2) + MatMul(s, Unsqueeze(negKk, -1)) * Unsqueeze(kka, -2) + Unsqueeze(v, -1) * Unsqueeze(k, -2);
-        return (s, Squeeze(MatMul(s, Unsqueeze(r, -1)), -1));
+        (Value r, Value w, Value k, Value v, Value kk, Value kka) = (t[0], t[1], t[2], t[3], t[4], t[5]);
+        s = s * w - MatMul(s, kk) * kka + v * k;
+        return (s, MatMul(s, r));
     }
 
     // k = relu(x_k-mixed · Wk)²;  out = k · Wv

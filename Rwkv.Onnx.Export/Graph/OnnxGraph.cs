@@ -17,6 +17,8 @@ internal sealed class OnnxGraph
     private readonly Dictionary<string, Value> _constants = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Value> _weights = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Value> _stored = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NodeProto> _producers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _renamed = new(StringComparer.Ordinal);
     private readonly ExternalWeights? _externalWeights;
     private readonly OnnxGraph? _parent;
 
@@ -66,15 +68,62 @@ internal sealed class OnnxGraph
         return new Value(this, name);
     }
 
-    /// <summary>Declares <paramref name="value"/> as graph output <paramref name="name"/> (via Identity when renamed).</summary>
+    /// <summary>
+    /// Declares <paramref name="value"/> as graph output <paramref name="name"/>. A value computed by a node of this
+    /// graph is renamed to <paramref name="name"/> (handles to it stay valid), so no Identity copies it at run time;
+    /// a graph input, an initializer or a value that is already an output goes through an Identity.
+    /// </summary>
     public void Output(Value value, string name, ElementType type, params object[] dims)
     {
-        if (value.Name != name)
-        {
-            value = Node("Identity", [value], outputName: name);
-        }
+        NameOutput(value, name);
         _proto.Output.Add(ValueInfo(name, type, dims));
     }
+
+    private void NameOutput(Value value, string name)
+    {
+        string current = Resolve(value);
+        if (current == name)
+        {
+            return;
+        }
+        if (ReferenceEquals(value.Graph, this) && _producers.TryGetValue(current, out NodeProto? producer) && !_proto.Output.Any(o => o.Name == current))
+        {
+            Define(name);
+            producer.Output[producer.Output.IndexOf(current)] = name;
+            RenameInputs(_proto, current, name);
+            _values.Remove(current);
+            _producers.Remove(current);
+            _producers.Add(name, producer);
+            _renamed.Add(current, name);
+            return;
+        }
+        Node("Identity", [value], outputName: name);
+    }
+
+    // Renames the input old to new in every node of graph and of the graphs nested in its nodes (bodies read outer names).
+    private static void RenameInputs(GraphProto graph, string old, string @new)
+    {
+        foreach (NodeProto node in graph.Node)
+        {
+            for (int i = 0; i < node.Input.Count; i++)
+            {
+                if (node.Input[i] == old)
+                {
+                    node.Input[i] = @new;
+                }
+            }
+            foreach (AttributeProto attribute in node.Attribute)
+            {
+                if (attribute.G is not null)
+                {
+                    RenameInputs(attribute.G, old, @new);
+                }
+            }
+        }
+    }
+
+    // The name value has now: its own, or the graph output name it was renamed to.
+    private static string Resolve(Value value) => value.Graph._renamed.TryGetValue(value.Name, out string? name) ? name : value.Name;
 
     /// <summary>Emits one node and returns its single output.</summary>
     public Value Node(string opType, Value[] inputs, AttributeProto[]? attributes = null, string? outputName = null) =>
@@ -101,11 +150,12 @@ internal sealed class OnnxGraph
             {
                 throw new InvalidOperationException($"Node '{name}' takes '{input.Name}' from an unrelated graph.");
             }
-            if (!IsDefined(input.Name))
+            string inputName = Resolve(input);
+            if (!IsDefined(inputName))
             {
                 throw new InvalidOperationException($"Node '{name}' reads '{input.Name}', which is not defined before it.");
             }
-            node.Input.Add(input.Name);
+            node.Input.Add(inputName);
         }
         if (attributes is not null)
         {
@@ -117,6 +167,7 @@ internal sealed class OnnxGraph
             string output = outputNames?[k] ?? $"{name}/output_{k}";
             Define(output);
             node.Output.Add(output);
+            _producers.Add(output, node);
             outputs[k] = new Value(this, output);
         }
         _proto.Node.Add(node);
@@ -275,13 +326,10 @@ internal sealed class OnnxGraph
         return new Value(this, name);
     }
 
-    /// <summary>Declares a subgraph output without a shape (Scan bodies).</summary>
+    /// <summary>Declares a subgraph output without a shape (Scan bodies), renaming or copying the value as <see cref="Output"/> does.</summary>
     public void BodyOutput(Value value, string name, ElementType type)
     {
-        if (value.Name != name || !ReferenceEquals(value.Graph, this))
-        {
-            value = Node("Identity", [value], outputName: name);
-        }
+        NameOutput(value, name);
         _proto.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
     }
 

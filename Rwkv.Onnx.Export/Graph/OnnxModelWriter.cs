@@ -32,6 +32,7 @@ internal static class OnnxModelWriter
         ["Slice"] = 13,
         ["Unsqueeze"] = 13,
         ["Squeeze"] = 13,
+        ["Split"] = 13,
         ["Scan"] = 16,
         ["Identity"] = 16,
         ["Min"] = 13,

@@ -2,9 +2,9 @@ namespace Rwkv.Onnx.Export.Graph;
 
 internal static partial class Ops
 {
-    /// <summary>LayerNormalization over the last axis (opset 17).</summary>
-    public static Value LayerNorm(Value x, Value scale, Value bias, float epsilon) =>
-        x.Graph.Node("LayerNormalization", [x, scale, bias], [Attr.Int("axis", -1), Attr.Float("epsilon", epsilon)]);
+    /// <summary>LayerNormalization (opset 17) over the axes from <paramref name="axis"/> to the last (by default the last alone).</summary>
+    public static Value LayerNorm(Value x, Value scale, Value bias, float epsilon, long axis = -1) =>
+        x.Graph.Node("LayerNormalization", [x, scale, bias], [Attr.Int("axis", axis), Attr.Float("epsilon", epsilon)]);
 
     /// <summary>ReduceL2 over the last axis, keeping it (axes are an attribute before opset 18, an input from 18).</summary>
     public static Value ReduceL2LastAxis(Value x) => Reduce("ReduceL2", x);

@@ -17,6 +17,11 @@ internal static partial class Ops
     /// <summary>Concat along <paramref name="axis"/> (opset 13).</summary>
     public static Value Concat(long axis, params Value[] values) => values[0].Graph.Node("Concat", values, [Attr.Int("axis", axis)]);
 
+    /// <summary>Split (opset 13; from opset 18 the number of outputs is an attribute) of <paramref name="x"/> into <paramref name="count"/> equal parts along <paramref name="axis"/>.</summary>
+    public static Value[] Split(Value x, long axis, int count) => x.Graph.Opset >= 18
+        ? x.Graph.Node("Split", [x], count, [Attr.Int("axis", axis), Attr.Int("num_outputs", count)])
+        : x.Graph.Node("Split", [x], count, [Attr.Int("axis", axis)]);
+
     /// <summary>Slice (opset 13) along one axis, <c>[start, end)</c>, with start/end given as 1-D int64 values.</summary>
     public static Value Slice(Value x, Value starts, Value ends, long axis) =>
         x.Graph.Node("Slice", [x, starts, ends, x.Graph.Int64s(axis)]);

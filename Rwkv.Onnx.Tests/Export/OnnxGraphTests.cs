@@ -146,6 +146,65 @@ public sealed class OnnxGraphTests
         Assert.That(results.Single(v => v.Name == "final").AsTensor<float>().ToArray(), Is.EqualTo(new float[] { 4.75f, 5.25f }));
     }
 
+    [Test]
+    public void Output_OfAComputedValue_RenamesItsNodeInsteadOfCopying()
+    {
+        var g = new OnnxGraph("t", 17, null);
+        Value x = g.Input("x", ElementType.Float, 2);
+        Value e = Exp(x);
+        g.Output(e, "e", ElementType.Float, 2);
+        Value twice = e * 2f; // the handle from before the rename still reads the value
+        g.Output(twice, "twice", ElementType.Float, 2);
+        g.Output(e, "e_again", ElementType.Float, 2); // already an output: copied
+        g.Output(x, "x_copy", ElementType.Float, 2);  // a graph input: copied
+
+        Assert.That(g.Proto.Node.Single(n => n.OpType == "Exp").Output, Is.EqualTo(new[] { "e" }));
+        Assert.That(g.Proto.Node.Single(n => n.OpType == "Mul").Input[0], Is.EqualTo("e"));
+        Assert.That(g.Proto.Node.Where(n => n.OpType == "Identity").Select(n => (n.Input.Single(), n.Output.Single())),
+            Is.EquivalentTo(new[] { ("e", "e_again"), ("x", "x_copy") }));
+        Dictionary<string, float[]> outputs = Run(g, [0f, 1f], [2]);
+        Assert.That(outputs["e"], Is.EqualTo(new[] { 1f, MathF.E }).Within(1e-6f));
+        Assert.That(outputs["twice"], Is.EqualTo(new[] { 2f, 2 * MathF.E }).Within(1e-6f));
+        Assert.That(outputs["e_again"], Is.EqualTo(outputs["e"]));
+        Assert.That(outputs["x_copy"], Is.EqualTo(new[] { 0f, 1f }));
+    }
+
+    [Test]
+    public void BodyOutput_OfAValueComputedInTheBody_RenamesItInTheBodyOnly()
+    {
+        var g = new OnnxGraph("t", 17, null);
+        Value outer = Exp(g.Input("x", ElementType.Float, 2));
+        OnnxGraph body = g.CreateSubgraph("body");
+        Value inner = body.BodyInput("inner", ElementType.Float);
+        Value sum = outer + inner;
+        body.BodyOutput(sum, "sum_out", ElementType.Float);
+        body.BodyOutput(outer, "outer_out", ElementType.Float); // computed outside the body: copied in it
+
+        Assert.That(body.Proto.Node.Single(n => n.OpType == "Add").Output, Is.EqualTo(new[] { "sum_out" }));
+        Assert.That(body.Proto.Node.Single(n => n.OpType == "Identity").Input, Is.EqualTo(new[] { outer.Name }));
+        Assert.That(g.Proto.Node.Single().Output, Is.EqualTo(new[] { outer.Name }));
+    }
+
+    [TestCase(17)]
+    [TestCase(18)]
+    public void Split_CutsTheLastAxisIntoEqualParts(int opset)
+    {
+        // The attribute that gives the number of parts exists from opset 18 only.
+        var g = new OnnxGraph("t", opset, null);
+        Value x = g.Input("x", ElementType.Float, 2, 6);
+        Value[] parts = Split(x, -1, 3);
+        for (int i = 0; i < parts.Length; i++)
+        {
+            g.Output(parts[i], $"p{i}", ElementType.Float, 2, 2);
+        }
+
+        Dictionary<string, float[]> outputs = Run(g, [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15], [2, 6]);
+
+        Assert.That(outputs["p0"], Is.EqualTo(new float[] { 0, 1, 10, 11 }));
+        Assert.That(outputs["p1"], Is.EqualTo(new float[] { 2, 3, 12, 13 }));
+        Assert.That(outputs["p2"], Is.EqualTo(new float[] { 4, 5, 14, 15 }));
+    }
+
     private static Dictionary<string, float[]> Run(OnnxGraph g, float[] input, int[] shape)
     {
         string path = Path.Combine(TestContext.CurrentContext.WorkDirectory, $"{Guid.NewGuid():N}.onnx");
