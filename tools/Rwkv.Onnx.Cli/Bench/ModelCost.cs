@@ -5,11 +5,12 @@ namespace Rwkv.Onnx.Cli.Bench;
 /// <summary>
 /// What one token costs, read from the initializers of <c>step.onnx</c> (its weights are external, so the file is small):
 /// <list type="bullet">
-/// <item><see cref="StepWeightBytes"/>: bytes of every matrix (rank ≥ 2 initializer) one decode step reads, the LM head
-/// included and the embedding table (the input of a Gather, of which one row per token is read) excluded.</item>
+/// <item><see cref="StepWeightBytes"/>: bytes of every initializer one decode step reads (matrices, the quantization
+/// scales of <c>MatMulNBits</c>, vectors), the LM head included and the embedding table (the input of a Gather, of
+/// which one row per token is read) excluded.</item>
 /// <item><see cref="PrefillFlopsPerToken"/>: 2 · (matrix parameters except the embedding and the LM head) plus the WKV
 /// recurrence, per prompt token; the head is counted once per prompt (2 · V · C), as prefill asks for the last
-/// position's logits only.</item>
+/// position's logits only. A quantized matrix counts its K · N weights, not its packed bytes.</item>
 /// </list>
 /// Recurrence FLOPs per token and layer: RWKV-7 9·H·N² (decay, S·a, rank-1 update, v·kᵀ, S·r on the H×N×N state);
 /// RWKV-5/6 6·H·N² (decay, k·vᵀ, bonus, r·S); RWKV-4 20·C (the aa/bb/pp log-sum-exp form).
@@ -27,22 +28,33 @@ internal sealed record ModelCost(long StepWeightBytes, long BodyMatrixParameters
         ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
         var gathered = new HashSet<string>(
             model.Graph.Node.Where(n => n.OpType == "Gather").Select(n => n.Input[0]), StringComparer.Ordinal);
+        // MatMulNBits inputs are packed codes and scales; its K and N attributes give the matrix it stands for.
+        var quantized = new Dictionary<string, long>(StringComparer.Ordinal);
+        var packed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (NodeProto node in model.Graph.Node.Where(n => n.OpType == "MatMulNBits"))
+        {
+            long k = node.Attribute.Single(a => a.Name == "K").I, n = node.Attribute.Single(a => a.Name == "N").I;
+            quantized[node.Input[1]] = k * n;
+            packed.UnionWith(node.Input.Skip(1));
+        }
         long bytes = 0, body = 0, head = 0;
         foreach (TensorProto initializer in model.Graph.Initializer)
         {
-            if (initializer.Dims.Count < 2 || gathered.Contains(initializer.Name))
+            if (gathered.Contains(initializer.Name))
             {
                 continue;
             }
             long elements = initializer.Dims.Aggregate(1L, (p, d) => p * d);
             bytes += elements * ElementSize(initializer.DataType, path, initializer.Name);
+            long parameters = quantized.TryGetValue(initializer.Name, out long weights) ? weights
+                : initializer.Dims.Count < 2 || packed.Contains(initializer.Name) ? 0 : elements;
             if (initializer.Name.StartsWith("head.", StringComparison.Ordinal))
             {
-                head += elements;
+                head += parameters;
             }
             else
             {
-                body += elements;
+                body += parameters;
             }
         }
         RwkvArchitectureInfo a = manifest.Architecture;
@@ -57,9 +69,10 @@ internal sealed record ModelCost(long StepWeightBytes, long BodyMatrixParameters
 
     private static int ElementSize(int dataType, string path, string name) => dataType switch
     {
-        1 => 4,              // FLOAT
+        1 or 6 => 4,         // FLOAT, INT32
+        7 or 11 => 8,        // INT64, DOUBLE
         10 or 16 => 2,       // FLOAT16, BFLOAT16
-        2 or 3 => 1,         // UINT8, INT8
-        _ => throw new InvalidDataException($"Initializer '{name}' of '{path}' has element type {dataType}; bench counts float32, float16 and 8-bit weights."),
+        2 or 3 or 9 => 1,    // UINT8, INT8, BOOL
+        _ => throw new InvalidDataException($"Initializer '{name}' of '{path}' has element type {dataType}; bench counts float, integer and boolean initializers."),
     };
 }
