@@ -12,13 +12,14 @@ namespace Rwkv.Onnx.Tests.Parity;
 /// <param name="Model">The fixture name, e.g. <c>7v0-834K</c>.</param>
 /// <param name="GroupNormEpsilon">The ln_x epsilon the model was made with, or null for the published default.</param>
 /// <param name="Compute">MatMulNBits arithmetic of the export.</param>
-/// <param name="Int8Tolerance">Max |Δlogit| of the int8 export (block 32): measured, plus margin.</param>
-/// <param name="Int4Tolerance">Max |Δlogit| of the int4 export (block 32): measured, plus margin.</param>
+/// <param name="BlockSize">Weights per quantization scale.</param>
+/// <param name="Int8Tolerance">Max |Δlogit| of the int8 export: measured, plus margin.</param>
+/// <param name="Int4Tolerance">Max |Δlogit| of the int4 export: measured, plus margin.</param>
 /// <param name="StepPrefillTolerance">Max |Δlogit| between step and prefill graphs of the same export, int8 and int4.</param>
-public sealed record QuantizedFixture(string Model, float? GroupNormEpsilon, QuantizedCompute Compute, float Int8Tolerance,
+public sealed record QuantizedFixture(string Model, float? GroupNormEpsilon, QuantizedCompute Compute, int BlockSize, float Int8Tolerance,
     float Int4Tolerance, (float Int8, float Int4) StepPrefillTolerance)
 {
-    public override string ToString() => $"{Model}, {Compute} compute";
+    public override string ToString() => $"{Model}, {Compute} compute, block {BlockSize}";
 }
 
 /// <summary>
@@ -34,27 +35,36 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
     [
         // Measured max |Δlogit| (int8, int4) against rwkv.cpp, step and prefill alike; bounds are about 1.25× that. The
         // widths are 64 and 128, so each output sums only 2–8 blocks and rounding errors average out less than in real models.
-        // Int8 compute (activations quantized per block, the default): 7v0 0.0114, 0.140.
-        new("7v0-834K", null, QuantizedCompute.Int8, 0.0143f, 0.175f, s_float),
+        // Block 32, int8 compute (activations quantized per block, the default arithmetic): 7v0 0.0114, 0.140.
+        new("7v0-834K", null, QuantizedCompute.Int8, 32, 0.0143f, 0.175f, s_float),
         // 6v0: 0.0653, 0.953. Its ffn width 224 is the only K here that is not a multiple of 64, and only here do ONNX
         // Runtime's int8 kernels give different results for one row (step) and many rows (prefill): up to 0.144 / 0.279.
-        new("6v0-1m", null, QuantizedCompute.Int8, 0.082f, 1.2f, (0.18f, 0.35f)),
+        new("6v0-1m", null, QuantizedCompute.Int8, 32, 0.082f, 1.2f, (0.18f, 0.35f)),
         // RWKV-5 logits are the most sensitive here, as for rwkv.cpp's Q5 formats (fixtures README). 5v1: 0.141, 1.50.
         // Step vs prefill: the chunked prefill recurrence differs from the step graph by ~1e-5 (not bit-exact like the
         // per-token Scan), and quantizing the activations to int8 turns that into whole rounding steps: measured
         // 0.0486, 0.296 (5v1) and 0.107, 0.0917 (5v2); bounded like 6v0's.
-        new("5v1-730K", 1e-5f, QuantizedCompute.Int8, 0.18f, 1.9f, (0.18f, 0.37f)),
+        new("5v1-730K", 1e-5f, QuantizedCompute.Int8, 32, 0.18f, 1.9f, (0.18f, 0.37f)),
         // 5v2: 0.104, 2.04.
-        new("5v2-730K", 1e-5f, QuantizedCompute.Int8, 0.13f, 2.6f, (0.18f, 0.35f)),
+        new("5v2-730K", 1e-5f, QuantizedCompute.Int8, 32, 0.13f, 2.6f, (0.18f, 0.35f)),
         // 4v0: 0.0299, 0.443.
-        new("4v0-660K", null, QuantizedCompute.Int8, 0.038f, 0.55f, s_float),
+        new("4v0-660K", null, QuantizedCompute.Int8, 32, 0.038f, 0.55f, s_float),
         // Float32 compute (weights dequantized, float32 activations): 7v0 0.0111, 0.140; 6v0 0.0563, 0.978;
         // 5v1 0.161, 1.32; 5v2 0.0781, 2.11; 4v0 0.0195, 0.441.
-        new("7v0-834K", null, QuantizedCompute.Float32, 0.014f, 0.18f, s_float),
-        new("6v0-1m", null, QuantizedCompute.Float32, 0.07f, 1.2f, s_float),
-        new("5v1-730K", 1e-5f, QuantizedCompute.Float32, 0.2f, 1.6f, s_float),
-        new("5v2-730K", 1e-5f, QuantizedCompute.Float32, 0.1f, 2.6f, s_float),
-        new("4v0-660K", null, QuantizedCompute.Float32, 0.025f, 0.55f, s_float),
+        new("7v0-834K", null, QuantizedCompute.Float32, 32, 0.014f, 0.18f, s_float),
+        new("6v0-1m", null, QuantizedCompute.Float32, 32, 0.07f, 1.2f, s_float),
+        new("5v1-730K", 1e-5f, QuantizedCompute.Float32, 32, 0.2f, 1.6f, s_float),
+        new("5v2-730K", 1e-5f, QuantizedCompute.Float32, 32, 0.1f, 2.6f, s_float),
+        new("4v0-660K", null, QuantizedCompute.Float32, 32, 0.025f, 0.55f, s_float),
+        // Block 128, the default (int8 compute); with widths 64 and 128 each output sums one or two blocks, and
+        // 6v0's K 224 is padded to 256. Measured against rwkv.cpp: 7v0 0.0125, 0.208; 6v0 0.0603, 0.903; 5v1 0.0953, 1.24;
+        // 5v2 0.123, 2.65; 4v0 0.0521, 0.623. Step vs prefill: 7v0 8.0e-5, 0.0048; 6v0 0.55, 0.684 (its padded K again);
+        // 5v1 0.105, 0.0955; 5v2 0.173, 0.175; 4v0 3.8e-6, 2.9e-6.
+        new("7v0-834K", null, QuantizedCompute.Int8, 128, 0.016f, 0.26f, (2e-4f, 0.006f)),
+        new("6v0-1m", null, QuantizedCompute.Int8, 128, 0.075f, 1.13f, (0.69f, 0.86f)),
+        new("5v1-730K", 1e-5f, QuantizedCompute.Int8, 128, 0.12f, 1.55f, (0.13f, 0.12f)),
+        new("5v2-730K", 1e-5f, QuantizedCompute.Int8, 128, 0.154f, 3.3f, (0.22f, 0.22f)),
+        new("4v0-660K", null, QuantizedCompute.Int8, 128, 0.065f, 0.78f, s_float),
     ];
 
     private string _work = "";
@@ -68,7 +78,7 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
         {
             string dir = Path.Combine(_work, dtype.ToString());
             RwkvExporter.Export(SharedFixtures.RwkvCppModel(fixture.Model, "FP32"), dir,
-                new ExportOptions { WeightDType = dtype, GroupNormEpsilon = fixture.GroupNormEpsilon, QuantizedCompute = fixture.Compute });
+                new ExportOptions { WeightDType = dtype, GroupNormEpsilon = fixture.GroupNormEpsilon, QuantizedCompute = fixture.Compute, BlockSize = fixture.BlockSize });
             _models[dtype] = RwkvModel.Load(dir);
         }
     }
@@ -122,7 +132,7 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
             Assert.That(step.OpsetImport.Select(o => (o.Domain, o.Version)), Does.Contain(("com.microsoft", 1L)));
             Assert.That(step.Graph.Node.Where(n => n.OpType == "MatMulNBits").Select(n => n.Domain), Is.Not.Empty.And.All.EqualTo("com.microsoft"));
             Assert.That(step.Graph.Node.Any(n => n.OpType == "MatMulNBits" && n.Name.StartsWith("/head/", StringComparison.Ordinal)), Is.True);
-            Assert.That((manifest.WeightDType, manifest.HeadDType, manifest.BlockSize), Is.EqualTo(("int4", "int4", (int?)32)));
+            Assert.That((manifest.WeightDType, manifest.HeadDType, manifest.BlockSize), Is.EqualTo(("int4", "int4", (int?)fixture.BlockSize)));
             Assert.That(manifest.QuantizedCompute, Is.EqualTo(fixture.Compute == QuantizedCompute.Int8 ? "int8" : "fp32"));
             Assert.That(step.Graph.Node.Where(n => n.OpType == "MatMulNBits").Select(n => n.Attribute.Single(a => a.Name == "accuracy_level").I),
                 Is.All.EqualTo(fixture.Compute == QuantizedCompute.Int8 ? 4 : 1));
