@@ -167,7 +167,7 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         }
         else
         {
-            Value[] perToken = [rColumn, b.HeadRows(Exp(logDecay)), kRow, vColumn, b.HeadColumns(kk), kkaRow];
+            Value[] perToken = [rColumn, b.HeadRows(Exp(logDecay)), kRow, vColumn, b.HeadColumns(kk), -kkaRow];
             y = b.Recurrence("wkv", perToken, Wkv);
         }
         y = b.GroupNormHeadColumns("att.ln_x", y, Info.GroupNormEpsilon);
@@ -176,11 +176,12 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         return b.Linear("att.output", b.FromHeads(y + bonus) * g);
     }
 
-    // S ← S·diag(w) − (S·kk)(kk·a)ᵀ + v kᵀ;  y = S r.   S is [batch, H, N(value), N(key)]; r, v, kk are columns, w, k, kk·a rows.
+    // S ← S·diag(w) − (S·kk)(kk·a)ᵀ + v kᵀ;  y = S r.   S is [batch, H, N(value), N(key)]; r, v, kk are columns, w, k, −kk·a rows.
+    // The two rank-1 terms are one [N, 2]·[2, N] product: two fewer passes over the state than Mul, Sub, Mul, Add.
     private static (Value State, Value Output) Wkv(Value s, Value[] t)
     {
-        (Value r, Value w, Value k, Value v, Value kk, Value kka) = (t[0], t[1], t[2], t[3], t[4], t[5]);
-        s = s * w - MatMul(s, kk) * kka + v * k;
+        (Value r, Value w, Value k, Value v, Value kk, Value negKka) = (t[0], t[1], t[2], t[3], t[4], t[5]);
+        s = s * w + MatMul(Concat(-1, MatMul(s, kk), v), Concat(-2, negKka, k));
         return (s, MatMul(s, r));
     }
 
