@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Cli;
+using Rwkv.Onnx.Cli.Bench;
 
 namespace Rwkv.Onnx.Tests.Cli;
 
@@ -33,6 +34,8 @@ public sealed partial class CliTests
         Assert.That(machine.GetProperty("logical_cores").GetInt32(), Is.EqualTo(Environment.ProcessorCount));
         Assert.That(machine.GetProperty("ort_version").GetString(), Is.EqualTo(OrtEnv.Instance().GetVersionString()));
         Assert.That(machine.GetProperty("os").GetString(), Is.Not.Empty);
+        long? cache = MachineProbe.LastLevelCacheBytes("/sys/devices/system/cpu/cpu0/cache");
+        Assert.That(machine.GetProperty("last_level_cache_bytes").ValueKind, Is.EqualTo(cache is null ? JsonValueKind.Null : JsonValueKind.Number));
         // The tiny 7v0 model: 12 layers × (4·64² + 2·64·256 + LoRAs) plus the 64 × 256 head, all fp32; the 256 × 64 embedding is
         // gathered. At most every other parameter, plus a few int64 shape constants.
         Assert.That(root.GetProperty("model").GetProperty("step_weight_bytes").GetInt64(), Is.InRange(4L * (12 * (4 * 64 * 64 + 2 * 64 * 256) + 64 * 256), 4L * 829_888 - 4 * 256 * 64 + 1024));
@@ -88,7 +91,7 @@ public sealed partial class CliTests
         CliRun run = Run("bench", "compare", first, second, "--markdown", markdown, "--chart", chart);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success), run.Stderr);
-        string[] rows = File.ReadAllLines(markdown);
+        string[] rows = [.. File.ReadAllLines(markdown).Where(line => line.StartsWith('|'))];
         Assert.That(rows, Has.Length.EqualTo(4)); // header, rule, two configurations
         Assert.That(rows[2], Does.Contain("| cpu | fp32 | 1 |"));
         Assert.That(rows[3], Does.Contain("| cpu | fp32 | 2 | 1 |"));
@@ -98,17 +101,19 @@ public sealed partial class CliTests
     [Test]
     public void BenchCompare_ReportWithoutPrivateBytes_StillReads()
     {
-        // Reports written before private_bytes existed must still merge; the column shows a dash.
+        // Reports written before private_bytes and last_level_cache_bytes existed must still merge; the column shows a dash.
         string report = Path.Combine(_work, "old.json"), markdown = Path.Combine(_work, "old.md");
         Assert.That(Run(BenchArgs("--json", report)).ExitCode, Is.EqualTo(ExitCodes.Success));
         var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(report))!;
         root["results"]![0]!.AsObject().Remove("private_bytes");
+        root["machine"]!.AsObject().Remove("last_level_cache_bytes");
         File.WriteAllText(report, root.ToJsonString());
 
         CliRun run = Run("bench", "compare", report, "--markdown", markdown);
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Success), run.Stderr);
         Assert.That(File.ReadAllLines(markdown)[2], Does.Contain("| — |"));
+        Assert.That(File.ReadAllText(markdown), Does.Not.Contain("Note:"));
     }
 
     [Test]

@@ -70,9 +70,13 @@ internal sealed record BenchModel(
     string Name, string Version, int Layers, int Embedding, int Vocab, long Parameters, string WeightDtype,
     long StepWeightBytes, long PrefillFlopsPerToken);
 
-/// <summary>The machine and software the figures were measured on.</summary>
+/// <summary>
+/// The machine and software the figures were measured on. <see cref="LastLevelCacheBytes"/> is null where unknown and
+/// in reports written before it existed.
+/// </summary>
 internal sealed record BenchMachine(
-    string CpuModel, int LogicalCores, string Os, string DotnetVersion, string OrtVersion, long BandwidthBytesPerS, long BandwidthBufferBytes);
+    string CpuModel, int LogicalCores, string Os, string DotnetVersion, string OrtVersion, long BandwidthBytesPerS, long BandwidthBufferBytes,
+    long? LastLevelCacheBytes = null);
 
 /// <summary>What was run: token counts, repeats, warm-up.</summary>
 internal sealed record BenchSettings(int PrefillTokens, int DecodeTokens, int Repeat, int Warmup, int PrefillChunk);

@@ -1,14 +1,66 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Rwkv.Onnx.Cli.Bench;
 
-/// <summary>Describes this machine: CPU model (from /proc/cpuinfo on Linux), cores, OS, .NET and ONNX Runtime versions.</summary>
+/// <summary>
+/// Describes this machine: CPU model (from /proc/cpuinfo on Linux), cores, last-level cache (Linux sysfs), OS, .NET and
+/// ONNX Runtime versions.
+/// </summary>
 internal static class MachineProbe
 {
+    private const string CpuCacheDirectory = "/sys/devices/system/cpu/cpu0/cache";
+
     public static BenchMachine Describe(long bandwidthBytesPerS, long bufferBytes) => new(
         CpuModel(), Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription,
-        OrtEnv.Instance().GetVersionString(), bandwidthBytesPerS, bufferBytes);
+        OrtEnv.Instance().GetVersionString(), bandwidthBytesPerS, bufferBytes, LastLevelCacheBytes(CpuCacheDirectory));
+
+    /// <summary>
+    /// The size of the highest-level data or unified cache listed under <paramref name="cacheDirectory"/> (sysfs layout:
+    /// <c>index*/level</c>, <c>index*/type</c>, <c>index*/size</c> such as <c>266240K</c>); null where there is none.
+    /// A model whose step weights fit in it is not bound by memory bandwidth, which the roofline assumes.
+    /// </summary>
+    public static long? LastLevelCacheBytes(string cacheDirectory)
+    {
+        if (!Directory.Exists(cacheDirectory))
+        {
+            return null;
+        }
+        (int Level, long Bytes)? best = null;
+        foreach (string index in Directory.EnumerateDirectories(cacheDirectory, "index*"))
+        {
+            if (ReadTrimmed(index, "type") is not ("Data" or "Unified")
+                || !int.TryParse(ReadTrimmed(index, "level"), NumberStyles.None, CultureInfo.InvariantCulture, out int level)
+                || ParseSize(ReadTrimmed(index, "size")) is not long bytes)
+            {
+                continue;
+            }
+            if (best is null || level > best.Value.Level)
+            {
+                best = (level, bytes);
+            }
+        }
+        return best?.Bytes;
+    }
+
+    private static string? ReadTrimmed(string directory, string file)
+    {
+        string path = Path.Combine(directory, file);
+        return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+    }
+
+    // "48K", "2048K", "260M", "1G" or plain bytes.
+    private static long? ParseSize(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+        long unit = char.ToUpperInvariant(text[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1 };
+        string digits = unit == 1 ? text : text[..^1];
+        return long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long value) ? value * unit : null;
+    }
 
     private static string CpuModel()
     {
