@@ -12,4 +12,11 @@ shift || true
 dotnet build tools/Rwkv.Onnx.Cli -c Release -v quiet -nologo >/dev/null || dotnet build tools/Rwkv.Onnx.Cli -c Release -nologo
 cli=(dotnet tools/Rwkv.Onnx.Cli/bin/Release/net10.0/rwkv-onnx.dll)
 "${cli[@]}" export "$checkpoint" -o "$model" --force
-"${cli[@]}" generate "$model" --prompt "$prompt" --max-tokens 200 --temperature 0.7 --top-k 8 --seed 42 "$@"
+# Defaults for the sampling options the caller did not give (an option given twice is a usage error).
+options=("$@")
+default() { [[ " ${options[*]} " == *" $1 "* || " ${options[*]} " == *" $1="* ]] || options+=("$1" "$2"); }
+default --max-tokens 200
+default --temperature 0.7
+default --top-k 8
+default --seed 42
+"${cli[@]}" generate "$model" --prompt "$prompt" "${options[@]}"
