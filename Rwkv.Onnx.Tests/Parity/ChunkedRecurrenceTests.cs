@@ -11,9 +11,11 @@ namespace Rwkv.Onnx.Tests.Parity;
 /// <param name="GroupNormEpsilon">The ln_x epsilon to export with, or null for the published default.</param>
 /// <param name="Tolerance">Max |Δlogit| allowed between graphs at any position: measured, plus margin.</param>
 /// <param name="StateTolerance">Max |Δ| allowed between the final states (RWKV-4's pp is a log of the key scale).</param>
-public sealed record ChunkedCase(string Name, Func<string, string> Create, float? GroupNormEpsilon, float Tolerance, float StateTolerance)
+/// <param name="ChunkLength">The export's <see cref="ExportOptions.WkvChunkLength"/>.</param>
+public sealed record ChunkedCase(string Name, Func<string, string> Create, float? GroupNormEpsilon, float Tolerance, float StateTolerance,
+    int ChunkLength = ExportOptions.DefaultWkvChunkLength)
 {
-    public override string ToString() => Name;
+    public override string ToString() => ChunkLength == ExportOptions.DefaultWkvChunkLength ? Name : $"{Name}, L = {ChunkLength}";
 }
 
 /// <summary>
@@ -25,7 +27,6 @@ public sealed record ChunkedCase(string Name, Func<string, string> Create, float
 [TestFixtureSource(nameof(Cases))]
 public sealed class ChunkedRecurrenceTests(ChunkedCase model)
 {
-    private const int ChunkLength = 16;
 
     // Bounds: the largest |Δ| measured over the lengths below (chunked vs step and vs Scan), times about 2.5.
     public static readonly ChunkedCase[] Cases =
@@ -46,6 +47,14 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
         new("generated-6-tiny-decay", TinyDecayRwkv6, null, 1e-4f, 3e-5f),              // measured 3.3e-5 (Scan vs step: 5.5e-5), state 1.2e-5
         new("generated-4-large-keys", dir => Write(dir, p => RandomCheckpoint.WriteRwkv4(p, layers: 2, embd: 64, vocab: 50, ffn: 256, seed: 5, keyScale: 40)),
             null, 6e-5f, 1e-3f),                                                          // measured 2.1e-5, state 3.8e-4 (pp ~ 1e3)
+        // --wkv-chunk 32: as L = 16 except on RWKV-7, whose chunk form (a delta rule: (I − A)⁻¹ within the chunk) loses
+        // accuracy with L on the trained 7v0 (state 38× L = 16's, logits 3×); the generated RWKV-7 barely moves.
+        Fixture("7v0-834K", null, 1e-5f, 1e-4f) with { ChunkLength = 32 },           // measured 3.8e-6, state 3.8e-5
+        Fixture("6v0-1m", null, 1e-4f, 2.5e-4f) with { ChunkLength = 32 },           // measured 3.8e-5, state 7.6e-5
+        Fixture("5v2-730K", 1e-5f, 5e-5f, 3.5e-5f) with { ChunkLength = 32 },        // measured 1.7e-5, state 1.4e-5
+        Fixture("4v0-660K", null, 1e-5f, 2e-6f) with { ChunkLength = 32 },           // measured 2.9e-6, state 4.8e-7
+        new("generated-7", dir => Write(dir, p => RandomCheckpoint.WriteRwkv7(p, layers: 3, embd: 128, headSize: 64, vocab: 300, ffn: 512,
+            loraW: 32, loraA: 24, loraV: 16, loraG: 64, seed: 7)), null, 1e-5f, 2e-5f, ChunkLength: 32), // measured 4.2e-6, state 7.6e-6
     ];
 
     private string _work = "";
@@ -64,7 +73,7 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
         {
             GroupNormEpsilon = model.GroupNormEpsilon,
             PrefillRecurrence = PrefillRecurrence.Chunked,
-            WkvChunkLength = ChunkLength,
+            WkvChunkLength = model.ChunkLength,
         });
         _scan = RwkvModel.Load(scan);
         _chunked = RwkvModel.Load(chunked);
@@ -81,16 +90,19 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
     [Test]
     public void Manifest_RecordsPrefillRecurrence()
     {
-        Assert.That(_chunked.Manifest.PrefillRecurrence, Is.EqualTo($"chunked-{ChunkLength}"));
+        Assert.That(_chunked.Manifest.PrefillRecurrence, Is.EqualTo($"chunked-{model.ChunkLength}"));
         Assert.That(_scan.Manifest.PrefillRecurrence, Is.EqualTo("scan"));
     }
 
-    // 1, L − 1, L, L + 1, 3L + 5 and a long odd length, each in one prefill run.
+    // 1, L − 1, L, L + 1 for both chunk lengths tested, 3·16 + 5 and a long odd length, each in one prefill run.
     [TestCase(1)]
-    [TestCase(ChunkLength - 1)]
-    [TestCase(ChunkLength)]
-    [TestCase(ChunkLength + 1)]
-    [TestCase((3 * ChunkLength) + 5)]
+    [TestCase(15)]
+    [TestCase(16)]
+    [TestCase(17)]
+    [TestCase(31)]
+    [TestCase(32)]
+    [TestCase(33)]
+    [TestCase(53)]
     [TestCase(131)]
     public void EveryPosition_ChunkedPrefillMatchesStepAndScan(int length)
     {
@@ -117,10 +129,11 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
     [Test]
     public void Batch_ChunkedPrefillMatchesStepGraph()
     {
-        const int Batch = 3, Prefix = 4, Length = ChunkLength + 7;
+        const int Batch = 3, Prefix = 4;
+        int length = model.ChunkLength + 7;
         var random = new Random(3);
         int[] prefix = [.. Enumerable.Range(0, Batch * Prefix).Select(_ => random.Next(_chunked.VocabSize))];
-        int[] tokens = [.. Enumerable.Range(0, Batch * Length).Select(_ => random.Next(_chunked.VocabSize))];
+        int[] tokens = [.. Enumerable.Range(0, Batch * length).Select(_ => random.Next(_chunked.VocabSize))];
         var expected = new float[Batch * _chunked.VocabSize];
         var actual = new float[Batch * _chunked.VocabSize];
 
@@ -132,11 +145,11 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
             runner.ForwardBatch(Column(prefix, Prefix, t), 1, stepped, expected, RwkvForwardMode.Step);
         }
         using RwkvState prefilled = stepped.Clone();
-        for (int t = 0; t < Length; t++)
+        for (int t = 0; t < length; t++)
         {
-            runner.ForwardBatch(Column(tokens, Length, t), 1, stepped, expected, RwkvForwardMode.Step);
+            runner.ForwardBatch(Column(tokens, length, t), 1, stepped, expected, RwkvForwardMode.Step);
         }
-        runner.ForwardBatch(tokens, Length, prefilled, actual, RwkvForwardMode.Prefill);
+        runner.ForwardBatch(tokens, length, prefilled, actual, RwkvForwardMode.Prefill);
 
         Assert.That(MaxAbsDiff(actual, expected), Is.LessThanOrEqualTo(model.Tolerance), "last logits of every sequence");
         AssertStates(prefilled.Current, stepped.Current, "step graph");
