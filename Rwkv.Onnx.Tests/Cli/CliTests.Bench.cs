@@ -34,7 +34,7 @@ public sealed partial class CliTests
         Assert.That(machine.GetProperty("logical_cores").GetInt32(), Is.EqualTo(Environment.ProcessorCount));
         Assert.That(machine.GetProperty("ort_version").GetString(), Is.EqualTo(OrtEnv.Instance().GetVersionString()));
         Assert.That(machine.GetProperty("os").GetString(), Is.Not.Empty);
-        long? cache = MachineProbe.LastLevelCacheBytes("/sys/devices/system/cpu/cpu0/cache");
+        long? cache = MachineProbe.LastLevelCacheBytes(MachineProbe.CpuCacheDirectory);
         Assert.That(machine.GetProperty("last_level_cache_bytes").ValueKind, Is.EqualTo(cache is null ? JsonValueKind.Null : JsonValueKind.Number));
         // The tiny 7v0 model: 12 layers × (4·64² + 2·64·256 + LoRAs) plus the 64 × 256 head, all fp32; the 256 × 64 embedding is
         // gathered. At most every other parameter, plus a few int64 shape constants.

@@ -27,7 +27,6 @@ public sealed record ChunkedCase(string Name, Func<string, string> Create, float
 [TestFixtureSource(nameof(Cases))]
 public sealed class ChunkedRecurrenceTests(ChunkedCase model)
 {
-
     // Bounds: the largest |Δ| measured over the lengths below (chunked vs step and vs Scan), times about 2.5.
     public static readonly ChunkedCase[] Cases =
     [

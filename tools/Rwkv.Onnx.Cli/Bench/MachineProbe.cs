@@ -10,7 +10,8 @@ namespace Rwkv.Onnx.Cli.Bench;
 /// </summary>
 internal static class MachineProbe
 {
-    private const string CpuCacheDirectory = "/sys/devices/system/cpu/cpu0/cache";
+    /// <summary>Where Linux lists CPU 0's caches; <see cref="Describe"/> reads the last-level cache from it.</summary>
+    public const string CpuCacheDirectory = "/sys/devices/system/cpu/cpu0/cache";
 
     public static BenchMachine Describe(long bandwidthBytesPerS, long bufferBytes) => new(
         CpuModel(), Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription,
