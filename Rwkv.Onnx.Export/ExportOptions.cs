@@ -13,11 +13,8 @@ public sealed class ExportOptions
     /// </summary>
     public const int DefaultBlockSize = 128;
 
-    /// <summary>The default <see cref="WkvChunkLength"/>: 16 tokens.</summary>
-    public const int DefaultWkvChunkLength = 16;
-
     private readonly int _opset = DefaultOpset;
-    private readonly int _wkvChunkLength = DefaultWkvChunkLength;
+    private readonly int? _wkvChunkLength;
     private readonly float? _groupNormEpsilon;
     private readonly int _blockSize = DefaultBlockSize;
     private readonly int? _residualRescaleEvery;
@@ -120,16 +117,17 @@ public sealed class ExportOptions
     public PrefillRecurrence PrefillRecurrence { get; init; } = PrefillRecurrence.Chunked;
 
     /// <summary>
-    /// Tokens per chunk L of the chunked prefill recurrence: a power of two from 4 to 64, default
-    /// <see cref="DefaultWkvChunkLength"/>. Ignored by <see cref="PrefillRecurrence.Scan"/>.
+    /// Tokens per chunk L of the chunked prefill recurrence: a power of two from 4 to 64, or null (the default) for the
+    /// version's fastest on the CPU: 32 for RWKV-7, 16 for RWKV-4/5/6 (BENCHMARKS.md). The manifest's
+    /// <c>prefill_recurrence</c> records the length used. Ignored by <see cref="PrefillRecurrence.Scan"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Not a power of two from 4 to 64.</exception>
-    public int WkvChunkLength
+    public int? WkvChunkLength
     {
         get => _wkvChunkLength;
         init
         {
-            if (value is < 4 or > 64 || !int.IsPow2(value))
+            if (value is { } l && (l is < 4 or > 64 || !int.IsPow2(l)))
             {
                 throw new ArgumentOutOfRangeException(nameof(value), value, $"WKV chunk length {value} is not a power of two from 4 to 64.");
             }

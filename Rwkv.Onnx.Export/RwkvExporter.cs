@@ -90,6 +90,7 @@ public static class RwkvExporter
     {
         WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
         int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
+        int chunkLength = options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength ?? architecture.DefaultWkvChunkLength : 0;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
         architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
@@ -111,7 +112,7 @@ public static class RwkvExporter
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
-            PrefillRecurrence = options.PrefillRecurrence == PrefillRecurrence.Chunked ? $"chunked-{options.WkvChunkLength}" : "scan",
+            PrefillRecurrence = chunkLength > 0 ? $"chunked-{chunkLength}" : "scan",
             Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]) },
             State = StateTensors(architecture),
             Tokenizer = tokenizer,
@@ -125,7 +126,7 @@ public static class RwkvExporter
             string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
             progress?.Report(new ExportProgress(stage, 0, 1));
             OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery,
-                options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength : 0);
+                chunkLength);
             OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
             {
                 [RwkvContract.ManifestMetadataKey] = json,

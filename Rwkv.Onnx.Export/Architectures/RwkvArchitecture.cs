@@ -16,6 +16,12 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// <summary>State slots of one layer, in graph I/O order.</summary>
     public abstract IReadOnlyList<StateSlot> StateSlots { get; }
 
+    /// <summary>
+    /// Tokens per chunk of the chunked prefill recurrence when the export does not say: 16, where the [L, L, N]
+    /// pair-decay forms of RWKV-4/5/6 prefill fastest on the CPU (L = 32 is 15–30 % slower, BENCHMARKS.md).
+    /// </summary>
+    public virtual int DefaultWkvChunkLength => 16;
+
     /// <summary>Epsilon of ln0/ln1/ln2/ln_out in every published RWKV.</summary>
     protected const float LayerNormEpsilon = 1e-5f;
 

@@ -80,12 +80,29 @@ internal sealed partial class RwkvBlock
     // An [n, n] matrix of one value, expanded from a scalar (ONNX Runtime folds it at load; the graph stays small).
     private Value Filled(float value, long n) => Expand(Graph.Const(value), Graph.Int64s(n, n));
 
-    /// <summary>(I − A)⁻¹ = Σ_{n &lt; L} Aⁿ = (I + A)(I + A²)(I + A⁴)⋯ for a strictly lower-triangular [..., L, L] A (Aᴸ = 0).</summary>
-    public Value InverseOfIdentityMinus(Value a)
+    /// <summary>(I − A)⁻¹ for a strictly lower-triangular [..., L, L] A.</summary>
+    /// <remarks>
+    /// Up to 16 rows as (I + A)(I + A²)(I + A⁴)⋯ (Aᴸ = 0); above, by halves: with M₁ = (I − A₁₁)⁻¹ and M₂ = (I − A₂₂)⁻¹,
+    /// (I − A)⁻¹ = [M₁, 0; M₂A₂₁M₁, M₂]. The doubling alone at L = 32 sums powers up to A¹⁶ whose entries cancel: on the
+    /// trained 7v0 fixture its state was 38× further from the step graph than at L = 16; by halves it is as close.
+    /// </remarks>
+    public Value InverseOfIdentityMinus(Value a) => InverseOfIdentityMinus(a, WkvChunkLength);
+
+    private Value InverseOfIdentityMinus(Value a, int n)
     {
+        if (n > 16)
+        {
+            using IDisposable halves = Graph.Scope($"inverse_{n}");
+            int h = n / 2;
+            Value top = Slice(a, 0, h, axis: -2), bottom = Slice(a, h, n, axis: -2);
+            Value m1 = InverseOfIdentityMinus(Slice(top, 0, h, axis: -1), h);
+            Value m2 = InverseOfIdentityMinus(Slice(bottom, h, n, axis: -1), h);
+            Value m21 = MatMul(m2, MatMul(Slice(bottom, 0, h, axis: -1), m1));
+            return Concat(-2, Concat(-1, m1, Zeros(m1)), Concat(-1, m21, m2));
+        }
         using IDisposable _ = Graph.Scope("neumann");
-        Value m = a + Identity(WkvChunkLength), power = a;
-        for (int n = 2; n < WkvChunkLength; n *= 2)
+        Value m = a + Identity(n), power = a;
+        for (int k = 2; k < n; k *= 2)
         {
             power = MatMul(power, power);
             m = m + MatMul(m, power);

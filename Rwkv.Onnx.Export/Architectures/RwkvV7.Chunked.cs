@@ -15,6 +15,9 @@ internal sealed partial class RwkvV7
     //   S_L = S_0 diag(Γ_L) + Uᵀ(β̂ Γ_L) + Vᵀ(k̂ Γ_L) = S_0 G + D
     // Only S ← S G + D runs per chunk; everything else is batched over all chunks. 1/Γ is safe because RWKV-7's
     // decay is at least exp(−exp(−0.5)) ≈ 0.545, so 1/Γ_L ≤ 0.545^−L (≈ 7.7e16 at the largest L, 64).
+    /// <summary>32: RWKV-7's chunk form is all [L, N] products, and halving the chunks prefills ~9 % faster than 16.</summary>
+    public override int DefaultWkvChunkLength => 32;
+
     private ChunkedWkv WkvChunk(RwkvBlock b, Value[] x)
     {
         (Value r, Value logW, Value k, Value v, Value alpha, Value beta) = (x[0], x[1], x[2], x[3], x[4], x[5]); // [B, T/L, H, L, N]

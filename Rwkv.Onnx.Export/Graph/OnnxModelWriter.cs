@@ -42,6 +42,7 @@ internal static class OnnxModelWriter
         ["Pad"] = 13,
         ["Expand"] = 13,
         ["EyeLike"] = 9,
+        ["ConstantOfShape"] = 9,
         ["ReduceMax"] = 13,
     };
 

@@ -44,6 +44,9 @@ internal static partial class Ops
     /// <summary>Expand (opset 13): broadcast <paramref name="x"/> to <paramref name="shape"/>.</summary>
     public static Value Expand(Value x, Value shape) => x.Graph.Node("Expand", [x, shape]);
 
+    /// <summary>ConstantOfShape (opset 9) of <paramref name="x"/>'s shape: float32 zeros.</summary>
+    public static Value Zeros(Value x) => x.Graph.Node("ConstantOfShape", [Shape(x)]);
+
     /// <summary>EyeLike (opset 9): the identity matrix of <paramref name="x"/>'s 2-D shape and type.</summary>
     public static Value EyeLike(Value x) => x.Graph.Node("EyeLike", [x]);
 

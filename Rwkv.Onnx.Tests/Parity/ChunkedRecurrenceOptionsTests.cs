@@ -7,10 +7,10 @@ namespace Rwkv.Onnx.Tests.Parity;
 public sealed class ChunkedRecurrenceOptionsTests
 {
     [Test]
-    public void Defaults_AreChunkedWithSixteenTokens()
+    public void Defaults_AreChunkedWithTheVersionsChunkLength()
     {
         var options = new ExportOptions();
-        Assert.That((options.PrefillRecurrence, options.WkvChunkLength), Is.EqualTo((PrefillRecurrence.Chunked, 16)));
+        Assert.That((options.PrefillRecurrence, options.WkvChunkLength), Is.EqualTo((PrefillRecurrence.Chunked, (int?)null)));
     }
 
     [TestCase(4)]

@@ -75,15 +75,14 @@ internal static class ExportCommand
             CustomParser = ParseRecurrence,
             HelpName = "chunked|scan",
         };
-        var wkvChunk = new Option<int>("--wkv-chunk")
+        var wkvChunk = new Option<int?>("--wkv-chunk")
         {
-            Description = "Tokens per chunk of the chunked prefill recurrence: a power of two from 4 to 64.",
-            DefaultValueFactory = _ => ExportOptions.DefaultWkvChunkLength,
+            Description = "Tokens per chunk of the chunked prefill recurrence: a power of two from 4 to 64 (default: 32 for RWKV-7, 16 for RWKV-4/5/6).",
             HelpName = "L",
         };
         wkvChunk.Validators.Add(result =>
         {
-            if (OptionValues.TryGet(result, out int value) && (value is < 4 or > 64 || !int.IsPow2(value)))
+            if (OptionValues.TryGet(result, out int? value) && value is { } l && (l is < 4 or > 64 || !int.IsPow2(l)))
             {
                 result.AddError($"--wkv-chunk: {value} is not a power of two from 4 to 64.");
             }
