@@ -6,6 +6,9 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// <summary>RWKV-7's recurrence over whole chunks, for prefill graphs.</summary>
 internal sealed partial class RwkvV7
 {
+    /// <summary>32: RWKV-7's chunk form is all [L, N] products, and halving the chunks prefills 5–9 % faster than 16.</summary>
+    public override int DefaultWkvChunkLength => 32;
+
     // S_t = S_{t-1}(diag(w_t) + α_t β_tᵀ) + v_t k_tᵀ, y_t = S_t r_t with α = −kk, β = kk·a. Over one chunk, with
     // Γ_t = w_1⋯w_t (per key channel) and u_t = S_{t-1} α_t:
     //   S_t = S_0 diag(Γ_t) + Σ_{s≤t} (u_s β_sᵀ + v_s k_sᵀ) diag(Γ_t/Γ_s)
@@ -15,9 +18,6 @@ internal sealed partial class RwkvV7
     //   S_L = S_0 diag(Γ_L) + Uᵀ(β̂ Γ_L) + Vᵀ(k̂ Γ_L) = S_0 G + D
     // Only S ← S G + D runs per chunk; everything else is batched over all chunks. 1/Γ is safe because RWKV-7's
     // decay is at least exp(−exp(−0.5)) ≈ 0.545, so 1/Γ_L ≤ 0.545^−L (≈ 7.7e16 at the largest L, 64).
-    /// <summary>32: RWKV-7's chunk form is all [L, N] products, and halving the chunks prefills ~9 % faster than 16.</summary>
-    public override int DefaultWkvChunkLength => 32;
-
     private ChunkedWkv WkvChunk(RwkvBlock b, Value[] x)
     {
         (Value r, Value logW, Value k, Value v, Value alpha, Value beta) = (x[0], x[1], x[2], x[3], x[4], x[5]); // [B, T/L, H, L, N]
