@@ -99,7 +99,8 @@ public sealed class ChunkedRecurrenceTests(ChunkedCase model)
         Assert.That(_scan.Manifest.PrefillRecurrence, Is.EqualTo("scan"));
     }
 
-    // 1, L − 1, L, L + 1 for both chunk lengths tested, 3·16 + 5 and a long odd length, each in one prefill run.
+    // 1, L − 1, L, L + 1 for L = 16 and 32, 3·16 + 5, and a long odd length (two full chunks and a partial one at
+    // L = 64), each in one prefill run.
     [TestCase(1)]
     [TestCase(15)]
     [TestCase(16)]
