@@ -125,8 +125,7 @@ public static class RwkvExporter
             cancellationToken.ThrowIfCancellationRequested();
             string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
             progress?.Report(new ExportProgress(stage, 0, 1));
-            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery,
-                chunkLength);
+            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery, chunkLength);
             OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
             {
                 [RwkvContract.ManifestMetadataKey] = json,
