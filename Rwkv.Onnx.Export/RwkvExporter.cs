@@ -1,9 +1,9 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using Rwkv.Onnx.Export.Architectures;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Graph;
+using Rwkv.Onnx.Export.Output;
 using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Export;
@@ -18,18 +18,27 @@ public static class RwkvExporter
     /// </summary>
     /// <remarks>
     /// <para>
-    /// The temporary sibling is <c>.{name}.partial-{pid}-{guid}</c>; the manifest is its last file, so even a
-    /// killed process leaves a directory that <see cref="RwkvModel.Load"/> refuses (no manifest). A failed or
-    /// cancelled export deletes it; a killed one leaves it, and the next export of the same name deletes it once
-    /// process <c>{pid}</c> no longer runs.
+    /// Before anything is written the output is checked, and refused with <see cref="ExportOutputException"/> when it is
+    /// (after resolving relative paths and symbolic links) a file-system root, the current or the home directory or a
+    /// directory holding one of them; the checkpoint, one of its files or the tokenizer file, or a directory holding one;
+    /// inside the checkpoint directory; or when it exists and <see cref="ExportOptions.Overwrite"/> is false. Overwrite
+    /// replaces only an earlier export: a directory holding <see cref="RwkvContract.ManifestFile"/> and nothing but the
+    /// files its manifest names. Anything else in the way (a file, a link, any other directory) is refused and left as it is.
     /// </para>
     /// <para>
-    /// With <see cref="ExportOptions.Overwrite"/>, an existing output is first renamed to
+    /// The temporary sibling is <c>.{name}.partial-{pid}-{guid}</c>; the manifest is its last file, so even a
+    /// killed process leaves a directory that <see cref="RwkvModel.Load"/> refuses (no manifest). A failed or
+    /// cancelled export deletes it, and the parent directories it created; a killed one leaves it, and
+    /// <see cref="CleanUpLeftovers"/> (which every export runs first) deletes it once process <c>{pid}</c> no longer
+    /// runs. A sibling of a running process means another export to the same output is in progress: the export then
+    /// fails with <see cref="ExportOutputConflict.ExportInProgress"/> rather than racing it.
+    /// </para>
+    /// <para>
+    /// With <see cref="ExportOptions.Overwrite"/>, the earlier export is first renamed to
     /// <c>.{name}.replaced-{pid}-{guid}</c>, the new directory is renamed into place, and only then is the old one
     /// deleted; if the second rename fails the old directory is renamed back. The output path therefore holds the
     /// complete old model or the complete new one, never a mix. A process killed between the two renames leaves no
-    /// output and the old model under the <c>.replaced-</c> name (rename it back to recover it); the next export of
-    /// the same name deletes it as above.
+    /// output and the old model under the <c>.replaced-</c> name, which the next export in the same directory renames back.
     /// </para>
     /// </remarks>
     /// <param name="checkpointPath">
@@ -43,7 +52,7 @@ public static class RwkvExporter
     /// <returns>The manifest written to the directory.</returns>
     /// <exception cref="FileNotFoundException">The checkpoint does not exist.</exception>
     /// <exception cref="CheckpointFormatException">The checkpoint is unreadable or not a supported RWKV model.</exception>
-    /// <exception cref="IOException">The output directory exists and <see cref="ExportOptions.Overwrite"/> is false.</exception>
+    /// <exception cref="ExportOutputException">The output was refused (see remarks); nothing was touched.</exception>
     /// <exception cref="InvalidDataException"><see cref="ExportOptions.TokenizerPath"/> is not a tokenizer file.</exception>
     /// <exception cref="ArgumentException"><see cref="ExportOptions.TokenizerPath"/> has more tokens than the checkpoint's vocabulary.</exception>
     public static RwkvManifest Export(string checkpointPath, string outputDirectory, ExportOptions options,
@@ -52,21 +61,17 @@ public static class RwkvExporter
         ArgumentException.ThrowIfNullOrWhiteSpace(checkpointPath);
         ArgumentException.ThrowIfNullOrWhiteSpace(outputDirectory);
         ArgumentNullException.ThrowIfNull(options);
-        string output = Path.GetFullPath(outputDirectory.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
-        if ((Directory.Exists(output) || File.Exists(output)) && !options.Overwrite)
-        {
-            throw new IOException($"Output '{outputDirectory}' already exists; choose another directory or overwrite it explicitly.");
-        }
+        var destination = new ExportDestination(outputDirectory);
+        destination.CheckNotProtected();
 
         using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(checkpointPath);
+        destination.CheckNotInput([checkpoint.Path, .. checkpoint.Files, .. options.TokenizerPath is { } t ? [t] : Array.Empty<string>()]);
+        destination.CheckExisting(options.Overwrite);
         RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options);
         RwkvTokenizerInfo tokenizer = CheckTokenizer(options.TokenizerPath, architecture.Info.Vocab);
 
-        string parent = Path.GetDirectoryName(output) ?? ".";
-        Directory.CreateDirectory(parent);
-        DeleteStaleSiblings(output);
-        string temporary = SiblingName(output, PartialTag);
-        Directory.CreateDirectory(temporary);
+        destination.CleanUpLeftovers();
+        string temporary = destination.CreateTemporary();
         try
         {
             if (options.TokenizerPath is not null)
@@ -75,14 +80,29 @@ public static class RwkvExporter
             }
             RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, tokenizer, progress, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
-            MoveIntoPlace(temporary, output, options.Overwrite);
+            destination.Commit(temporary, options.Overwrite);
             return manifest;
         }
         catch
         {
-            TryDelete(temporary);
+            destination.Abandon(temporary);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Removes what killed exports left in the directory that holds <paramref name="outputDirectory"/> (for any output
+    /// name there): <c>.{name}.partial-{pid}-{guid}</c> directories are deleted, and an earlier export that a killed
+    /// overwrite had renamed to <c>.{name}.replaced-{pid}-{guid}</c> is renamed back to its name when that is free (else
+    /// deleted: the new export took its place). Only leftovers whose process no longer runs and that hold nothing but
+    /// files an export writes are touched. <see cref="Export"/> runs this itself; call it first to learn what it removed.
+    /// </summary>
+    /// <param name="outputDirectory">An output directory; its parent is cleaned.</param>
+    /// <returns>What was removed or restored, in no particular order.</returns>
+    public static IReadOnlyList<ExportLeftover> CleanUpLeftovers(string outputDirectory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(outputDirectory);
+        return new ExportDestination(outputDirectory).CleanUpLeftovers();
     }
 
     private static RwkvManifest WriteModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
@@ -219,130 +239,5 @@ public static class RwkvExporter
             }
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
-
-    private const string PartialTag = "partial";
-    private const string ReplacedTag = "replaced";
-
-    // .{name}.{tag}-{pid}-{guid}: hidden, never named like a model, and carrying its owner's process id.
-    private static string SiblingName(string output, string tag) =>
-        Path.Combine(Path.GetDirectoryName(output) ?? ".",
-            string.Create(CultureInfo.InvariantCulture, $".{Path.GetFileName(output)}.{tag}-{Environment.ProcessId}-{Guid.NewGuid():N}"));
-
-    /// <summary>
-    /// Renames the complete <paramref name="temporary"/> directory to <paramref name="output"/>. An existing output
-    /// (directory or file) is renamed aside first, restored if the rename fails, and deleted after it succeeds.
-    /// </summary>
-    /// <exception cref="IOException">The output exists and <paramref name="overwrite"/> is false, or a rename failed.</exception>
-    internal static void MoveIntoPlace(string temporary, string output, bool overwrite)
-    {
-        bool isDirectory = Directory.Exists(output);
-        if (!isDirectory && !File.Exists(output))
-        {
-            Directory.Move(temporary, output);
-            return;
-        }
-        if (!overwrite)
-        {
-            throw new IOException($"Output '{output}' appeared during the export; choose another directory or overwrite it explicitly.");
-        }
-        string backup = SiblingName(output, ReplacedTag);
-        if (isDirectory)
-        {
-            Directory.Move(output, backup);
-        }
-        else
-        {
-            File.Move(output, backup);
-        }
-        try
-        {
-            Directory.Move(temporary, output);
-        }
-        catch
-        {
-            if (isDirectory)
-            {
-                Directory.Move(backup, output);
-            }
-            else
-            {
-                File.Move(backup, output);
-            }
-            throw;
-        }
-        TryDelete(backup);
-    }
-
-    /// <summary>
-    /// Deletes the <c>.{name}.partial-{pid}-*</c> and <c>.{name}.replaced-{pid}-*</c> siblings of
-    /// <paramref name="output"/> that a killed export left: those whose process no longer runs. Siblings of a
-    /// running process (another export of the same name, in this process or another) are left alone.
-    /// </summary>
-    internal static void DeleteStaleSiblings(string output)
-    {
-        string parent = Path.GetDirectoryName(output) ?? ".";
-        string name = Path.GetFileName(output);
-        foreach (string tag in new[] { PartialTag, ReplacedTag })
-        {
-            string prefix = $".{name}.{tag}-";
-            foreach (string sibling in Directory.EnumerateFileSystemEntries(parent, prefix + "*"))
-            {
-                string rest = Path.GetFileName(sibling)[prefix.Length..];
-                int dash = rest.IndexOf('-', StringComparison.Ordinal);
-                if (dash > 0 && int.TryParse(rest.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && !IsRunning(pid))
-                {
-                    TryDelete(sibling);
-                }
-            }
-        }
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        if (pid == Environment.ProcessId)
-        {
-            return true;
-        }
-        try
-        {
-            using Process process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false; // no such process
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return true; // exists but cannot be inspected: assume it is exporting
-        }
-    }
-
-    // A directory (recursively) or a file; best effort.
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path))
-            {
-                Directory.Delete(path, recursive: true);
-            }
-            else
-            {
-                File.Delete(path);
-            }
-        }
-        catch (IOException)
-        {
-            // Best effort: the original exception matters more than a leftover temporary directory.
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
     }
 }

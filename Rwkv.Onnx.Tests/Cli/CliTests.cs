@@ -93,24 +93,26 @@ public sealed partial class CliTests
     }
 
     [Test]
-    public void Export_ExistingOutput_NeedsForce()
+    public void Export_ExistingEarlierExport_NeedsForce_AndAnEmptyDirectoryDoesNot()
     {
         string output = Directory.CreateDirectory(Path.Combine(_work, "model")).FullName;
-        File.WriteAllText(Path.Combine(output, "keep.txt"), "x");
+        CliRun intoEmpty = Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", output, "--dtype", "fp16");
+        Assert.That(intoEmpty.ExitCode, Is.Zero, intoEmpty.Stderr);
+
         CliRun refused = Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", output);
         Assert.Multiple(() =>
         {
             Assert.That(refused.ExitCode, Is.EqualTo(2));
             Assert.That(refused.Stderr, Does.Contain("--output").And.Contain("--force"));
-            Assert.That(File.Exists(Path.Combine(output, "keep.txt")), Is.True, "the existing directory is untouched");
+            Assert.That(RwkvManifest.Load(output).WeightDType, Is.EqualTo("fp16"), "the existing export is untouched");
         });
 
         CliRun forced = Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", output, "--force");
         Assert.Multiple(() =>
         {
             Assert.That(forced.ExitCode, Is.Zero, forced.Stderr);
-            Assert.That(File.Exists(Path.Combine(output, "keep.txt")), Is.False);
-            Assert.That(File.Exists(Path.Combine(output, RwkvContract.ManifestFile)), Is.True);
+            Assert.That(RwkvManifest.Load(output).WeightDType, Is.EqualTo("fp32"));
+            Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { "model" }));
         });
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Export;
+using Rwkv.Onnx.Export.Output;
 
 namespace Rwkv.Onnx.Tests.Reliability;
 
@@ -68,10 +69,9 @@ public sealed class ExportAtomicityTests
     }
 
     [Test]
-    public void Export_Overwrite_ReplacesTheWholeDirectory_WithoutLeftovers()
+    public void Export_Overwrite_ReplacesTheWholeEarlierExport_WithoutLeftovers()
     {
         RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions { WeightDType = WeightDType.Float16 });
-        File.WriteAllText(Path.Combine(_output, "notes.txt"), "from the old export");
         long oldWeights = new FileInfo(Path.Combine(_output, RwkvContract.WeightsFile)).Length;
 
         RwkvManifest manifest = RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions { Overwrite = true });
@@ -80,7 +80,7 @@ public sealed class ExportAtomicityTests
         Assert.That(Directory.GetFiles(_output).Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
             RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.WeightsFile,
-        }), "old files must not be mixed with new ones");
+        }));
         byte[] weights = File.ReadAllBytes(Path.Combine(_output, RwkvContract.WeightsFile));
         Assert.That(weights.LongLength, Is.GreaterThan(oldWeights), "the fp32 weights replace the fp16 ones");
         Assert.That(Convert.ToHexStringLower(SHA256.HashData(weights)), Is.EqualTo(manifest.Weights.Sha256));
@@ -89,19 +89,21 @@ public sealed class ExportAtomicityTests
     }
 
     [Test]
-    public void Export_ExistingOutputWithoutOverwrite_ThrowsIOExceptionNamingThePath_AndKeepsIt()
+    public void Export_ExistingOutputWithoutOverwrite_ThrowsNamingThePath_AndKeepsIt()
     {
         Directory.CreateDirectory(_output);
         File.WriteAllText(Path.Combine(_output, "keep.txt"), "keep");
 
         Assert.That(() => RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions()),
-            Throws.TypeOf<IOException>().With.Message.Contain(_output));
+            Throws.TypeOf<ExportOutputException>().With.Message.Contain(_output)
+                .And.Property(nameof(ExportOutputException.Conflict)).EqualTo(ExportOutputConflict.Exists)
+                .And.Property(nameof(ExportOutputException.IsEarlierExport)).False);
         Assert.That(File.ReadAllText(Path.Combine(_output, "keep.txt")), Is.EqualTo("keep"));
         Assert.That(Directory.GetFileSystemEntries(_work), Has.Length.EqualTo(1));
     }
 
     [Test]
-    public void KilledExportLeftovers_NeverLoad_AndTheNextExportDeletesThoseOfDeadProcesses()
+    public void KilledExportLeftovers_NeverLoad_AndTheNextExportInTheDirectoryDeletesThoseOfDeadProcesses()
     {
         // What a process killed mid-export leaves: the manifest is written last, so a partial directory has none.
         string partial = Path.Combine(_work, $".model.partial-{DeadProcessId}-{Guid.NewGuid():N}");
@@ -110,28 +112,58 @@ public sealed class ExportAtomicityTests
         {
             File.Copy(Path.Combine(RuntimeReliabilityModels.Tiny7, file), Path.Combine(partial, file));
         }
-        // What a process killed between the two renames of an overwrite leaves: the old model, renamed aside.
-        string replaced = Path.Combine(_work, $".model.replaced-{DeadProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(replaced);
-        File.WriteAllText(Path.Combine(replaced, "old.txt"), "old");
-        // A sibling owned by a live process (this one) is another export in progress and must survive.
-        string live = Path.Combine(_work, $".model.partial-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(live);
-        // Another model's leftovers are not this export's business.
+        // Another output's leftovers in the same directory go too: nothing else would ever remove them.
         string otherName = Path.Combine(_work, $".other.partial-{DeadProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(otherName);
+        File.WriteAllBytes(Path.Combine(otherName, RwkvContract.WeightsFile), new byte[1000]);
+        // A sibling owned by a live process (this one) is another export in progress and must survive.
+        string live = Path.Combine(_work, $".other.partial-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(live);
+        // Named like a leftover but holding what an export never writes (a directory): not ours to delete.
+        string foreign = Path.Combine(_work, $".photos.partial-{DeadProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path.Combine(foreign, "2024"));
 
         Assert.That(() => RwkvModel.Load(partial),
             Throws.TypeOf<ModelContractException>().With.Message.Contain("is not an exported RWKV model directory"));
 
+        IReadOnlyList<ExportLeftover> cleaned = RwkvExporter.CleanUpLeftovers(_output);
+        Assert.That(cleaned.Select(l => (l.Path, l.ProcessId, l.RestoredTo)), Is.EquivalentTo(new[]
+        {
+            (partial, DeadProcessId, (string?)null), (otherName, DeadProcessId, (string?)null),
+        }));
+        Assert.That(cleaned.Single(l => l.Path == otherName).Bytes, Is.EqualTo(1000));
+
         RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions());
 
-        Assert.That(Directory.Exists(partial), Is.False);
-        Assert.That(Directory.Exists(replaced), Is.False);
-        Assert.That(Directory.Exists(live), Is.True);
-        Assert.That(Directory.Exists(otherName), Is.True);
+        Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EquivalentTo(new[]
+        {
+            "model", Path.GetFileName(live), Path.GetFileName(foreign),
+        }));
         using RwkvModel model = RwkvModel.Load(_output);
         Assert.That(model.VocabSize, Is.EqualTo(256));
+    }
+
+    [Test]
+    public void KilledOverwriteLeftover_IsRenamedBackWhenItsNameIsFree_AndDeletedWhenTheNewExportTookItsPlace()
+    {
+        // A process killed between the two renames of an overwrite leaves the earlier export aside and no output.
+        string aside = Path.Combine(_work, $".model.replaced-{DeadProcessId}-{Guid.NewGuid():N}");
+        CopyFlat(RuntimeReliabilityModels.Tiny7Fp16, aside);
+
+        IReadOnlyList<ExportLeftover> restored = RwkvExporter.CleanUpLeftovers(_output);
+
+        Assert.That(restored, Has.Count.EqualTo(1));
+        Assert.That(restored[0].RestoredTo, Is.EqualTo(_output));
+        Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { "model" }));
+        Assert.That(RwkvManifest.Load(_output).WeightDType, Is.EqualTo("fp16"), "the earlier export is back under its name");
+
+        // Killed after the second rename: the new export is in place and the old one is still aside.
+        CopyFlat(RuntimeReliabilityModels.Tiny7, aside);
+        IReadOnlyList<ExportLeftover> deleted = RwkvExporter.CleanUpLeftovers(_output);
+
+        Assert.That(deleted.Select(l => (l.Path, l.RestoredTo)), Is.EqualTo(new[] { (aside, (string?)null) }));
+        Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { "model" }));
+        Assert.That(RwkvManifest.Load(_output).WeightDType, Is.EqualTo("fp16"), "the output in place is kept");
     }
 
     [Test]
@@ -173,34 +205,47 @@ public sealed class ExportAtomicityTests
     }
 
     [Test]
-    public void MoveIntoPlace_SecondRenameFails_RestoresTheOldOutput()
+    public void Commit_SecondRenameFails_RestoresTheEarlierExport()
     {
-        Directory.CreateDirectory(_output);
-        File.WriteAllText(Path.Combine(_output, "old.txt"), "old");
+        CopyFlat(RuntimeReliabilityModels.Tiny7, _output);
         string missingTemporary = Path.Combine(_work, ".model.partial-gone");
 
-        Assert.That(() => RwkvExporter.MoveIntoPlace(missingTemporary, _output, overwrite: true), Throws.InstanceOf<IOException>());
+        Assert.That(() => new ExportDestination(_output).Commit(missingTemporary, overwrite: true), Throws.InstanceOf<IOException>());
 
-        Assert.That(File.ReadAllText(Path.Combine(_output, "old.txt")), Is.EqualTo("old"));
         Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { "model" }));
+        using RwkvModel model = RwkvModel.Load(_output, new RwkvModelOptions { VerifyChecksums = true });
     }
 
     [Test]
-    public void MoveIntoPlace_OutputFileIsReplaced_AndOutputAppearingWithoutOverwriteIsKept()
+    public void Commit_OutputThatAppearedOrChangedDuringTheExport_IsKept()
     {
-        string temporary = Path.Combine(_work, ".model.partial-1");
-        Directory.CreateDirectory(temporary);
-        File.WriteAllText(Path.Combine(temporary, "new.txt"), "new");
-        File.WriteAllText(_output, "a file where the model goes");
+        var destination = new ExportDestination(_output);
+        string temporary = destination.CreateTemporary();
+        File.WriteAllText(_output, "a file that appeared where the model goes");
 
-        Assert.That(() => RwkvExporter.MoveIntoPlace(temporary, _output, overwrite: false),
-            Throws.TypeOf<IOException>().With.Message.Contain(_output));
-        Assert.That(File.ReadAllText(_output), Is.EqualTo("a file where the model goes"));
+        Assert.That(() => destination.Commit(temporary, overwrite: false),
+            Throws.TypeOf<ExportOutputException>().With.Message.Contain(_output).And.Property(nameof(ExportOutputException.Conflict)).EqualTo(ExportOutputConflict.Exists));
+        Assert.That(() => destination.Commit(temporary, overwrite: true),
+            Throws.TypeOf<ExportOutputException>().With.Property(nameof(ExportOutputException.Conflict)).EqualTo(ExportOutputConflict.NotAnExport));
+        Assert.That(File.ReadAllText(_output), Is.EqualTo("a file that appeared where the model goes"));
 
-        RwkvExporter.MoveIntoPlace(temporary, _output, overwrite: true);
-
-        Assert.That(File.ReadAllText(Path.Combine(_output, "new.txt")), Is.EqualTo("new"));
+        File.Delete(_output);
+        CopyFlat(RuntimeReliabilityModels.Tiny7, _output);
+        File.WriteAllText(Path.Combine(_output, "notes.txt"), "written while the export ran");
+        Assert.That(() => destination.Commit(temporary, overwrite: true),
+            Throws.TypeOf<ExportOutputException>().With.Message.Contain("'notes.txt'"));
+        Assert.That(File.ReadAllText(Path.Combine(_output, "notes.txt")), Is.EqualTo("written while the export ran"));
+        destination.Abandon(temporary);
         Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { "model" }));
+    }
+
+    private static void CopyFlat(string source, string target)
+    {
+        Directory.CreateDirectory(target);
+        foreach (string file in Directory.GetFiles(source))
+        {
+            File.Copy(file, Path.Combine(target, Path.GetFileName(file)), overwrite: true);
+        }
     }
 
     /// <summary>Reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>

@@ -98,9 +98,9 @@ internal static class ExportCommand
             TextWriter stderr = parsed.InvocationConfiguration.Error;
             string outputDirectory = parsed.GetRequiredValue(output);
             bool overwrite = parsed.GetValue(force);
-            if (!overwrite && (Directory.Exists(outputDirectory) || File.Exists(outputDirectory)))
+            foreach (ExportLeftover leftover in RwkvExporter.CleanUpLeftovers(outputDirectory))
             {
-                throw new UsageException($"--output: '{outputDirectory}' already exists; pass --force to replace it.");
+                stderr.WriteLine(Describe(leftover));
             }
             var options = new ExportOptions
             {
@@ -115,13 +115,36 @@ internal static class ExportCommand
                 PrefillRecurrence = parsed.GetValue(recurrence),
                 WkvChunkLength = parsed.GetValue(wkvChunk),
             };
-            RwkvManifest manifest = ExportProgressDisplay.Run(stderr,
-                progress => RwkvExporter.Export(parsed.GetRequiredValue(checkpoint), outputDirectory, options, progress));
+            RwkvManifest manifest;
+            try
+            {
+                manifest = ExportProgressDisplay.Run(stderr,
+                    progress => RwkvExporter.Export(parsed.GetRequiredValue(checkpoint), outputDirectory, options, progress));
+            }
+            catch (ExportOutputException e) when (e.Conflict != ExportOutputConflict.ExportInProgress)
+            {
+                throw new UsageException(OutputMessage(e));
+            }
             WriteSummary(stdout, outputDirectory, manifest);
             return ExitCodes.Success;
         });
         return command;
     }
+
+    // The exporter's refusal in the command line's terms: another directory first, --force only for an earlier export.
+    private static string OutputMessage(ExportOutputException e) => e.Conflict switch
+    {
+        ExportOutputConflict.Exists when e.IsEarlierExport =>
+            $"--output: '{e.OutputPath}' already holds an earlier export; choose another directory, or pass --force to replace it.",
+        ExportOutputConflict.Exists => $"--output: '{e.OutputPath}' already exists ({e.Detail}); choose another directory.",
+        ExportOutputConflict.NotAnExport =>
+            $"--output: '{e.OutputPath}' is not an earlier export ({e.Detail}); --force replaces only a directory written by export, so nothing was touched. Choose another directory.",
+        _ => $"--output: {e.Message}",
+    };
+
+    private static string Describe(ExportLeftover leftover) => leftover.RestoredTo is { } restored
+        ? $"note: renamed '{leftover.Path}' back to '{restored}': an earlier export that export process {leftover.ProcessId} had moved aside to replace it before it was killed."
+        : $"note: removed '{leftover.Path}' ({FormatSize(leftover.Bytes)}), left by export process {leftover.ProcessId}, which is no longer running.";
 
     private static void WriteSummary(TextWriter stdout, string directory, RwkvManifest manifest)
     {
