@@ -1,3 +1,5 @@
+using System.Text;
+using Rwkv.Onnx.Cli;
 using Rwkv.Onnx.Generation;
 using Rwkv.Onnx.Sampling;
 using Rwkv.Onnx.Tokenization;
@@ -8,11 +10,20 @@ public sealed partial class CliTests
 {
     // ---- chat ----
 
-    private static CliRun RunWithInput(string input, params string[] args)
+    private static CliRun RunWithInput(string input, params string[] args) => RunWithInput(Encoding.UTF8.GetBytes(input), args);
+
+    // Standard input from bytes; neither it nor standard output is a terminal unless asked.
+    private static CliRun RunWithInput(byte[] input, string[] args, bool inputIsTerminal = false, bool outputIsTerminal = false)
     {
+        var console = new CliConsole
+        {
+            OpenInput = () => new MemoryStream(input, writable: false),
+            InputIsTerminal = inputIsTerminal,
+            OutputIsTerminal = outputIsTerminal,
+        };
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int exitCode = Rwkv.Onnx.Cli.Cli.Run(args, new StringReader(input), stdout, stderr);
+        int exitCode = Rwkv.Onnx.Cli.Cli.Run(args, console, stdout, stderr);
         return new CliRun(exitCode, stdout.ToString(), stderr.ToString());
     }
 

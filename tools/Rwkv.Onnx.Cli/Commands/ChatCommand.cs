@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text;
 using Rwkv.Onnx.Generation;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -10,7 +11,7 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// </summary>
 internal static class ChatCommand
 {
-    public static Command Create(Func<TextReader> stdin)
+    public static Command Create(CliConsole console)
     {
         var directory = new Argument<string>("dir") { Description = "An exported model directory." };
         var template = new Option<string?>("--template")
@@ -56,7 +57,9 @@ internal static class ChatCommand
             var options = new GenerationOptions { MaxTokens = parsed.GetValue(maxTokens), Sampler = sampling.Read(parsed) };
             stderr.WriteLine($"chat ({chosen.Name} template): one message per line; end input to quit.");
 
-            TextReader input = stdin();
+            // Messages are read as UTF-8 and taken literally: no escapes, so pasted code keeps its backslashes.
+            using var input = new StreamReader(console.OpenInput(), Encoding.UTF8);
+            var reply = new GeneratedTextWriter(stdout, escapeControls: console.OutputIsTerminal);
             string? line;
             while ((line = input.ReadLine()) is not null)
             {
@@ -65,12 +68,8 @@ internal static class ChatCommand
                     continue;
                 }
                 stdout.Write(chosen.AssistantPrefix);
-                chat.Send(line, options, piece =>
-                {
-                    stdout.Write(piece);
-                    stdout.Flush();
-                });
-                stdout.WriteLine();
+                chat.Send(line, options, reply.Write);
+                reply.EndLine();
             }
             return ExitCodes.Success;
         });
