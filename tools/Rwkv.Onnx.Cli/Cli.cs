@@ -17,7 +17,8 @@ internal static class Cli
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, CliConsole.Process(stdout), stdout, stderr);
 
     /// <summary>
-    /// As <see cref="Run(string[], TextWriter, TextWriter)"/>, reading standard input (the <c>chat</c> messages) from <paramref name="console"/>, which also says whether input and output are terminals.
+    /// As <see cref="Run(string[], TextWriter, TextWriter)"/>, reading standard input (<c>chat</c> messages, <c>tokenize</c>
+    /// text) from <paramref name="console"/>, which also says whether input and output are terminals.
     /// </summary>
     public static int Run(string[] args, CliConsole console, TextWriter stdout, TextWriter stderr) =>
         Run(CreateRootCommand(console), args, stdout, stderr);
@@ -68,7 +69,7 @@ internal static class Cli
             LogitsCommand.Create(),
             GenerateCommand.Create(console),
             InspectCommand.Create(),
-            TokenizeCommand.Create(),
+            TokenizeCommand.Create(console),
             ChatCommand.Create(console),
             RandomCheckpointCommand.Create(),
             BenchCommand.Create(),
