@@ -1,3 +1,7 @@
+using System.Text;
+using Rwkv.Onnx.Cli;
+using Rwkv.Onnx.Cli.Commands;
+using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Generation;
 using Rwkv.Onnx.Sampling;
 using Rwkv.Onnx.Tokenization;
@@ -8,11 +12,20 @@ public sealed partial class CliTests
 {
     // ---- chat ----
 
-    private static CliRun RunWithInput(string input, params string[] args)
+    private static CliRun RunWithInput(string input, params string[] args) => RunWithInput(Encoding.UTF8.GetBytes(input), args);
+
+    // Standard input from bytes; neither it nor standard output is a terminal unless asked.
+    private static CliRun RunWithInput(byte[] input, string[] args, bool inputIsTerminal = false, bool outputIsTerminal = false)
     {
+        var console = new CliConsole
+        {
+            OpenInput = () => new MemoryStream(input, writable: false),
+            InputIsTerminal = inputIsTerminal,
+            OutputIsTerminal = outputIsTerminal,
+        };
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int exitCode = Rwkv.Onnx.Cli.Cli.Run(args, new StringReader(input), stdout, stderr);
+        int exitCode = Rwkv.Onnx.Cli.Cli.Run(args, console, stdout, stderr);
         return new CliRun(exitCode, stdout.ToString(), stderr.ToString());
     }
 
@@ -40,7 +53,89 @@ public sealed partial class CliTests
         {
             Assert.That(replies, Is.EqualTo(new[] { "Assistant:" + first, "Assistant:" + second }), "blank input lines are skipped");
             Assert.That(run.Stderr, Does.Contain("world template"));
+            Assert.That(run.Stderr, Does.Not.Contain(ChatCommand.Prompt), "no prompt when the input is not a terminal");
         });
+    }
+
+    [Test]
+    public void Chat_InputFromATerminal_ShowsAPromptOnStderrBeforeEachMessage()
+    {
+        string[] args = ["chat", _model, "--seed", "3", "--max-tokens", "5"];
+        CliRun piped = RunWithInput("Hello\n"u8.ToArray(), args);
+        CliRun typed = RunWithInput("Hello\n"u8.ToArray(), args, inputIsTerminal: true);
+        Assert.Multiple(() =>
+        {
+            Assert.That(typed.ExitCode, Is.Zero, typed.Stderr);
+            Assert.That(typed.Stdout, Is.EqualTo(piped.Stdout), "stdout holds only the replies either way");
+            Assert.That(typed.Stderr, Does.Contain("Ctrl-C stops a reply"));
+            // One prompt for the message, one for the end of input, which then ends the line.
+            Assert.That(typed.Stderr, Does.EndWith(ChatCommand.Prompt + ChatCommand.Prompt + Environment.NewLine));
+        });
+    }
+
+    [Test]
+    public void Chat_InterruptDuringReply_StopsItAndTheNextMessageContinuesTheConversation()
+    {
+        // Ctrl-C arrives once the first reply has streamed 12 characters (the real signal: ChatTerminalTests).
+        const int StopAfter = 12;
+        string[] args = ["chat", _model, "--seed", "5", "--top-p", "1", "--max-tokens", "60"];
+        var interrupter = new ReplyInterrupter();
+        var stdout = new InterruptingWriter(interrupter, "Assistant:", StopAfter);
+        var stderr = new StringWriter();
+        var console = new CliConsole
+        {
+            OpenInput = () => new MemoryStream("Hello there\nHow are you?\n"u8.ToArray()),
+            InputIsTerminal = true,
+            AttachInterrupter = () => interrupter,
+        };
+        int exitCode = Rwkv.Onnx.Cli.Cli.Run(args, console, stdout, stderr);
+
+        // The same conversation through the library, cancelled at the same point of the first reply.
+        using RwkvModel model = RwkvModel.Load(_model);
+        var generator = new TextGenerator(model, ByteTokenizer.Create());
+        var options = new GenerationOptions
+        {
+            MaxTokens = 60,
+            Sampler = new TopPSampler { Temperature = 1, TopP = 1, Seed = 5, Penalties = new PenaltyProcessor { PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, Decay = 0.996f } },
+        };
+        using var chat = new ChatSession(generator, ChatTemplate.World);
+        using var cancellation = new CancellationTokenSource();
+        string shown = "";
+        GenerationCanceledException stopped = Assert.Throws<GenerationCanceledException>(() => chat.Send("Hello there", options, piece =>
+        {
+            shown += piece;
+            if (shown.Length >= StopAfter)
+            {
+                cancellation.Cancel();
+            }
+        }, cancellation.Token))!;
+        string second = chat.Send("How are you?", options).Text;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(exitCode, Is.Zero, stderr.ToString());
+            Assert.That(stopped.GeneratedTokens, Has.Count.LessThan(60), "the reply was stopped before its budget");
+            Assert.That(stdout.ToString(), Is.EqualTo(
+                "Assistant:" + stopped.Text + Environment.NewLine + "Assistant:" + second + Environment.NewLine));
+            Assert.That(stderr.ToString(), Does.Contain("(reply stopped)"));
+        });
+    }
+
+    // Standard output that interrupts the reply once it has shown some characters after a marker, as Ctrl-C would.
+    private sealed class InterruptingWriter(ReplyInterrupter interrupter, string marker, int characters) : StringWriter
+    {
+        private bool _interrupted;
+
+        public override void Write(string? value)
+        {
+            base.Write(value);
+            string text = ToString();
+            int start = text.IndexOf(marker, StringComparison.Ordinal);
+            if (!_interrupted && start >= 0 && text.Length - start - marker.Length >= characters)
+            {
+                _interrupted = interrupter.Interrupt();
+            }
+        }
     }
 
     [Test]

@@ -1,3 +1,4 @@
+using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Generation;
 using Rwkv.Onnx.Sampling;
 using Rwkv.Onnx.Tokenization;
@@ -51,6 +52,54 @@ public sealed class ChatSessionTests
             Assert.That(chat.HistoryTokens, Is.EqualTo(expectedHistory));
             // The reply continues the whole history greedily.
             Assert.That(second.Tokens, Is.EqualTo(GenerationTestModels.GreedyTokens(wholeHistory, second.Tokens.Count)));
+        });
+    }
+
+    [Test]
+    public void Send_Cancelled_KeepsTheHalfReplyInTheConversation()
+    {
+        using var chat = new ChatSession(new TextGenerator(Model, s_bytes), ChatTemplate.World);
+        using var cancellation = new CancellationTokenSource();
+        int pieces = 0;
+        Assert.That(() => chat.Send("Hello there", Greedy(50), _ =>
+        {
+            if (++pieces == 4)
+            {
+                cancellation.Cancel();
+            }
+        }, cancellation.Token), Throws.InstanceOf<OperationCanceledException>());
+        List<int> historyAfterFirst = [.. chat.HistoryTokens];
+        GenerationResult second = chat.Send("How are you?", Greedy(12));
+
+        // What the state has seen must be the history: the turn, the greedy reply up to the cancellation, the separator.
+        List<int> turn = [.. s_bytes.EncodeToIds(ChatTemplate.World.FormatTurn("Hello there"))];
+        List<int> expectedFirst = [.. turn, .. GenerationTestModels.GreedyTokens(turn, 4), .. s_bytes.EncodeToIds("\n\n")];
+        List<int> secondTurn = [.. expectedFirst, .. s_bytes.EncodeToIds(ChatTemplate.World.FormatTurn("How are you?"))];
+        Assert.Multiple(() =>
+        {
+            Assert.That(historyAfterFirst, Is.EqualTo(expectedFirst), "four one-byte pieces, then the separator");
+            Assert.That(second.Tokens, Is.EqualTo(GenerationTestModels.GreedyTokens(secondTurn, second.Tokens.Count)),
+                "the next reply continues the conversation the history describes");
+        });
+    }
+
+    [Test]
+    public void Send_Cancelled_ThrowsWithTheReplySoFar()
+    {
+        using var chat = new ChatSession(new TextGenerator(Model, s_bytes), ChatTemplate.World);
+        using var cancellation = new CancellationTokenSource();
+        string shown = "";
+        GenerationCanceledException? stopped = Assert.Throws<GenerationCanceledException>(() => chat.Send("Hello there", Greedy(50), piece =>
+        {
+            shown += piece;
+            cancellation.Cancel();
+        }, cancellation.Token));
+        List<int> turn = [.. s_bytes.EncodeToIds(ChatTemplate.World.FormatTurn("Hello there"))];
+        Assert.Multiple(() =>
+        {
+            Assert.That(stopped!.GeneratedTokens, Is.EqualTo(GenerationTestModels.GreedyTokens(turn, 1)));
+            Assert.That(stopped.Text, Is.EqualTo(shown));
+            Assert.That(stopped.CancellationToken, Is.EqualTo(cancellation.Token));
         });
     }
 

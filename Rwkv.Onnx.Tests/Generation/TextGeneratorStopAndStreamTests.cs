@@ -1,3 +1,4 @@
+using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Generation;
 using Rwkv.Onnx.Sampling;
 using Rwkv.Onnx.Tokenization;
@@ -145,6 +146,35 @@ public sealed class TextGeneratorStopAndStreamTests
             runner.Forward([65], state, actual);
         }
         Assert.That(actual, Is.EqualTo(GenerationTestModels.StepLogits(history)[^1]).Within(1e-4f));
+    }
+
+    [Test]
+    public void Generate_CancelledWithAState_ReportsTheTokensTheStateHasSeen()
+    {
+        using RwkvState state = Model.CreateState();
+        using var cancellation = new CancellationTokenSource();
+        int pieces = 0;
+        GenerationCanceledException? stopped = Assert.Throws<GenerationCanceledException>(() => Generator.Generate(Prompt, state,
+            new GenerationOptions { MaxTokens = 50 }, _ =>
+            {
+                if (++pieces == 3)
+                {
+                    cancellation.Cancel();
+                }
+            }, cancellation.Token));
+
+        List<int> history = [.. s_bytes.EncodeToIds(Prompt), .. Reference(3), 65];
+        float[] actual = new float[Model.VocabSize];
+        using (RwkvRunner runner = Model.CreateRunner())
+        {
+            runner.Forward([65], state, actual);
+        }
+        Assert.Multiple(() =>
+        {
+            Assert.That(stopped!.GeneratedTokens, Is.EqualTo(Reference(3)));
+            Assert.That(stopped.Text, Is.EqualTo(s_bytes.Decode(Reference(3))));
+            Assert.That(actual, Is.EqualTo(GenerationTestModels.StepLogits(history)[^1]).Within(1e-4f), "the state covers the prompt and those tokens");
+        });
     }
 
     [Test]

@@ -59,10 +59,14 @@ public sealed class ChatSession : IDisposable
     /// <param name="userMessage">The user's message.</param>
     /// <param name="options">Budget and sampler; the template's stop strings are added to its own. Null for the defaults.</param>
     /// <param name="onText">Called with each new piece of final reply text, if given.</param>
-    /// <param name="cancellationToken">Stops the reply between tokens; the state keeps what was fed, so the conversation stays consistent with <see cref="HistoryTokens"/> only when the call completes.</param>
+    /// <param name="cancellationToken">
+    /// Stops the reply between tokens. The reply so far stays in the conversation: it was fed to the state, and it is
+    /// added to <see cref="HistoryTokens"/> with the template's turn separator after it, so the next <see cref="Send"/>
+    /// continues a consistent conversation.
+    /// </param>
     /// <returns>The reply (without the stop text).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="userMessage"/> is null.</exception>
-    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="GenerationCanceledException">Cancellation was requested; it carries the reply's tokens and the text passed to <paramref name="onText"/> so far.</exception>
     /// <exception cref="ObjectDisposedException">The session or the model has been disposed.</exception>
     public GenerationResult Send(string userMessage, GenerationOptions? options = null, Action<string>? onText = null,
         CancellationToken cancellationToken = default)
@@ -83,20 +87,37 @@ public sealed class ChatSession : IDisposable
             StopStrings = [.. Template.StopStrings, .. options.StopStrings],
         };
         _history.AddRange(_generator.Tokenizer.EncodeToIds(turn));
-        GenerationResult result = _generator.Generate(turn, _state, turnOptions, onText, cancellationToken);
+        GenerationResult result;
+        try
+        {
+            result = _generator.Generate(turn, _state, turnOptions, onText, cancellationToken);
+        }
+        catch (GenerationCanceledException cancelled)
+        {
+            // The half reply is in the state and the user has seen it, so it stays in the conversation (as a chat UI's
+            // "stop" keeps it), ended like any reply that stopped without a stop string.
+            _history.AddRange(cancelled.GeneratedTokens);
+            EndTurn();
+            throw;
+        }
         _history.AddRange(result.Tokens);
         if (result.StopReason != GenerationStopReason.StopString)
         {
-            // The reply did not end the turn itself: end it, so the next turn starts on its own line.
-            int[] separator = [.. _generator.Tokenizer.EncodeToIds(Template.TurnSeparator)];
-            if (separator.Length > 0)
-            {
-                using RwkvRunner runner = _generator.Model.CreateRunner();
-                runner.Forward(separator, _state, new float[_generator.Model.VocabSize]);
-                _history.AddRange(separator);
-            }
+            EndTurn();
         }
         return result;
+    }
+
+    // The reply did not end the turn itself: end it, so the next turn starts on its own line.
+    private void EndTurn()
+    {
+        int[] separator = [.. _generator.Tokenizer.EncodeToIds(Template.TurnSeparator)];
+        if (separator.Length > 0)
+        {
+            using RwkvRunner runner = _generator.Model.CreateRunner();
+            runner.Forward(separator, _state, new float[_generator.Model.VocabSize]);
+            _history.AddRange(separator);
+        }
     }
 
     /// <summary>Releases the conversation's state.</summary>

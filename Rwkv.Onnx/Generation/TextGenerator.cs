@@ -103,10 +103,10 @@ public sealed class TextGenerator : IDisposable
     /// <param name="prompt">The prompt; it must encode to at least one token.</param>
     /// <param name="options">Token budget, sampler and stops; null for the defaults (100 tokens, greedy, stop at end of text).</param>
     /// <param name="onText">Called with each new piece of text as soon as it is final (never a split character, never part of a stop string), if given.</param>
-    /// <param name="cancellationToken">Stops generation between tokens; the text so far is discarded.</param>
+    /// <param name="cancellationToken">Stops generation between tokens with a <see cref="GenerationCanceledException"/>.</param>
     /// <returns>The text, the tokens, the timings and why generation stopped.</returns>
     /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens.</exception>
-    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="GenerationCanceledException">Cancellation was requested; it carries the tokens and text generated so far.</exception>
     /// <exception cref="NonFiniteValueException">The model produced a NaN or infinite logit; generation stops instead of sampling it.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public GenerationResult Generate(string prompt, GenerationOptions? options = null, Action<string>? onText = null,
@@ -122,11 +122,11 @@ public sealed class TextGenerator : IDisposable
     /// <param name="state">A batch-1 state of this generator's model, e.g. a conversation's state or a clone of a tuned initial state.</param>
     /// <param name="options">Token budget, sampler and stops; null for the defaults.</param>
     /// <param name="onText">Called with each new piece of final text, if given.</param>
-    /// <param name="cancellationToken">Stops generation between tokens; the state then covers the tokens fed so far.</param>
+    /// <param name="cancellationToken">Stops generation between tokens with a <see cref="GenerationCanceledException"/>; the state then covers the prompt and its <see cref="GenerationCanceledException.GeneratedTokens"/>.</param>
     /// <returns>The text, the tokens, the timings and why generation stopped.</returns>
     /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens.</exception>
     /// <exception cref="StateMismatchException"><paramref name="state"/> belongs to another model or holds more than one sequence.</exception>
-    /// <exception cref="OperationCanceledException">Cancellation was requested.</exception>
+    /// <exception cref="GenerationCanceledException">Cancellation was requested; it carries the tokens fed to the state and the text passed to <paramref name="onText"/> so far.</exception>
     /// <exception cref="NonFiniteValueException">The model produced a NaN or infinite logit; generation stops instead of sampling it.</exception>
     /// <exception cref="ObjectDisposedException">The model or the state has been disposed.</exception>
     public GenerationResult Generate(string prompt, RwkvState state, GenerationOptions? options = null, Action<string>? onText = null,
@@ -188,7 +188,11 @@ public sealed class TextGenerator : IDisposable
         loop.Prefill(promptTokens);
         while (true)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            if (cancellationToken.IsCancellationRequested)
+            {
+                GenerationResult partial = loop.Result();
+                throw new GenerationCanceledException(partial.Tokens, partial.Text, cancellationToken);
+            }
             string? piece = loop.Next();
             if (piece is null)
             {

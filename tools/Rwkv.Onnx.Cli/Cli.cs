@@ -14,10 +14,14 @@ internal static class Cli
     /// for a known failure (one <c>error:</c> line, no stack trace); <see cref="ExitCodes.InternalError"/> for anything else
     /// (the full exception is printed).
     /// </returns>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, Console.In, stdout, stderr);
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, CliConsole.Process(stdout), stdout, stderr);
 
-    /// <summary>As <see cref="Run(string[], TextWriter, TextWriter)"/>, reading standard input (the <c>chat</c> messages) from <paramref name="stdin"/>.</summary>
-    public static int Run(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr) => Run(CreateRootCommand(stdin), args, stdout, stderr);
+    /// <summary>
+    /// As <see cref="Run(string[], TextWriter, TextWriter)"/>, reading standard input (<c>chat</c> messages, <c>tokenize</c>
+    /// text) from <paramref name="console"/>, which also says whether input and output are terminals.
+    /// </summary>
+    public static int Run(string[] args, CliConsole console, TextWriter stdout, TextWriter stderr) =>
+        Run(CreateRootCommand(console), args, stdout, stderr);
 
     /// <summary>Runs <paramref name="args"/> against <paramref name="root"/> with the error handling of <see cref="Run(string[], TextWriter, TextWriter)"/>.</summary>
     internal static int Run(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
@@ -55,17 +59,18 @@ internal static class Cli
         }
     }
 
-    /// <summary>Creates the root command with every subcommand; <c>chat</c> reads <paramref name="stdin"/> (default: the console).</summary>
-    public static RootCommand CreateRootCommand(TextReader? stdin = null)
+    /// <summary>Creates the root command with every subcommand, over <paramref name="console"/> (default: the process's own, <see cref="CliConsole.Process"/>).</summary>
+    public static RootCommand CreateRootCommand(CliConsole? console = null)
     {
+        console ??= CliConsole.Process(Console.Out);
         var root = new RootCommand("Export RWKV checkpoints to ONNX and run them with ONNX Runtime.")
         {
             ExportCommand.Create(),
             LogitsCommand.Create(),
-            GenerateCommand.Create(),
+            GenerateCommand.Create(console),
             InspectCommand.Create(),
-            TokenizeCommand.Create(),
-            ChatCommand.Create(() => stdin ?? Console.In),
+            TokenizeCommand.Create(console),
+            ChatCommand.Create(console),
             RandomCheckpointCommand.Create(),
             BenchCommand.Create(),
             VerifyCommand.Create(),

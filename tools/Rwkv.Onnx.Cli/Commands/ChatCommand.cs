@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text;
+using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Generation;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -6,11 +8,15 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// <summary>
 /// <c>rwkv-onnx chat &lt;dir&gt; [--template world|alpaca] [--max-tokens 500] [sampling options] [--state file]</c>:
 /// reads one user message per line from standard input and streams each reply to standard output, keeping the
-/// conversation's state between turns.
+/// conversation's state between turns. When standard input is a terminal it shows a prompt, and Ctrl-C stops a reply
+/// (<see cref="ReplyInterrupter"/>).
 /// </summary>
 internal static class ChatCommand
 {
-    public static Command Create(Func<TextReader> stdin)
+    /// <summary>The input prompt, on stderr so that stdout holds only the replies.</summary>
+    internal const string Prompt = "> ";
+
+    public static Command Create(CliConsole console)
     {
         var directory = new Argument<string>("dir") { Description = "An exported model directory." };
         var template = new Option<string?>("--template")
@@ -54,23 +60,52 @@ internal static class ChatCommand
             using RwkvState? initial = state.Load(parsed, generator.Model);
             using var chat = new ChatSession(generator, chosen, initial);
             var options = new GenerationOptions { MaxTokens = parsed.GetValue(maxTokens), Sampler = sampling.Read(parsed) };
-            stderr.WriteLine($"chat ({chosen.Name} template): one message per line; end input to quit.");
+            bool interactive = console.InputIsTerminal;
+            stderr.WriteLine(interactive
+                ? $"chat ({chosen.Name} template): one message per line; Ctrl-C stops a reply; Ctrl-D, or Ctrl-C at the prompt, quits."
+                : $"chat ({chosen.Name} template): one message per line; end input to quit.");
 
-            TextReader input = stdin();
-            string? line;
-            while ((line = input.ReadLine()) is not null)
+            // Messages are read as UTF-8 and taken literally: no escapes, so pasted code keeps its backslashes.
+            using var input = new StreamReader(console.OpenInput(), Encoding.UTF8);
+            using ReplyInterrupter? interrupter = interactive ? console.AttachInterrupter() : null;
+            var reply = new GeneratedTextWriter(stdout, escapeControls: console.OutputIsTerminal);
+            while (true)
             {
+                if (interactive)
+                {
+                    stderr.Write(Prompt);
+                    stderr.Flush();
+                }
+                string? line = input.ReadLine();
+                if (line is null)
+                {
+                    break;
+                }
                 if (string.IsNullOrWhiteSpace(line))
                 {
                     continue;
                 }
                 stdout.Write(chosen.AssistantPrefix);
-                chat.Send(line, options, piece =>
+                try
                 {
-                    stdout.Write(piece);
-                    stdout.Flush();
-                });
-                stdout.WriteLine();
+                    chat.Send(line, options, reply.Write, interrupter?.BeginReply() ?? default);
+                }
+                catch (GenerationCanceledException)
+                {
+                    // ChatSession keeps the half reply in the conversation; the next message continues after it.
+                    reply.EndLine();
+                    stderr.WriteLine("(reply stopped)");
+                    continue;
+                }
+                finally
+                {
+                    interrupter?.EndReply();
+                }
+                reply.EndLine();
+            }
+            if (interactive)
+            {
+                stderr.WriteLine();   // after Ctrl-D, so that the shell's prompt starts on its own line
             }
             return ExitCodes.Success;
         });

@@ -11,15 +11,19 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// </summary>
 internal static class GenerateCommand
 {
-    public static Command Create()
+    public static Command Create(CliConsole console)
     {
         var directory = new Argument<string>("dir") { Description = "An exported model directory." };
-        var prompt = new Option<string>("--prompt", "-p") { Description = "The prompt text.", Required = true };
+        var prompt = new Option<string>("--prompt", "-p")
+        {
+            Description = "The prompt text; the escapes \\n, \\t, \\r, \\xHH and \\\\ (a backslash) are understood.",
+            Required = true,
+        };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate.", DefaultValueFactory = _ => GenerationOptions.DefaultMaxTokens };
         maxTokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--max-tokens", 0));
         var stop = new Option<string[]>("--stop")
         {
-            Description = "Stop when the text reaches this string (repeatable); C escapes \\n and \\t are understood.",
+            Description = "Stop when the text reaches this string (repeatable); the escapes of --prompt are understood.",
             AllowMultipleArgumentsPerToken = false,
         };
         var sampling = new SamplingCommandOptions(temperature: 1.0f, topP: 0.85f, presencePenalty: 0f, frequencyPenalty: 0f, penaltyDecay: 0.996f);
@@ -42,33 +46,26 @@ internal static class GenerateCommand
             {
                 throw new UsageException("--prompt: the prompt is empty; give at least one character.");
             }
+            text = TextEscapes.Unescape(text, "--prompt");
             var options = new GenerationOptions
             {
                 MaxTokens = parsed.GetValue(maxTokens),
                 Sampler = sampling.Read(parsed),
-                StopStrings = [.. (parsed.GetValue(stop) ?? []).Select(Unescape)],
+                StopStrings = [.. (parsed.GetValue(stop) ?? []).Select(value => TextEscapes.Unescape(value, "--stop"))],
             };
 
             using TextGenerator generator = TextGenerator.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
             using RwkvState? initial = state.Load(parsed, generator.Model);
-            Action<string> write = piece =>
-            {
-                stdout.Write(piece);
-                stdout.Flush();
-            };
+            var output = new GeneratedTextWriter(stdout, escapeControls: console.OutputIsTerminal);
             GenerationResult result = initial is null
-                ? generator.Generate(text, options, write)
-                : generator.Generate(text, initial, options, write);
-            stdout.WriteLine();
+                ? generator.Generate(text, options, output.Write)
+                : generator.Generate(text, initial, options, output.Write);
+            output.EndLine();
             stderr.WriteLine(FormatTimings(result));
             return ExitCodes.Success;
         });
         return command;
     }
-
-    // "\n" and "\t" in a stop string given on the command line.
-    private static string Unescape(string value) =>
-        value.Replace("\\n", "\n", StringComparison.Ordinal).Replace("\\t", "\t", StringComparison.Ordinal);
 
     internal static string FormatTimings(GenerationResult r) => string.Create(CultureInfo.InvariantCulture,
         $"prefill: {r.PromptTokenCount} tokens in {r.PrefillTime.TotalMilliseconds:F1} ms ({r.PrefillTokensPerSecond:F1} tok/s); " +
