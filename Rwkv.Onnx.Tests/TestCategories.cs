@@ -8,4 +8,7 @@ internal static class TestCategories
 
     /// <summary>Tests that need a GPU execution provider (CUDA or DirectML).</summary>
     public const string Gpu = "Gpu";
+
+    /// <summary>Tests that pack the <c>rwkv-onnx</c> tool with <c>dotnet pack</c> (about half a minute); exclude with <c>TestCategory!=Packaging</c>.</summary>
+    public const string Packaging = "Packaging";
 }

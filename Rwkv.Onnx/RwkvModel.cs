@@ -161,8 +161,7 @@ public sealed class RwkvModel : IDisposable
                 sharedWeights = SharedWeights.Create(directory, manifest, manifest.StepGraph.File, stepGraph, sessionOptions);
             }
             prepackedWeights = new PrePackedWeightsContainer();
-            stepSession = CreateSession(directory, manifest.StepGraph.File, sessionOptions, prepackedWeights);
-            prefillSession = CreateSession(directory, manifest.PrefillGraph.File, sessionOptions, prepackedWeights);
+            (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
             string[] states = [.. manifest.State.Select(s => s.Input)];
             string[] presents = [.. manifest.State.Select(s => s.Output)];
             ValidateGraph(directory, manifest, manifest.StepGraph, stepSession,
@@ -398,6 +397,41 @@ public sealed class RwkvModel : IDisposable
         _ =>
             "It comes with the NuGet package Microsoft.ML.OnnxRuntime.DirectML, which this library uses when built with -p:OnnxRuntimeFlavor=DirectML.",
     };
+
+    // The two sessions are created at once, so ONNX Runtime's planning of the larger prefill graph overlaps the other
+    // session's work (BENCHMARKS.md, load time). ONNX Runtime holds the shared pre-packed weights container's lock
+    // while a session packs, so each weight is packed once, by whichever session comes first, to the same bytes. If
+    // the step session fails, its error is the one reported and the prefill session is released once created.
+    private static (InferenceSession Step, InferenceSession Prefill) CreateSessions(string directory, RwkvManifest manifest,
+        SessionOptions sessionOptions, PrePackedWeightsContainer prepackedWeights)
+    {
+        Task<InferenceSession> prefill = Task.Factory.StartNew(
+            () => CreateSession(directory, manifest.PrefillGraph.File, sessionOptions, prepackedWeights),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        InferenceSession step;
+        try
+        {
+            step = CreateSession(directory, manifest.StepGraph.File, sessionOptions, prepackedWeights);
+        }
+        catch
+        {
+            Task.WaitAny(prefill); // never throws: the prefill task's own failure is not the one to report
+            if (prefill.IsCompletedSuccessfully)
+            {
+                prefill.Result.Dispose();
+            }
+            throw;
+        }
+        try
+        {
+            return (step, prefill.GetAwaiter().GetResult()); // rethrows the task's exception itself, not an AggregateException
+        }
+        catch
+        {
+            step.Dispose();
+            throw;
+        }
+    }
 
     private static InferenceSession CreateSession(string directory, string file, SessionOptions sessionOptions,
         PrePackedWeightsContainer prepackedWeights)

@@ -22,7 +22,7 @@ internal sealed partial class RwkvBlock
         Value t = Dim(Shape(inputs[0].X), 1);                                         // [1] int64
         Value padded = Mul(Div(Add(t, Graph.Int64s(l - 1)), Graph.Int64s(l)), Graph.Int64s(l));
         Value pads = Concat(0, Graph.Int64s(0, 0, 0, 0), Sub(padded, t), Graph.Int64s(0)); // [B, T, C]: pad the end of T
-        Value[] xs = [.. inputs.Select(i => ToChunks(Pad(i.X, pads, Graph.Const(i.Neutral)), splitHeads))];
+        Value[] xs = [.. inputs.Select(i => ToChunks(Padded(Pad(i.X, pads, Graph.Const(i.Neutral))), splitHeads))];
 
         ChunkedWkv form = chunk(xs);
         OnnxGraph g = Graph.CreateSubgraph("chunk_scan_body");
@@ -41,13 +41,22 @@ internal sealed partial class RwkvBlock
         Value[] results = Scan([.. slots.Select(Past)], form.PerChunk, g.Proto, scanOutputs: slots.Length);
         WriteAll(slots, results[..slots.Length]);
         Value y = FromChunks(form.Output(results[slots.Length..]), splitHeads);
-        return Slice(y, Graph.Int64s(0), t, axis: 1);
+        return Graph.DeclareShape(Slice(y, Graph.Int64s(0), t, axis: 1), ElementType.Float, RwkvContract.BatchDim, RwkvContract.SequenceDim, (long)_info.Embedding);
     }
+
+    // Names for the dimensions shape inference leaves unnamed (see OnnxGraph.DeclareShape): T padded to a multiple of
+    // L, and T/L. The prefill graph has one T and one L, so each name is one size wherever it appears.
+    private const string PaddedDim = "wkv_padded";
+    private const string ChunksDim = "wkv_chunks";
+
+    private Value Padded(Value x) => Graph.DeclareShape(x, ElementType.Float, RwkvContract.BatchDim, PaddedDim, (long)_info.Embedding);
 
     // [B, T, C] → [B, T/L, H, L, N] (heads) or [B, T/L, L, C].
     private Value ToChunks(Value x, bool splitHeads) => splitHeads
-        ? Transpose(Reshape(x, 0, -1, WkvChunkLength, _info.Heads, _info.HeadSize), 0, 1, 3, 2, 4)
-        : Reshape(x, 0, -1, WkvChunkLength, _info.Embedding);
+        ? Graph.DeclareShape(Transpose(Reshape(x, 0, -1, WkvChunkLength, _info.Heads, _info.HeadSize), 0, 1, 3, 2, 4),
+            ElementType.Float, RwkvContract.BatchDim, ChunksDim, (long)_info.Heads, (long)WkvChunkLength, (long)_info.HeadSize)
+        : Graph.DeclareShape(Reshape(x, 0, -1, WkvChunkLength, _info.Embedding),
+            ElementType.Float, RwkvContract.BatchDim, ChunksDim, (long)WkvChunkLength, (long)_info.Embedding);
 
     // The inverse of ToChunks: [B, T/L, H, L, N] or [B, T/L, L, C] → [B, T, C].
     private Value FromChunks(Value y, bool splitHeads) =>

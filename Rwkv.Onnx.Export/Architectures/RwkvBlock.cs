@@ -84,8 +84,14 @@ internal sealed partial class RwkvBlock
             return Past(slot);
         }
         Write(slot, Squeeze(Slice(x, -1, ToEnd, axis: 1), 1));
-        return Concat(1, Unsqueeze(Past(slot), 1), Slice(x, 0, -1, axis: 1));
+        // Shapes named for ONNX Runtime's memory planner (see OnnxGraph.DeclareShape): T − 1 rows, then T again.
+        Value earlier = Graph.DeclareShape(Slice(x, 0, -1, axis: 1), ElementType.Float, RwkvContract.BatchDim, ShiftedDim, (long)_info.Embedding);
+        return Graph.DeclareShape(Concat(1, Unsqueeze(Past(slot), 1), earlier),
+            ElementType.Float, RwkvContract.BatchDim, RwkvContract.SequenceDim, (long)_info.Embedding);
     }
+
+    // T − 1, the rows a token shift keeps of a prefill's T.
+    private const string ShiftedDim = "shifted";
 
     /// <summary>[..., C] to [..., H, N], keeping batch (and time) dimensions.</summary>
     public Value ToHeads(Value x) =>

@@ -91,6 +91,10 @@ internal sealed class OnnxGraph
             Define(name);
             producer.Output[producer.Output.IndexOf(current)] = name;
             RenameInputs(_proto, current, name);
+            foreach (ValueInfoProto info in _proto.ValueInfo.Where(i => i.Name == current))
+            {
+                info.Name = name;
+            }
             _values.Remove(current);
             _producers.Remove(current);
             _producers.Add(name, producer);
@@ -316,6 +320,19 @@ internal sealed class OnnxGraph
             Name = name,
             Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
         };
+    }
+
+    /// <summary>
+    /// Records the shape of an intermediate value as value_info, with a symbolic name for each dimension shape
+    /// inference cannot name (e.g. the -1 of a Reshape); ONNX Runtime merges it into what it infers. Its memory
+    /// planner reuses a freed buffer only for a value of the same shape, and a dimension without a value or a name
+    /// matches nothing, so every such buffer stayed on its free list and each allocation searched the whole list:
+    /// session creation grew with the square of the graph's size. A name must denote one size throughout the graph.
+    /// </summary>
+    public Value DeclareShape(Value value, ElementType type, params object[] dims)
+    {
+        _proto.ValueInfo.Add(ValueInfo(Resolve(value), type, dims));
+        return value;
     }
 
     /// <summary>Declares a subgraph input/output without a shape (Scan bodies).</summary>

@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Rwkv.Onnx.Export.Graph;
+using Rwkv.Onnx.Proto;
 using static Rwkv.Onnx.Export.Graph.Ops;
 
 namespace Rwkv.Onnx.Tests.Export;
@@ -167,6 +168,22 @@ public sealed class OnnxGraphTests
         Assert.That(outputs["twice"], Is.EqualTo(new[] { 2f, 2 * MathF.E }).Within(1e-6f));
         Assert.That(outputs["e_again"], Is.EqualTo(outputs["e"]));
         Assert.That(outputs["x_copy"], Is.EqualTo(new[] { 0f, 1f }));
+    }
+
+    [Test]
+    public void DeclareShape_RecordsValueInfo_ThatFollowsARenameToAnOutput()
+    {
+        var g = new OnnxGraph("t", 17, null);
+        Value x = g.Input("x", ElementType.Float, "batch", 2);
+        Value e = g.DeclareShape(Exp(x), ElementType.Float, "batch", 2L);
+        Value r = g.DeclareShape(Reshape(e, 0, -1), ElementType.Float, "batch", "rest");
+        g.Output(e, "e", ElementType.Float, "batch", 2);
+
+        ValueInfoProto[] infos = [.. g.Proto.ValueInfo];
+        Assert.That(infos.Select(i => i.Name), Is.EqualTo(new[] { "e", r.Name }));
+        Assert.That(infos[1].Type.TensorType.Shape.Dim.Select(d => d.DimParam), Is.EqualTo(new[] { "batch", "rest" }));
+        Assert.That(infos[0].Type.TensorType.Shape.Dim[1].DimValue, Is.EqualTo(2));
+        Assert.That(Run(g, [0f, 1f], [1, 2])["e"], Is.EqualTo(new[] { 1f, MathF.E }).Within(1e-6f));
     }
 
     [Test]
