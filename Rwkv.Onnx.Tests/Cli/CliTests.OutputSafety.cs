@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Rwkv.Onnx.Tests.Fixtures;
 
@@ -156,12 +155,13 @@ public sealed partial class CliTests
         string output = which switch { "current" => ".", "home" => home, _ => ".." };
         string hash = HashTree(_work);
 
-        (int exitCode, string stderr) = RunCliProcess(current, home, "export", checkpoint, "-o", output, "--force");
+        ChildProcess.Result run = ChildProcess.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "rwkv-onnx.dll"), "export", checkpoint, "-o", output, "--force"],
+            TimeSpan.FromMinutes(3), workingDirectory: current, environment: new Dictionary<string, string> { ["HOME"] = home });
 
         Assert.Multiple(() =>
         {
-            Assert.That(exitCode, Is.EqualTo(2), stderr);
-            Assert.That(stderr, Does.StartWith("error: --output: ").And.Contain(which == "home" ? "the home directory" : "the current directory"));
+            Assert.That(run.ExitCode, Is.EqualTo(2), run.ToString());
+            Assert.That(run.StandardError, Does.StartWith("error: --output: ").And.Contain(which == "home" ? "the home directory" : "the current directory"));
             Assert.That(HashTree(_work), Is.EqualTo(hash));
         });
     }
@@ -201,28 +201,5 @@ public sealed partial class CliTests
             }
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
-
-    // Runs the built rwkv-onnx in a child process with the given current and home directories.
-    private static (int ExitCode, string Stderr) RunCliProcess(string workingDirectory, string home, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["HOME"] = home;
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rwkv-onnx.dll"));
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using Process process = Process.Start(start)!; // Start with a file name returns a process or throws
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        stdout.Wait();
-        process.WaitForExit();
-        return (process.ExitCode, stderr);
     }
 }

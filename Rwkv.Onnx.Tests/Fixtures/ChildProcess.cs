@@ -18,8 +18,10 @@ internal static class ChildProcess
     /// <summary>
     /// Runs <paramref name="fileName"/> with <paramref name="arguments"/>, feeding <paramref name="input"/> (if any) to its
     /// standard input, and waits at most <paramref name="timeout"/>; a command still running then is killed and fails the test.
+    /// <paramref name="environment"/> sets (or overrides) environment variables of the child.
     /// </summary>
-    public static Result Run(string fileName, IEnumerable<string> arguments, TimeSpan timeout, string? workingDirectory = null, string? input = null)
+    public static Result Run(string fileName, IEnumerable<string> arguments, TimeSpan timeout, string? workingDirectory = null, string? input = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(fileName)
         {
@@ -31,6 +33,10 @@ internal static class ChildProcess
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
+        }
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
         }
         using Process process = Process.Start(start)!; // Start with a file name returns a process or throws
         // Read both pipes concurrently: a child blocked on a full stderr pipe would never finish writing stdout.
