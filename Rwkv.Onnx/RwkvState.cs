@@ -41,6 +41,7 @@ public sealed partial class RwkvState : IDisposable
 
     internal RwkvState(RwkvModel model, int batchSize)
     {
+        AvailableMemory.Require(RwkvMemoryEstimate.ForState(model.Manifest, batchSize), $"A state of {batchSize} sequences");
         _model = model;
         _gate = new LifetimeGate(this, exclusive: true);
         BatchSize = batchSize;
