@@ -73,7 +73,7 @@ internal static class BenchCommand
     private static (Option<string?> Json, Option<string?> Markdown, Option<string?> Chart) OutputOptions() => (
         new Option<string?>("--json") { Description = "Write the results as JSON (schema rwkv-onnx-bench/1, see BENCHMARKS.md)." },
         new Option<string?>("--markdown") { Description = "Write the Markdown table to this file." },
-        new Option<string?>("--chart") { Description = "Write a bar chart; .svg for SVG, otherwise PNG." });
+        new Option<string?>("--chart") { Description = "Write a bar chart (decode and prefill panels); .svg for SVG, otherwise PNG." });
 
     private static void WriteOutputs(ParseResult parsed, IReadOnlyList<BenchReport> reports, Option<string?> markdown, Option<string?> chart)
     {
@@ -85,7 +85,7 @@ internal static class BenchCommand
         }
         if (parsed.GetValue(chart) is string chartPath)
         {
-            BenchTables.Chart(reports, chartPath);
+            File.WriteAllBytes(chartPath, BenchChart.Render(reports, svg: string.Equals(Path.GetExtension(chartPath), ".svg", StringComparison.OrdinalIgnoreCase)));
         }
     }
 
