@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using Rwkv.Onnx.Cli.Bench;
-using Spectre.Console;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
@@ -45,7 +44,7 @@ internal static class BenchCommand
                 throw new DirectoryNotFoundException($"Model directory '{plan.ModelDirectory}' does not exist.");
             }
             TextWriter stderr = parsed.InvocationConfiguration.Error;
-            BenchReport report = WithProgress(stderr, progress => BenchRunner.Run(plan, progress));
+            BenchReport report = BenchProgress.Run(stderr, progress => BenchRunner.Run(plan, progress));
             if (parsed.GetValue(json) is string jsonPath)
             {
                 File.WriteAllText(jsonPath, report.ToJson());
@@ -103,43 +102,4 @@ internal static class BenchCommand
             int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int batch) && batch > 0
                 ? batch
                 : throw new UsageException($"--batch: '{item}' is not a positive batch size."))];
-
-    /// <summary>Spectre.Console progress bars on a terminal; otherwise one plain stderr line per stage.</summary>
-    private static T WithProgress<T>(TextWriter stderr, Func<IProgress<(string Stage, int Done, int Total)>, T> work)
-    {
-        bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        if (!terminal)
-        {
-            return work(new PlainLines(stderr));
-        }
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
-        return console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(context => work(new Bars(context)));
-    }
-
-    private sealed class PlainLines(TextWriter stderr) : IProgress<(string Stage, int Done, int Total)>
-    {
-        public void Report((string Stage, int Done, int Total) value) => stderr.WriteLine($"bench: {value.Stage} ({value.Done}/{value.Total})");
-    }
-
-    // One bar per configuration (the text before ':'), its description showing the current step.
-    private sealed class Bars(ProgressContext context) : IProgress<(string Stage, int Done, int Total)>
-    {
-        private readonly Dictionary<string, ProgressTask> _tasks = [];
-
-        public void Report((string Stage, int Done, int Total) value)
-        {
-            string key = value.Stage.Split(':')[0];
-            if (!_tasks.TryGetValue(key, out ProgressTask? task))
-            {
-                task = context.AddTask(Markup.Escape(value.Stage), maxValue: Math.Max(1, value.Total));
-                _tasks.Add(key, task);
-            }
-            task.Description = Markup.Escape(value.Stage);
-            task.MaxValue = Math.Max(1, value.Total);
-            task.Value = value.Done;
-        }
-    }
 }
