@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Text;
 using Rwkv.Onnx.Cli.Bench;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -12,6 +13,10 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
+    private const string JsonOption = "--json";
+    private const string MarkdownOption = "--markdown";
+    private const string ChartOption = "--chart";
+
     public static Command Create()
     {
         var directory = new Argument<string>("model") { Description = "The exported model directory." };
@@ -35,6 +40,8 @@ internal static class BenchCommand
         };
         command.SetAction(parsed =>
         {
+            // Everything that can be known wrong is checked before the first measurement, which may be an hour away from the last.
+            BenchOutputs outputs = BenchOutputs.Check([(JsonOption, parsed.GetValue(json)), (MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
             var plan = new BenchPlan(
                 parsed.GetRequiredValue(directory), ParseProviders(parsed.GetRequiredValue(providers)), ParseBatches(parsed.GetRequiredValue(batches)),
                 parsed.GetValue(prefill), parsed.GetValue(decode), parsed.GetValue(threads), parsed.GetValue(repeat),
@@ -43,13 +50,8 @@ internal static class BenchCommand
             {
                 throw new DirectoryNotFoundException($"Model directory '{plan.ModelDirectory}' does not exist.");
             }
-            TextWriter stderr = parsed.InvocationConfiguration.Error;
-            BenchReport report = BenchProgress.Run(stderr, progress => BenchRunner.Run(plan, progress));
-            if (parsed.GetValue(json) is string jsonPath)
-            {
-                File.WriteAllText(jsonPath, report.ToJson());
-            }
-            WriteOutputs(parsed, [report], markdown, chart);
+            BenchReport report = BenchProgress.Run(parsed.InvocationConfiguration.Error, progress => BenchRunner.Run(plan, progress));
+            WriteOutputs(parsed, [report], outputs, () => Encoding.UTF8.GetBytes(report.ToJson()));
             return ExitCodes.Success;
         });
         return command;
@@ -62,30 +64,29 @@ internal static class BenchCommand
         var compare = new Command("compare", "Merge bench JSON reports from several runs or machines into one table and chart.") { files, markdown, chart };
         compare.SetAction(parsed =>
         {
+            BenchOutputs outputs = BenchOutputs.Check([(MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
             var reports = parsed.GetRequiredValue(files).Select(BenchReport.Load).ToList();
-            WriteOutputs(parsed, reports, markdown, chart);
+            WriteOutputs(parsed, reports, outputs, json: null);
             return ExitCodes.Success;
         });
         return compare;
     }
 
     private static (Option<string?> Json, Option<string?> Markdown, Option<string?> Chart) OutputOptions() => (
-        new Option<string?>("--json") { Description = "Write the results as JSON (schema rwkv-onnx-bench/1, see BENCHMARKS.md)." },
-        new Option<string?>("--markdown") { Description = "Write the Markdown table to this file." },
-        new Option<string?>("--chart") { Description = "Write a bar chart (decode and prefill panels); .svg for SVG, otherwise PNG." });
+        new Option<string?>(JsonOption) { Description = "Write the results as JSON (schema rwkv-onnx-bench/1, see BENCHMARKS.md)." },
+        new Option<string?>(MarkdownOption) { Description = "Write the Markdown table to this file." },
+        new Option<string?>(ChartOption) { Description = "Write a bar chart (decode and prefill panels); .svg for SVG, otherwise PNG." });
 
-    private static void WriteOutputs(ParseResult parsed, IReadOnlyList<BenchReport> reports, Option<string?> markdown, Option<string?> chart)
+    // The table goes to stdout first; then the files, all or none.
+    private static void WriteOutputs(ParseResult parsed, IReadOnlyList<BenchReport> reports, BenchOutputs outputs, Func<byte[]>? json)
     {
         string table = BenchTables.Markdown(reports);
         parsed.InvocationConfiguration.Output.Write(table);
-        if (parsed.GetValue(markdown) is string markdownPath)
-        {
-            File.WriteAllText(markdownPath, table);
-        }
-        if (parsed.GetValue(chart) is string chartPath)
-        {
-            File.WriteAllBytes(chartPath, BenchChart.Render(reports, svg: string.Equals(Path.GetExtension(chartPath), ".svg", StringComparison.OrdinalIgnoreCase)));
-        }
+        bool svg = string.Equals(Path.GetExtension(outputs.PathOf(ChartOption)), ".svg", StringComparison.OrdinalIgnoreCase);
+        outputs.Write(
+            (JsonOption, json ?? (() => [])),
+            (MarkdownOption, () => Encoding.UTF8.GetBytes(table)),
+            (ChartOption, () => BenchChart.Render(reports, svg)));
     }
 
     private static RwkvExecutionProvider[] ParseProviders(string value) =>
