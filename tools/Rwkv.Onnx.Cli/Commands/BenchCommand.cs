@@ -33,6 +33,13 @@ internal static class BenchCommand
         threads.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--threads", 0));
         repeat.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--repeat", 1));
         bandwidthMiB.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--bandwidth-buffer-mib", 1));
+        bandwidthMiB.Validators.Add(result =>
+        {
+            if (OptionValues.TryGet(result, out int value) && value > BenchLimits.MaxBandwidthBufferMiB)
+            {
+                result.AddError($"--bandwidth-buffer-mib: {value} is out of range; it must be from 1 to {BenchLimits.MaxBandwidthBufferMiB} (the test's buffer is one float array, at most 8 GiB).");
+            }
+        });
 
         var command = new Command("bench", "Benchmark an exported model: prefill and decode speed, latency, memory, and the roofline against measured memory bandwidth.")
         {
@@ -50,7 +57,10 @@ internal static class BenchCommand
             {
                 throw new DirectoryNotFoundException($"Model directory '{plan.ModelDirectory}' does not exist.");
             }
-            BenchReport report = BenchProgress.Run(parsed.InvocationConfiguration.Error, progress => BenchRunner.Run(plan, progress));
+            BenchLimits.CheckPlan(plan);
+            RwkvManifest manifest = RwkvManifest.Load(plan.ModelDirectory);
+            BenchLimits.CheckModel(plan, manifest);
+            BenchReport report = BenchProgress.Run(parsed.InvocationConfiguration.Error, progress => BenchRunner.Run(plan, manifest, progress));
             WriteOutputs(parsed, [report], outputs, () => Encoding.UTF8.GetBytes(report.ToJson()));
             return ExitCodes.Success;
         });
