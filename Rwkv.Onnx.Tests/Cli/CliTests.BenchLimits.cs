@@ -54,8 +54,11 @@ public sealed partial class CliTests
     [TestCase("--batch", "5000000", "--prefill", "512", "--batch 5000000 with --prefill 512 makes a prompt of 2560000000 tokens", "--batch can be at most 4194303")]
     [TestCase("--repeat", "3", "--decode", "1000000000", "--repeat 3 with --decode 1000000000 times 3000000000 decode steps", "lower --repeat or --decode")]
     [TestCase("--batch", "10000000", "--prefill", "1", "--batch 10000000: the logits of 10000000 sequences × vocabulary 256 are 2560000000 floats", "--batch can be at most 8388607")]
+    [TestCase("--batch", "600000", "--prefill", "1", "--batch 600000: state tensor 'past_wkv.0' of 600000 sequences × 4096 floats", "--batch can be at most 524287")]
     public void Bench_SizeBeyondOneArray_IsUsageErrorNamingTheOptionsAndTheLimit(string option1, string value1, string option2, string value2, string what, string limit)
     {
+        using IDisposable _ = AvailableMemory.Simulate(long.MaxValue); // a machine where only the array limit stops it
+
         CliRun run = Run(["bench", _model, "--bandwidth-buffer-mib", "64", option1, value1, option2, value2]);
 
         AssertOneErrorLineAndNoMeasurement(run, ExitCodes.Usage);

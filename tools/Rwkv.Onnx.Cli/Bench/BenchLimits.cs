@@ -36,11 +36,21 @@ internal static class BenchLimits
         }
     }
 
-    /// <summary>The sizes that depend on the model, then every configuration's memory estimate and the bandwidth buffer against the available memory.</summary>
+    /// <summary>
+    /// Every configuration's memory estimate against the available memory (the check that matters on most machines), then
+    /// the buffer sizes that depend on the model (which matter where memory is plentiful), then the bandwidth buffer.
+    /// </summary>
     /// <exception cref="UsageException">A buffer would exceed the largest .NET array.</exception>
     /// <exception cref="MemoryLimitExceededException">A configuration, or the bandwidth test, would not fit in the available memory.</exception>
     public static void CheckModel(BenchPlan plan, RwkvManifest manifest)
     {
+        foreach (RwkvExecutionProvider provider in plan.Providers.Distinct())
+        {
+            foreach (int batch in plan.Batches.Distinct())
+            {
+                RequireMemory(plan, manifest, provider, batch);
+            }
+        }
         int vocab = manifest.Architecture.Vocab;
         RwkvStateTensorInfo largest = manifest.State.MaxBy(s => s.Shape.Aggregate(1L, (p, d) => p * d))!;
         long stateElements = largest.Shape.Aggregate(1L, (p, d) => p * d);
@@ -55,13 +65,6 @@ internal static class BenchLimits
             {
                 throw new UsageException(string.Create(s_invariant,
                     $"--batch {batch}: state tensor '{largest.Input}' of {batch} sequences × {stateElements} floats is more than one buffer holds ({Array.MaxLength}); for this model --batch can be at most {Array.MaxLength / stateElements}."));
-            }
-        }
-        foreach (RwkvExecutionProvider provider in plan.Providers.Distinct())
-        {
-            foreach (int batch in plan.Batches.Distinct())
-            {
-                RequireMemory(plan, manifest, provider, batch);
             }
         }
         AvailableMemory.Reading available = AvailableMemory.Read();
