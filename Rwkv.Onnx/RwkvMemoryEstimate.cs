@@ -19,7 +19,7 @@ namespace Rwkv.Onnx;
 /// of RWKV-4/5/6); per sequence of a decode step, twice the largest state tensor and a multiple of the width. The
 /// multiples were fitted to the private memory of <c>rwkv-onnx bench</c> runs of the 0.1B shapes (L12 D768) of RWKV-7
 /// (chunked and scan), RWKV-6 and RWKV-4 at batch 1 to 256 and chunks of 1 to 256 tokens (RWKV-5 takes RWKV-6's);
-/// over those runs and two held out, the whole estimate was within −7 % and +26 % of the measured memory
+/// over those runs and three held out, the whole estimate was within −7 % and +26 % of the measured memory
 /// (BENCHMARKS.md, "Memory estimate"). ONNX Runtime's arena grows in steps, so a large run can take a little more.</para>
 /// <para>Activations live in the model's provider: on a GPU provider they are device memory, which this estimate
 /// does not check; <see cref="ActivationBytes"/> is then zero.</para>
