@@ -32,6 +32,10 @@ public sealed class RwkvModel : IDisposable
     private readonly DeviceState? _deviceState;
     private readonly LifetimeGate _gate;
 
+    // The estimated step (index 0) and prefill (index 1) activations of the largest run so far: ONNX Runtime's arena keeps
+    // what a run allocated for later runs, so a run needs new memory only for what exceeds this.
+    private readonly long[] _activationHighWater = new long[2];
+
     private RwkvModel(string directory, RwkvManifest manifest, RwkvModelOptions options, SessionOptions sessionOptions,
         SharedWeights? sharedWeights, PrePackedWeightsContainer prepackedWeights, InferenceSession stepSession, InferenceSession prefillSession,
         DeviceState? deviceState)
@@ -72,6 +76,26 @@ public sealed class RwkvModel : IDisposable
     internal int StateCopyCount => _deviceState?.Copier.CopyCount ?? 0;
 
     internal bool IsDisposed => _gate.IsClosed;
+
+    /// <summary>Whether graph runs allocate their activations in host memory (the CPU provider), where they are checked.</summary>
+    internal bool ActivationsOnHost => Options.ExecutionProvider == RwkvExecutionProvider.Cpu;
+
+    /// <summary>
+    /// Checks that <paramref name="estimate"/> fits in the available memory, counting of its activations only what exceeds
+    /// the largest earlier run of the same graph, and records them as the new high-water mark.
+    /// </summary>
+    /// <exception cref="MemoryLimitExceededException">The run does not fit.</exception>
+    internal void RequireMemory(RwkvMemoryEstimate estimate, bool prefill, string run)
+    {
+        int graph = prefill ? 1 : 0;
+        long reserved = Interlocked.Read(ref _activationHighWater[graph]);
+        AvailableMemory.Require(estimate with { ActivationBytes = Math.Max(0, estimate.ActivationBytes - reserved) }, run);
+        long seen;
+        while ((seen = Interlocked.Read(ref _activationHighWater[graph])) < estimate.ActivationBytes
+            && Interlocked.CompareExchange(ref _activationHighWater[graph], estimate.ActivationBytes, seen) != seen)
+        {
+        }
+    }
 
     internal InferenceSession StepSession
     {
@@ -192,6 +216,7 @@ public sealed class RwkvModel : IDisposable
     /// <param name="batchSize">The number of sequences the state holds.</param>
     /// <returns>The state; the caller disposes it.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="batchSize"/> is less than 1.</exception>
+    /// <exception cref="MemoryLimitExceededException">The state (<see cref="RwkvMemoryEstimate.StateBytes"/>) would not fit in the available memory.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public RwkvState CreateState(int batchSize = 1)
     {

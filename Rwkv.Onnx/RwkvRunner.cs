@@ -68,6 +68,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="NonFiniteValueException">
     /// <see cref="RwkvModelOptions.CheckFiniteLogits"/> is on and a logit is NaN or infinite; the state has advanced.
     /// </exception>
+    /// <exception cref="MemoryLimitExceededException">
+    /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
+    /// before the first step with a state and before every prefill; nothing has run.
+    /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void Forward(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
         Run(tokens, tokens.Length, state, logits, mode, requiredBatchSize: 1, allLogits: false);
@@ -84,6 +88,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="InvalidOperationException">Another thread is using this runner or <paramref name="state"/>.</exception>
     /// <exception cref="NonFiniteValueException">
     /// <see cref="RwkvModelOptions.CheckFiniteLogits"/> is on and a logit is NaN or infinite; the state has advanced.
+    /// </exception>
+    /// <exception cref="MemoryLimitExceededException">
+    /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
+    /// before the first step with a state and before every prefill; nothing has run.
     /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardAll(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
@@ -102,6 +110,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="InvalidOperationException">Another thread is using this runner or <paramref name="state"/>.</exception>
     /// <exception cref="NonFiniteValueException">
     /// <see cref="RwkvModelOptions.CheckFiniteLogits"/> is on and a logit is NaN or infinite; the state has advanced.
+    /// </exception>
+    /// <exception cref="MemoryLimitExceededException">
+    /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
+    /// before the first step with a state and before every prefill; nothing has run.
     /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardBatch(ReadOnlySpan<int> tokens, int sequenceLength, RwkvState state, Span<float> logits,
@@ -225,6 +237,8 @@ public sealed class RwkvRunner : IDisposable
         {
             _stepBinding?.Dispose();
             _stepBinding = null;
+            _model.RequireMemory(RwkvMemoryEstimate.ForStep(_model.Manifest, state.BatchSize, _model.ActivationsOnHost), prefill: false,
+                $"A decode step of {state.BatchSize} sequences");
             _stepBinding = new StepBinding(_model, state);
         }
         StepBinding binding = _stepBinding;
@@ -257,6 +271,9 @@ public sealed class RwkvRunner : IDisposable
         InferenceSession session = _model.PrefillSession;
         int batch = state.BatchSize;
         int vocab = _model.VocabSize;
+        int longest = Math.Min(_prefillChunkSize, sequenceLength);
+        _model.RequireMemory(RwkvMemoryEstimate.ForPrefill(_model.Manifest, batch, longest, allLogits, _model.ActivationsOnHost), prefill: true,
+            $"A prefill of {batch} sequences in chunks of {longest} tokens");
         for (int start = 0; start < sequenceLength; start += _prefillChunkSize)
         {
             int length = Math.Min(_prefillChunkSize, sequenceLength - start);

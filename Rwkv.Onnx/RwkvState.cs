@@ -41,6 +41,7 @@ public sealed partial class RwkvState : IDisposable
 
     internal RwkvState(RwkvModel model, int batchSize)
     {
+        AvailableMemory.Require(RwkvMemoryEstimate.ForState(model.Manifest, batchSize), $"A state of {batchSize} sequences");
         _model = model;
         _gate = new LifetimeGate(this, exclusive: true);
         BatchSize = batchSize;
@@ -186,6 +187,7 @@ public sealed partial class RwkvState : IDisposable
 
     /// <summary>Creates an independent copy of this state, for the same model and batch size.</summary>
     /// <returns>The copy; the caller disposes it.</returns>
+    /// <exception cref="MemoryLimitExceededException">The copy would not fit in the available memory.</exception>
     /// <exception cref="ObjectDisposedException">The state or its model has been disposed.</exception>
     /// <exception cref="InvalidOperationException">Another thread is using the state.</exception>
     public RwkvState Clone()
@@ -379,6 +381,7 @@ public sealed partial class RwkvState : IDisposable
     /// <exception cref="StateMismatchException">The saved state has another format version, or does not fit the model.</exception>
     /// <exception cref="EndOfStreamException">The stream ends before the state does.</exception>
     /// <exception cref="NonFiniteValueException">A saved value is NaN or infinite (the exception names the tensor and index).</exception>
+    /// <exception cref="MemoryLimitExceededException">The state would not fit in the available memory.</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public static RwkvState Load(RwkvModel model, Stream stream)
     {

@@ -4,7 +4,8 @@ namespace Rwkv.Onnx.Tests.Cli;
 
 /// <summary>
 /// The last-level cache bench reports, and the note under its table when a model's step weights fit in it (the
-/// roofline divides by DRAM bandwidth, which such a model does not depend on).
+/// roofline divides by DRAM bandwidth, which such a model does not depend on); and the memory figures it reads from
+/// /proc/self/status.
 /// </summary>
 [TestFixture]
 public sealed class BenchMachineCacheTests
@@ -73,6 +74,21 @@ public sealed class BenchMachineCacheTests
         {
             Assert.That(notes[0], Does.Contain("tiny (RWKV-7 L12 D64)").And.Contain("3.0 MB").And.Contain("4 MiB last-level cache of Test CPU"));
         }
+    }
+
+    // The kernel pads the value to 8 digits after the tab; a peak of 10 GB or more fills them (bench then failed with a
+    // FormatException after all its measurements).
+    [TestCase("VmHWM:\t 1401776 kB", 1_401_776L * 1024)]
+    [TestCase("VmHWM:\t16066028 kB", 16_066_028L * 1024)]
+    [TestCase("VmHWM:\t123456789 kB", 123_456_789L * 1024)]
+    public void StatusBytes_ReadsValuesOfEveryWidth(string line, long expected)
+    {
+        string status = Path.Combine(_root, "status");
+        File.WriteAllText(status, $"Name:\tdotnet\nVmPeak:\t20000000 kB\n{line}\nRssAnon:\t  123456 kB\n");
+
+        Assert.That(MachineProbe.StatusBytes("VmHWM:", status), Is.EqualTo(expected));
+        Assert.That(MachineProbe.StatusBytes("RssAnon:", status), Is.EqualTo(123_456L * 1024));
+        Assert.That(MachineProbe.StatusBytes("VmSwap:", status), Is.Null);
     }
 
     private static BenchReport Report(long stepWeightBytes, long? cache) => new()

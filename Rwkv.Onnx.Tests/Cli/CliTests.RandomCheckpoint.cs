@@ -64,4 +64,36 @@ public sealed partial class CliTests
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage));
         Assert.That(run.Stderr, Does.Contain("'8'"));
     }
+
+    // One float array per tensor: at most Array.MaxLength = 2,147,483,591 elements (issue 16 item 6).
+    [TestCase("7", "1000", "65536", null, null, "--embd: 65536 makes each [65536, 65536] attention matrix 4294967296 elements", "--embd can be at most 46340")]
+    [TestCase("7", "2", "40000", "65536", null, "--vocab: 65536 at --embd 40000 makes 'emb.weight' and 'head.weight' [65536, 40000] 2621440000 elements", "--vocab can be at most 53687")]
+    [TestCase("7", "2", "1024", "100", "3000000", "--ffn: --ffn 3000000 at --embd 1024 makes 'ffn.key.weight' [3000000, 1024] 3072000000 elements", "--ffn can be at most 2097151")]
+    [TestCase("4", "2", "30000", "100", null, "--ffn: the default --ffn 120000 at --embd 30000 makes 'ffn.key.weight' [120000, 30000] 3600000000 elements", "--ffn can be at most 71582")]
+    public void RandomCheckpoint_TensorBeyondOneArray_IsUsageErrorNamingTheOptionAndTheLimit(
+        string version, string layers, string embd, string? vocab, string? ffn, string what, string limit)
+    {
+        string path = Path.Combine(_work, "huge.bin");
+        string[] args = ["random-checkpoint", "--version", version, "--layers", layers, "--embd", embd, "-o", path];
+        args = [.. args, .. vocab is null ? [] : new[] { "--vocab", vocab }, .. ffn is null ? [] : new[] { "--ffn", ffn }];
+
+        CliRun run = Run(args);
+
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.Stderr);
+        Assert.That(run.Stderr, Does.StartWith("error: " + what).And.Contain(limit));
+        Assert.That(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(1));
+        Assert.That(run.Stderr, Does.Not.Contain("   at ").And.Not.Contain("Overflow"));
+        Assert.That(Directory.GetFileSystemEntries(_work), Is.Empty, "no file, no partial file");
+    }
+
+    [TestCase("0")]
+    [TestCase("-5")]
+    public void RandomCheckpoint_FfnNotPositive_IsUsageError(string ffn)
+    {
+        CliRun run = Run("random-checkpoint", "--version", "7", "--layers", "1", "--embd", "64", "--ffn", ffn, "-o", Path.Combine(_work, "x.bin"));
+
+        Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.Stderr);
+        Assert.That(run.Stderr, Does.Contain($"--ffn: {ffn} is out of range; it must be 1 or more."));
+        Assert.That(Directory.GetFileSystemEntries(_work), Is.Empty);
+    }
 }

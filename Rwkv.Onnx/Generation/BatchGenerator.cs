@@ -77,6 +77,10 @@ public sealed class BatchGenerator : IDisposable
     /// <returns>The sequence.</returns>
     /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens.</exception>
     /// <exception cref="StateMismatchException"><paramref name="initialState"/> belongs to another model or holds more than one sequence.</exception>
+    /// <exception cref="MemoryLimitExceededException">
+    /// The batch with this sequence would not fit in the available memory (see <see cref="RwkvMemoryEstimate"/>).
+    /// </exception>
+    /// <exception cref="InvalidOperationException">The batch's logits would not fit in one buffer.</exception>
     /// <exception cref="ObjectDisposedException">The generator or the model has been disposed.</exception>
     public BatchSequence Add(string prompt, GenerationOptions? options = null, Action<string>? onText = null, RwkvState? initialState = null)
     {
@@ -87,6 +91,7 @@ public sealed class BatchGenerator : IDisposable
         {
             throw new ArgumentException("The prompt is empty; it must encode to at least one token.", nameof(prompt));
         }
+        RequireRoomForOneMore();
         RwkvState state = initialState?.Clone() ?? _model.CreateState();
         try
         {
@@ -203,6 +208,21 @@ public sealed class BatchGenerator : IDisposable
         }
         _batchState?.Dispose();
         _runner.Dispose();
+    }
+
+    // The next step builds a batch state one row larger (beside the current one and the joiners' own states) and binds
+    // it with logits for every row: refuse the sequence now if that cannot fit, before its state adds to the pile.
+    private void RequireRoomForOneMore()
+    {
+        int rows = _active.Count + 1;
+        if ((long)rows * _model.VocabSize > Array.MaxLength)
+        {
+            throw new InvalidOperationException(
+                $"Adding sequence {rows} to the batch would need {(long)rows * _model.VocabSize} logits per step ({rows} × vocabulary {_model.VocabSize}), more than one buffer holds ({Array.MaxLength} floats).");
+        }
+        AvailableMemory.Require(
+            RwkvMemoryEstimate.ForState(_model.Manifest, rows) + RwkvMemoryEstimate.ForStep(_model.Manifest, rows, _model.ActivationsOnHost),
+            $"A batch of {rows} sequences");
     }
 
     // The batch state whose rows are the states of `sequences`, in order. Built anew, from the previous batch state

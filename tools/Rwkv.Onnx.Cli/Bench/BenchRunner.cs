@@ -11,13 +11,13 @@ internal sealed record BenchPlan(
 /// <summary>
 /// Runs a <see cref="BenchPlan"/>. One repeat: reset the state, prefill the prompt (batch × T random tokens) through
 /// <c>prefill.onnx</c>, then decode greedily one token per sequence per step through <c>step.onnx</c>, timing every step.
-/// The warm-up is one such repeat, untimed. Progress goes to <c>progress</c> as (stage, done, total).
+/// The warm-up is one such repeat, untimed. Progress goes to <c>progress</c> as (stage, done, total). The plan's sizes
+/// and memory are checked beforehand by <see cref="BenchLimits"/>.
 /// </summary>
 internal static class BenchRunner
 {
-    public static BenchReport Run(BenchPlan plan, IProgress<(string Stage, int Done, int Total)> progress)
+    public static BenchReport Run(BenchPlan plan, RwkvManifest manifest, IProgress<(string Stage, int Done, int Total)> progress)
     {
-        RwkvManifest manifest = RwkvManifest.Load(plan.ModelDirectory);
         ModelCost cost = ModelCost.Read(plan.ModelDirectory, manifest);
 
         var measured = new List<BenchResult>();
@@ -67,12 +67,12 @@ internal static class BenchRunner
 
         int vocab = model.VocabSize;
         var random = new Random(1234);
-        var prompt = new int[batch * plan.PrefillTokens];
+        var prompt = new int[checked(batch * plan.PrefillTokens)];
         for (int i = 0; i < prompt.Length; i++)
         {
             prompt[i] = random.Next(vocab);
         }
-        var logits = new float[batch * vocab];
+        var logits = new float[checked(batch * vocab)];
         var next = new int[batch];
 
         progress.Report((stage + ": warm-up", 1, total));
@@ -100,9 +100,9 @@ internal static class BenchRunner
             Batch = batch,
             Threads = plan.Threads > 0 ? plan.Threads : Environment.ProcessorCount,
             LoadMs = loadMs,
-            PrefillTokensPerS = batch * plan.PrefillTokens / prefillSeconds,
+            PrefillTokensPerS = (double)batch * plan.PrefillTokens / prefillSeconds,
             PrefillTokensPerSPerSequence = plan.PrefillTokens / prefillSeconds,
-            DecodeTokensPerS = batch * plan.DecodeTokens / decodeSeconds,
+            DecodeTokensPerS = (double)batch * plan.DecodeTokens / decodeSeconds,
             DecodeTokensPerSPerSequence = plan.DecodeTokens / decodeSeconds,
             TtftMs = Median(prefillMs),
             LatencyMs = new LatencyPercentiles(Percentile(stepMs, 0.50), Percentile(stepMs, 0.90), Percentile(stepMs, 0.99)),

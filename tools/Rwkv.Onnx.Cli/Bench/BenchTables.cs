@@ -1,10 +1,9 @@
 using System.Globalization;
 using System.Text;
-using ScottPlot;
 
 namespace Rwkv.Onnx.Cli.Bench;
 
-/// <summary>Renders bench reports (one run, or several merged by <c>bench compare</c>) as a Markdown table and a ScottPlot chart.</summary>
+/// <summary>Renders bench reports (one run, or several merged by <c>bench compare</c>) as a Markdown table; <see cref="BenchChart"/> draws them.</summary>
 internal static class BenchTables
 {
     private static readonly CultureInfo s_invariant = CultureInfo.InvariantCulture;
@@ -35,57 +34,13 @@ internal static class BenchTables
         return text.ToString();
     }
 
-    /// <summary>
-    /// A grouped bar chart: decode tokens/s (left axis) and prefill tokens/s (right axis) per configuration.
-    /// The format follows the extension: <c>.svg</c> writes SVG, anything else PNG.
-    /// </summary>
-    public static void Chart(IReadOnlyList<BenchReport> reports, string path)
-    {
-        var plot = new Plot();
-        var decode = new List<Bar>();
-        var prefill = new List<Bar>();
-        var ticks = new List<Tick>();
-        Color decodeColor = Colors.SteelBlue, prefillColor = Colors.DarkOrange;
-        int index = 0;
-        foreach (BenchReport report in reports)
-        {
-            foreach (BenchResult r in report.Results)
-            {
-                double x = index * 3;
-                decode.Add(new Bar { Position = x, Value = r.DecodeTokensPerS, FillColor = decodeColor });
-                prefill.Add(new Bar { Position = x + 1, Value = r.PrefillTokensPerS, FillColor = prefillColor });
-                ticks.Add(new Tick(x + 0.5, string.Create(s_invariant, $"{ModelLabel(report)}\n{r.Provider} {r.Dtype} b{r.Batch} t{r.Threads}")));
-                index++;
-            }
-        }
-        var decodeBars = plot.Add.Bars(decode);
-        decodeBars.LegendText = "decode tok/s (left)";
-        var prefillBars = plot.Add.Bars(prefill);
-        prefillBars.LegendText = "prefill tok/s (right)";
-        prefillBars.Axes.YAxis = plot.Axes.Right;
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual([.. ticks]);
-        plot.Axes.Left.Label.Text = "decode tokens/s (batch total)";
-        plot.Axes.Right.Label.Text = "prefill tokens/s (batch total)";
-        plot.Axes.Margins(bottom: 0);
-        plot.Title("rwkv-onnx bench");
-        plot.ShowLegend(Alignment.UpperLeft);
-        int width = Math.Max(640, 220 * index);
-        if (string.Equals(Path.GetExtension(path), ".svg", StringComparison.OrdinalIgnoreCase))
-        {
-            plot.SaveSvg(path, width, 480);
-        }
-        else
-        {
-            plot.SavePng(path, width, 480);
-        }
-    }
-
     private static string? CacheNote(BenchReport report) =>
         report.Machine.LastLevelCacheBytes is long cache && report.Model.StepWeightBytes <= cache
             ? string.Create(s_invariant,
                 $"Note: {ModelLabel(report)} reads {report.Model.StepWeightBytes / 1e6:F1} MB of weights per step, which fits the {cache / (1024.0 * 1024):F0} MiB last-level cache of {report.Machine.CpuModel}: its decode need not be bound by DRAM bandwidth, and its decode roofline can exceed 100 %.")
             : null;
 
-    private static string ModelLabel(BenchReport report) =>
+    /// <summary>The model's name and shape, e.g. <c>r7 (RWKV-7 L12 D768)</c>.</summary>
+    public static string ModelLabel(BenchReport report) =>
         string.Create(s_invariant, $"{report.Model.Name} (RWKV-{report.Model.Version} L{report.Model.Layers} D{report.Model.Embedding})");
 }

@@ -110,20 +110,25 @@ internal static class MachineProbe
         return StatusBytes("RssAnon:") ?? process.PrivateMemorySize64;
     }
 
-    // A "kB" line of /proc/self/status (Linux), in bytes; null elsewhere.
-    private static long? StatusBytes(string key)
+    /// <summary>
+    /// A "kB" line of <paramref name="statusPath"/> (Linux's <c>/proc/self/status</c> layout), in bytes; null where the
+    /// file or line is missing. The kernel separates key and value by a tab and pads the value with spaces to 8 digits,
+    /// so from 10 GB on (<c>VmHWM:\t16066028 kB</c>) only the tab separates them.
+    /// </summary>
+    internal static long? StatusBytes(string key, string statusPath = "/proc/self/status")
     {
-        const string StatusPath = "/proc/self/status";
-        if (!File.Exists(StatusPath))
+        if (!File.Exists(statusPath))
         {
             return null;
         }
-        foreach (string line in File.ReadLines(StatusPath))
+        foreach (string line in File.ReadLines(statusPath))
         {
             if (line.StartsWith(key, StringComparison.Ordinal))
             {
-                string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                return long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+                string[] parts = line[key.Length..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+                return parts.Length > 0 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long kilobytes)
+                    ? kilobytes * 1024
+                    : null;
             }
         }
         return null;

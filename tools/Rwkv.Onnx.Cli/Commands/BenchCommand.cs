@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Text;
 using Rwkv.Onnx.Cli.Bench;
-using Spectre.Console;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
@@ -13,6 +13,10 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
+    private const string JsonOption = "--json";
+    private const string MarkdownOption = "--markdown";
+    private const string ChartOption = "--chart";
+
     public static Command Create()
     {
         var directory = new Argument<string>("model") { Description = "The exported model directory." };
@@ -29,6 +33,13 @@ internal static class BenchCommand
         threads.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--threads", 0));
         repeat.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--repeat", 1));
         bandwidthMiB.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--bandwidth-buffer-mib", 1));
+        bandwidthMiB.Validators.Add(result =>
+        {
+            if (OptionValues.TryGet(result, out int value) && value > BenchLimits.MaxBandwidthBufferMiB)
+            {
+                result.AddError($"--bandwidth-buffer-mib: {value} is out of range; it must be from 1 to {BenchLimits.MaxBandwidthBufferMiB} (the test's buffer is one float array, at most 8 GiB).");
+            }
+        });
 
         var command = new Command("bench", "Benchmark an exported model: prefill and decode speed, latency, memory, and the roofline against measured memory bandwidth.")
         {
@@ -36,6 +47,8 @@ internal static class BenchCommand
         };
         command.SetAction(parsed =>
         {
+            // Everything that can be known wrong is checked before the first measurement, which may be an hour away from the last.
+            BenchOutputs outputs = BenchOutputs.Check([(JsonOption, parsed.GetValue(json)), (MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
             var plan = new BenchPlan(
                 parsed.GetRequiredValue(directory), ParseProviders(parsed.GetRequiredValue(providers)), ParseBatches(parsed.GetRequiredValue(batches)),
                 parsed.GetValue(prefill), parsed.GetValue(decode), parsed.GetValue(threads), parsed.GetValue(repeat),
@@ -44,13 +57,11 @@ internal static class BenchCommand
             {
                 throw new DirectoryNotFoundException($"Model directory '{plan.ModelDirectory}' does not exist.");
             }
-            TextWriter stderr = parsed.InvocationConfiguration.Error;
-            BenchReport report = WithProgress(stderr, progress => BenchRunner.Run(plan, progress));
-            if (parsed.GetValue(json) is string jsonPath)
-            {
-                File.WriteAllText(jsonPath, report.ToJson());
-            }
-            WriteOutputs(parsed, [report], markdown, chart);
+            BenchLimits.CheckPlan(plan);
+            RwkvManifest manifest = RwkvManifest.Load(plan.ModelDirectory);
+            BenchLimits.CheckModel(plan, manifest);
+            BenchReport report = BenchProgress.Run(parsed.InvocationConfiguration.Error, progress => BenchRunner.Run(plan, manifest, progress));
+            WriteOutputs(parsed, [report], outputs, () => Encoding.UTF8.GetBytes(report.ToJson()));
             return ExitCodes.Success;
         });
         return command;
@@ -63,30 +74,29 @@ internal static class BenchCommand
         var compare = new Command("compare", "Merge bench JSON reports from several runs or machines into one table and chart.") { files, markdown, chart };
         compare.SetAction(parsed =>
         {
+            BenchOutputs outputs = BenchOutputs.Check([(MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
             var reports = parsed.GetRequiredValue(files).Select(BenchReport.Load).ToList();
-            WriteOutputs(parsed, reports, markdown, chart);
+            WriteOutputs(parsed, reports, outputs, json: null);
             return ExitCodes.Success;
         });
         return compare;
     }
 
     private static (Option<string?> Json, Option<string?> Markdown, Option<string?> Chart) OutputOptions() => (
-        new Option<string?>("--json") { Description = "Write the results as JSON (schema rwkv-onnx-bench/1, see BENCHMARKS.md)." },
-        new Option<string?>("--markdown") { Description = "Write the Markdown table to this file." },
-        new Option<string?>("--chart") { Description = "Write a bar chart; .svg for SVG, otherwise PNG." });
+        new Option<string?>(JsonOption) { Description = "Write the results as JSON (schema rwkv-onnx-bench/1, see BENCHMARKS.md)." },
+        new Option<string?>(MarkdownOption) { Description = "Write the Markdown table to this file." },
+        new Option<string?>(ChartOption) { Description = "Write a bar chart (decode and prefill panels); .svg for SVG, otherwise PNG." });
 
-    private static void WriteOutputs(ParseResult parsed, IReadOnlyList<BenchReport> reports, Option<string?> markdown, Option<string?> chart)
+    // The table goes to stdout first; then the files, all or none.
+    private static void WriteOutputs(ParseResult parsed, IReadOnlyList<BenchReport> reports, BenchOutputs outputs, Func<byte[]>? json)
     {
         string table = BenchTables.Markdown(reports);
         parsed.InvocationConfiguration.Output.Write(table);
-        if (parsed.GetValue(markdown) is string markdownPath)
-        {
-            File.WriteAllText(markdownPath, table);
-        }
-        if (parsed.GetValue(chart) is string chartPath)
-        {
-            BenchTables.Chart(reports, chartPath);
-        }
+        bool svg = string.Equals(Path.GetExtension(outputs.PathOf(ChartOption)), ".svg", StringComparison.OrdinalIgnoreCase);
+        outputs.Write(
+            (JsonOption, json ?? (() => [])),
+            (MarkdownOption, () => Encoding.UTF8.GetBytes(table)),
+            (ChartOption, () => BenchChart.Render(reports, svg)));
     }
 
     private static RwkvExecutionProvider[] ParseProviders(string value) =>
@@ -103,43 +113,4 @@ internal static class BenchCommand
             int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int batch) && batch > 0
                 ? batch
                 : throw new UsageException($"--batch: '{item}' is not a positive batch size."))];
-
-    /// <summary>Spectre.Console progress bars on a terminal; otherwise one plain stderr line per stage.</summary>
-    private static T WithProgress<T>(TextWriter stderr, Func<IProgress<(string Stage, int Done, int Total)>, T> work)
-    {
-        bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        if (!terminal)
-        {
-            return work(new PlainLines(stderr));
-        }
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
-        return console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(context => work(new Bars(context)));
-    }
-
-    private sealed class PlainLines(TextWriter stderr) : IProgress<(string Stage, int Done, int Total)>
-    {
-        public void Report((string Stage, int Done, int Total) value) => stderr.WriteLine($"bench: {value.Stage} ({value.Done}/{value.Total})");
-    }
-
-    // One bar per configuration (the text before ':'), its description showing the current step.
-    private sealed class Bars(ProgressContext context) : IProgress<(string Stage, int Done, int Total)>
-    {
-        private readonly Dictionary<string, ProgressTask> _tasks = [];
-
-        public void Report((string Stage, int Done, int Total) value)
-        {
-            string key = value.Stage.Split(':')[0];
-            if (!_tasks.TryGetValue(key, out ProgressTask? task))
-            {
-                task = context.AddTask(Markup.Escape(value.Stage), maxValue: Math.Max(1, value.Total));
-                _tasks.Add(key, task);
-            }
-            task.Description = Markup.Escape(value.Stage);
-            task.MaxValue = Math.Max(1, value.Total);
-            task.Value = value.Done;
-        }
-    }
 }

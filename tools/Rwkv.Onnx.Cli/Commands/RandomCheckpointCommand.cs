@@ -47,6 +47,13 @@ internal static class RandomCheckpointCommand
         embd.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--embd", 1));
         vocab.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--vocab", 1));
         headSize.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--head-size", 1));
+        ffn.Validators.Add(result =>
+        {
+            if (OptionValues.TryGet(result, out int? value) && value < 1)
+            {
+                result.AddError($"--ffn: {value} is out of range; it must be 1 or more.");
+            }
+        });
 
         var command = new Command("random-checkpoint", "Write a seeded random-weight RWKV checkpoint of a real shape (rwkv.cpp .bin) for benchmarks.")
         {
@@ -63,6 +70,7 @@ internal static class RandomCheckpointCommand
                 parsed.GetRequiredValue(version), parsed.GetValue(layers), parsed.GetValue(embd), parsed.GetValue(vocab),
                 parsed.GetValue(ffn), parsed.GetValue(headSize), parsed.GetValue(seed),
                 parsed.GetRequiredValue(dtype) == "fp16" ? TensorDType.Float16 : TensorDType.Float32);
+            CheckTensorSizes(spec);
             var stopwatch = Stopwatch.StartNew();
             string temporary = path + ".partial";
             try
@@ -83,7 +91,7 @@ internal static class RandomCheckpointCommand
 
     private static void Write(string path, Spec spec)
     {
-        int c = spec.Embd, f = spec.FfnOrDefault;
+        int c = spec.Embd, f = checked((int)spec.FfnOrDefault);
         if (spec.DType == TensorDType.Float16 && spec.Version is not ("6" or "7"))
         {
             throw new UsageException($"--dtype: fp16 is written for versions 6 and 7 only, not {spec.Version}.");
@@ -111,8 +119,37 @@ internal static class RandomCheckpointCommand
         }
     }
 
+    /// <summary>
+    /// Every tensor is drawn into one float array, so none may hold more than <see cref="Array.MaxLength"/> elements. The
+    /// largest are [D, D] (the attention matrices), [V, D] (embedding and head) and [F, D] (the channel mix), so the limits
+    /// are on --embd alone, then on --vocab and --ffn at that width. Checked before the file is created.
+    /// </summary>
+    private static void CheckTensorSizes(Spec spec)
+    {
+        long c = spec.Embd, limit = Array.MaxLength;
+        long widest = (long)Math.Sqrt(limit);
+        if (c * c > limit)
+        {
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--embd: {c} makes each [{c}, {c}] attention matrix {c * c} elements, more than one tensor holds ({limit}); --embd can be at most {widest}."));
+        }
+        if (spec.Vocab * c > limit)
+        {
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--vocab: {spec.Vocab} at --embd {c} makes 'emb.weight' and 'head.weight' [{spec.Vocab}, {c}] {spec.Vocab * c} elements, more than one tensor holds ({limit}); at this --embd, --vocab can be at most {limit / c}."));
+        }
+        long f = spec.FfnOrDefault;
+        if (f * c > limit)
+        {
+            string which = spec.Ffn is null ? $"the default --ffn {f}" : $"--ffn {f}";
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--ffn: {which} at --embd {c} makes 'ffn.key.weight' [{f}, {c}] {f * c} elements, more than one tensor holds ({limit}); at this --embd, --ffn can be at most {limit / c}."));
+        }
+    }
+
     private sealed record Spec(string Version, int Layers, int Embd, int Vocab, int? Ffn, int HeadSize, int Seed, TensorDType DType)
     {
-        public int FfnOrDefault => Ffn ?? (Version is "4" or "7" ? 4 * Embd : Embd * 7 / 2 / 32 * 32);
+        // In long: 4·D overflows an int from D = 536,870,912, long before CheckTensorSizes reports the width.
+        public long FfnOrDefault => Ffn ?? (Version is "4" or "7" ? 4L * Embd : 7L * Embd / 2 / 32 * 32);
     }
 }
