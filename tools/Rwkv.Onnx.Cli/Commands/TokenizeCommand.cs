@@ -5,7 +5,7 @@ using Rwkv.Onnx.Tokenization;
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// <c>rwkv-onnx tokenize &lt;model-dir|tokenizer-file&gt; --text "..." [--json]</c>: prints the token ids of the text,
+/// <c>rwkv-onnx tokenize &lt;model-dir|world|neox|bytes|tokenizer-file&gt; --text "..." [--json]</c>: prints the token ids of the text,
 /// space-separated, or with <c>--json</c> as a bare JSON array, so the tokenization can be compared with another
 /// implementation.
 /// </summary>
@@ -15,7 +15,8 @@ internal static class TokenizeCommand
     {
         var source = new Argument<string>("source")
         {
-            Description = "An exported model directory (its manifest's tokenizer), a World vocabulary .txt or a Hugging Face tokenizer.json.",
+            Description = "An exported model directory (its manifest's tokenizer), a built-in tokenizer (world, neox, bytes), " +
+                "a World vocabulary .txt or a Hugging Face tokenizer.json.",
         };
         var text = new Option<string>("--text", "-t") { Description = "The text to tokenize.", Required = true };
         var json = new Option<bool>("--json") { Description = "Print a bare JSON array of ids." };
@@ -25,9 +26,7 @@ internal static class TokenizeCommand
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
             string path = parsed.GetRequiredValue(source);
-            ByteLevelTokenizer tokenizer = Directory.Exists(path)
-                ? RwkvTokenizers.Load(RwkvManifest.Load(path), path)
-                : RwkvTokenizers.LoadFile(path);
+            ByteLevelTokenizer tokenizer = TokenizerChoice.Load(path);
             IReadOnlyList<int> ids = tokenizer.EncodeToIds(parsed.GetRequiredValue(text));
             string separator = parsed.GetValue(json) ? "," : " ";
             string list = string.Join(separator, ids.Select(id => id.ToString(CultureInfo.InvariantCulture)));
