@@ -121,7 +121,7 @@ internal static class ExportCommand
             RwkvManifest manifest = ExportProgressDisplay.Run(stderr,
                 progress => RwkvExporter.Export(parsed.GetRequiredValue(checkpoint), outputDirectory, options, progress));
             WriteSummary(stdout, outputDirectory, manifest);
-            ExportNotes.Write(stderr, outputDirectory, manifest);
+            ExportNotes.Write(stderr, outputDirectory, manifest, parsed.GetValue(groupNormEps));
             return ExitCodes.Success;
         });
         return command;
