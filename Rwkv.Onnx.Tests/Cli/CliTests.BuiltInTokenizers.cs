@@ -48,7 +48,7 @@ public sealed partial class CliTests
         Assert.Multiple(() =>
         {
             Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage));
-            Assert.That(run.Stderr, Does.StartWith("error: The built-in tokenizer 'bytes' has 256 tokens, far fewer than the model's vocabulary of 65536"));
+            Assert.That(run.Stderr, Does.StartWith("error: The built-in tokenizer 'bytes' has 256 tokens, fewer than the model's vocabulary of 65536 by more than padding (to 256)"));
             Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1), "one error line");
             Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { Path.GetFileName(checkpoint) }));
         });

@@ -67,9 +67,9 @@ public sealed class RwkvTokenizersBuiltInTests
 
     private const string Other = ": the model was trained with another tokenizer";
 
-    [TestCase("bytes", 65536, "has 256 tokens, far fewer than the model's vocabulary of 65536" + Other)]
-    [TestCase("bytes", 300, "has 256 tokens, far fewer than the model's vocabulary of 300" + Other)]
-    [TestCase("neox", 65536, "has 50277 tokens, far fewer than the model's vocabulary of 65536" + Other)]
+    [TestCase("bytes", 65536, "has 256 tokens, fewer than the model's vocabulary of 65536 by more than padding (to 256)" + Other)]
+    [TestCase("bytes", 300, "has 256 tokens, fewer than the model's vocabulary of 300 by more than padding (to 256)" + Other)]
+    [TestCase("neox", 65536, "has 50277 tokens, fewer than the model's vocabulary of 65536 by more than padding (to 50432)" + Other)]
     [TestCase("world", 50277, "has 65536 tokens, more than the model's vocabulary of 50277")]
     [TestCase("neox", 50304, null)] // padded to a multiple of 64
     [TestCase("neox", 50432, null)] // padded to a multiple of 256
@@ -93,6 +93,6 @@ public sealed class RwkvTokenizersBuiltInTests
     {
         var e = Assert.Throws<ModelContractException>(() => RwkvTokenizers.Load(RwkvTokenizersTests.Manifest("bytes", null, 65536), "/models/m"));
 
-        Assert.That(e!.Message, Does.Contain("names the 'bytes' tokenizer, which has 256 tokens, far fewer than the model's vocabulary of 65536"));
+        Assert.That(e!.Message, Does.Contain("names the 'bytes' tokenizer, which has 256 tokens, fewer than the model's vocabulary of 65536 by more than padding (to 256)"));
     }
 }

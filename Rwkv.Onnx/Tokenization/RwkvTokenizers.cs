@@ -21,7 +21,7 @@ public static class RwkvTokenizers
     /// <summary>The file name of the built-in GPT-NeoX-20B <c>tokenizer.json</c>, as copied into a model directory.</summary>
     public const string GptNeoXTokenizerFile = "20B_tokenizer.json";
 
-    /// <summary>The vocabulary of the RWKV-4 Pile and Raven models: GPT-NeoX-20B's 50,254 tokens and 23 added ones.</summary>
+    /// <summary>The vocabulary of the RWKV-4 Pile and Raven models: the 50,277 token ids of GPT-NeoX-20B's tokenizer.</summary>
     public const int GptNeoXVocabularySize = 50277;
 
     /// <summary>The built-in kinds: <c>bytes</c>, <c>world</c> and <c>neox</c>.</summary>
@@ -101,7 +101,7 @@ public static class RwkvTokenizers
         }
         int padded = (int)Math.Min(int.MaxValue, ((tokens + 255L) / 256) * 256);
         return vocabularySize > padded
-            ? $"has {tokens} tokens, far fewer than the model's vocabulary of {vocabularySize}: the model was trained with another tokenizer"
+            ? $"has {tokens} tokens, fewer than the model's vocabulary of {vocabularySize} by more than padding (to {padded}): the model was trained with another tokenizer"
             : null;
     }
 
