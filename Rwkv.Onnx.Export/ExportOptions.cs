@@ -1,3 +1,5 @@
+using Rwkv.Onnx.Tokenization;
+
 namespace Rwkv.Onnx.Export;
 
 /// <summary>Options of <see cref="RwkvExporter.Export"/>.</summary>
@@ -18,6 +20,7 @@ public sealed class ExportOptions
     private readonly float? _groupNormEpsilon;
     private readonly int _blockSize = DefaultBlockSize;
     private readonly int? _residualRescaleEvery;
+    private readonly string? _builtInTokenizer;
 
     /// <summary>Storage type of weight matrices. Default float32.</summary>
     public WeightDType WeightDType { get; init; } = WeightDType.Float32;
@@ -85,10 +88,31 @@ public sealed class ExportOptions
     /// <summary>
     /// A tokenizer file to copy into the model directory and name in the manifest: a World vocabulary
     /// (<c>rwkv_vocab_v20230424.txt</c>, kind <c>world</c>) or a Hugging Face <c>tokenizer.json</c> (kind <c>neox</c>).
-    /// Null (default): vocabulary-256 models get the <c>bytes</c> tokenizer, others a manifest without a tokenizer
-    /// (kind <c>unknown</c>), which the runtime cannot generate text with.
+    /// Null (default): <see cref="BuiltInTokenizer"/>, or else the built-in tokenizer of the vocabulary
+    /// (<see cref="RwkvTokenizers.DefaultKind"/>: 256 <c>bytes</c>, 50,277 <c>neox</c>, 65,536 <c>world</c>); any other
+    /// vocabulary gets a manifest without a tokenizer (kind <c>unknown</c>), which the runtime cannot generate text with.
     /// </summary>
     public string? TokenizerPath { get; init; }
+
+    /// <summary>
+    /// A built-in tokenizer to use instead of the vocabulary's default: <c>bytes</c>, <c>world</c> or <c>neox</c>
+    /// (<see cref="RwkvTokenizers.BuiltInKinds"/>). <c>world</c> and <c>neox</c> copy their file into the model directory
+    /// (<see cref="RwkvTokenizers.WorldVocabularyFile"/>, <see cref="RwkvTokenizers.GptNeoXTokenizerFile"/>), so the directory
+    /// runs without this library. Null (default): see <see cref="TokenizerPath"/>; setting both is an error at export.
+    /// </summary>
+    /// <exception cref="ArgumentException">Not a built-in kind.</exception>
+    public string? BuiltInTokenizer
+    {
+        get => _builtInTokenizer;
+        init
+        {
+            if (value is not null && !RwkvTokenizers.BuiltInKinds.Contains(value))
+            {
+                throw new ArgumentException($"'{value}' is not a built-in tokenizer; the built-in ones are {string.Join(", ", RwkvTokenizers.BuiltInKinds)}.", nameof(value));
+            }
+            _builtInTokenizer = value;
+        }
+    }
 
     /// <summary>
     /// Epsilon of the per-head group norm <c>ln_x</c>; a training convention that the weights do not record.

@@ -54,7 +54,10 @@ public static class RwkvExporter
     /// <exception cref="CheckpointFormatException">The checkpoint is unreadable or not a supported RWKV model.</exception>
     /// <exception cref="ExportOutputException">The output was refused (see remarks); nothing was touched.</exception>
     /// <exception cref="InvalidDataException"><see cref="ExportOptions.TokenizerPath"/> is not a tokenizer file.</exception>
-    /// <exception cref="ArgumentException"><see cref="ExportOptions.TokenizerPath"/> has more tokens than the checkpoint's vocabulary.</exception>
+    /// <exception cref="ArgumentException">
+    /// The tokenizer (<see cref="ExportOptions.TokenizerPath"/> or <see cref="ExportOptions.BuiltInTokenizer"/>) does not fit the
+    /// checkpoint's vocabulary (more tokens, or far fewer), or both options are set.
+    /// </exception>
     public static RwkvManifest Export(string checkpointPath, string outputDirectory, ExportOptions options,
         IProgress<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -68,15 +71,15 @@ public static class RwkvExporter
         destination.CheckNotInput([checkpoint.Path, .. checkpoint.Files, .. options.TokenizerPath is { } t ? [t] : Array.Empty<string>()]);
         destination.CheckExisting(options.Overwrite);
         RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options);
-        RwkvTokenizerInfo tokenizer = CheckTokenizer(options.TokenizerPath, architecture.Info.Vocab);
+        (RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer) = CheckTokenizer(options, architecture.Info.Vocab);
 
         destination.CleanUpLeftovers();
         string temporary = destination.CreateTemporary();
         try
         {
-            if (options.TokenizerPath is not null)
+            if (openTokenizer is not null)
             {
-                File.Copy(options.TokenizerPath, Path.Combine(temporary, tokenizer.File!)); // CheckTokenizer sets File with the path
+                CopyTokenizer(openTokenizer, Path.Combine(temporary, tokenizer.File!)); // CheckTokenizer sets File with openTokenizer
             }
             RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, tokenizer, progress, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
@@ -157,25 +160,46 @@ public static class RwkvExporter
         return manifest;
     }
 
-    // The manifest's tokenizer entry; a given tokenizer file is read now, so a bad one fails before the export.
-    private static RwkvTokenizerInfo CheckTokenizer(string? path, int vocab)
+    // The manifest's tokenizer entry, and how to open the file to copy into the model (null when none is needed): an
+    // explicit file or built-in kind is read now and checked against the vocabulary, so a wrong one fails before the
+    // export. Without either, the vocabulary picks a built-in tokenizer, or none ("unknown", which the CLI warns about).
+    private static (RwkvTokenizerInfo Info, Func<Stream>? Open) CheckTokenizer(ExportOptions options, int vocab)
     {
-        if (path is null)
+        if (options.TokenizerPath is { } path)
         {
-            return new RwkvTokenizerInfo { Kind = vocab == 256 ? ByteTokenizer.Kind : "unknown" };
+            if (options.BuiltInTokenizer is { } builtIn)
+            {
+                throw new ArgumentException($"Both a tokenizer file ('{path}') and the built-in tokenizer '{builtIn}' are given; choose one.", nameof(options));
+            }
+            if (RwkvTokenizers.Mismatch(RwkvTokenizers.LoadFile(path), vocab) is { } mismatch)
+            {
+                throw new ArgumentException($"Tokenizer '{path}' {mismatch}.", nameof(options));
+            }
+            string file = Path.GetFileName(path);
+            if (file is RwkvContract.ManifestFile or RwkvContract.StepGraphFile or RwkvContract.PrefillGraphFile or RwkvContract.WeightsFile)
+            {
+                throw new ArgumentException($"Tokenizer '{path}' has the name of a model file ('{file}'); rename it.", nameof(options));
+            }
+            return (new RwkvTokenizerInfo { Kind = RwkvTokenizers.DetectKind(path), File = file }, () => File.OpenRead(path));
         }
-        ByteLevelTokenizer tokenizer = RwkvTokenizers.LoadFile(path);
-        if (tokenizer.VocabularySize > vocab)
+        if (options.BuiltInTokenizer is { } chosen && RwkvTokenizers.Mismatch(RwkvTokenizers.CreateBuiltIn(chosen), vocab) is { } wrong)
         {
-            throw new ArgumentException(
-                $"Tokenizer '{path}' has {tokenizer.VocabularySize} tokens but the checkpoint's vocabulary has {vocab}.", nameof(path));
+            throw new ArgumentException($"The built-in tokenizer '{chosen}' {wrong}.", nameof(options));
         }
-        string file = Path.GetFileName(path);
-        if (file is RwkvContract.ManifestFile or RwkvContract.StepGraphFile or RwkvContract.PrefillGraphFile or RwkvContract.WeightsFile)
+        if ((options.BuiltInTokenizer ?? RwkvTokenizers.DefaultKind(vocab)) is not { } kind)
         {
-            throw new ArgumentException($"Tokenizer '{path}' has the name of a model file ('{file}'); rename it.", nameof(path));
+            return (new RwkvTokenizerInfo { Kind = RwkvTokenizers.UnknownKind }, null);
         }
-        return new RwkvTokenizerInfo { Kind = RwkvTokenizers.DetectKind(path), File = file };
+        return RwkvTokenizers.BuiltInFile(kind) is { } builtInFile
+            ? (new RwkvTokenizerInfo { Kind = kind, File = builtInFile }, () => RwkvTokenizers.OpenBuiltInFile(kind))
+            : (new RwkvTokenizerInfo { Kind = kind }, null);
+    }
+
+    private static void CopyTokenizer(Func<Stream> open, string target)
+    {
+        using Stream source = open();
+        using FileStream copy = File.Create(target);
+        source.CopyTo(copy);
     }
 
     /// <summary>Detects a checkpoint's version, sizes and state layout without exporting it.</summary>

@@ -126,9 +126,9 @@ public sealed class RwkvModel : IDisposable
     /// Loads an exported model directory: reads <see cref="RwkvContract.ManifestFile"/>, checks that the
     /// files it names exist and that the weights file has the manifest's size (and, with
     /// <see cref="RwkvModelOptions.VerifyChecksums"/>, its SHA-256), creates the step and prefill sessions on the
-    /// requested execution provider, and checks their inputs and outputs against the manifest and that the
-    /// manifest embedded in each graph describes the same architecture and weights file (so a graph copied
-    /// from another export is refused).
+    /// requested execution provider, and checks their inputs and outputs (names, element types, shapes) against the
+    /// manifest and that the manifest embedded in each graph describes the same architecture and weights file (so a
+    /// graph copied from another export is refused).
     /// </summary>
     /// <param name="directory">The directory written by the exporter.</param>
     /// <param name="options">Session settings; null for the defaults (CPU).</param>
@@ -139,8 +139,9 @@ public sealed class RwkvModel : IDisposable
     /// this runtime does not read; the weights file has another size (or, when verified, SHA-256) than the
     /// manifest records; a graph is not a valid ONNX model, or ONNX Runtime cannot load it (the
     /// <see cref="OnnxRuntimeException"/> is the inner exception); a weight of the step graph lies outside the
-    /// weights file; a graph lacks an input or output the manifest names; or a graph was exported with another
-    /// manifest.
+    /// weights file; a graph lacks an input or output the manifest names, or has another element type or shape
+    /// than the manifest and the contract give it (tokens int64, logits float32, state of the manifest's dtype and
+    /// shape, which must be float32); or a graph was exported with another manifest.
     /// </exception>
     /// <exception cref="ExecutionProviderUnavailableException">
     /// The requested provider is not in the native ONNX Runtime this process loaded, or failed to start.
@@ -186,13 +187,8 @@ public sealed class RwkvModel : IDisposable
             }
             prepackedWeights = new PrePackedWeightsContainer();
             (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
-            string[] states = [.. manifest.State.Select(s => s.Input)];
-            string[] presents = [.. manifest.State.Select(s => s.Output)];
-            ValidateGraph(directory, manifest, manifest.StepGraph, stepSession,
-                [RwkvContract.TokensInput, .. states], [RwkvContract.LogitsOutput, .. presents]);
-            ValidateGraph(directory, manifest, manifest.PrefillGraph, prefillSession,
-                [RwkvContract.TokensInput, RwkvContract.NumLogitsInput, .. states],
-                [RwkvContract.LogitsOutput, RwkvContract.LogitsAllOutput, .. presents]);
+            GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);
+            GraphIoValidator.Validate(directory, manifest, manifest.PrefillGraph, prefillSession, prefill: true);
             sharedWeights?.ReleaseResidentPages();
             if (ResolveStateLocation(options) == RwkvStateLocation.Device)
             {
@@ -471,56 +467,4 @@ public sealed class RwkvModel : IDisposable
             throw new ModelContractException(path, file, $"ONNX Runtime could not load graph '{path}': {e.Message}", e);
         }
     }
-
-    private static void ValidateGraph(string directory, RwkvManifest manifest, RwkvGraphInfo graph, InferenceSession session,
-        IEnumerable<string> requiredInputs, IEnumerable<string> requiredOutputs)
-    {
-        string path = Path.Combine(directory, graph.File);
-        foreach (string name in requiredInputs.Concat(graph.Inputs))
-        {
-            if (!session.InputMetadata.ContainsKey(name))
-            {
-                throw new ModelContractException(path, name, $"Graph '{path}' has no input '{name}', which the manifest requires.");
-            }
-        }
-        foreach (string name in requiredOutputs.Concat(graph.Outputs))
-        {
-            if (!session.OutputMetadata.ContainsKey(name))
-            {
-                throw new ModelContractException(path, name, $"Graph '{path}' has no output '{name}', which the manifest requires.");
-            }
-        }
-        foreach (RwkvStateTensorInfo state in manifest.State)
-        {
-            ValidateStateShape(path, state.Input, session.InputMetadata[state.Input].Dimensions, state.Shape);
-            ValidateStateShape(path, state.Output, session.OutputMetadata[state.Output].Dimensions, state.Shape);
-        }
-        int[] logits = session.OutputMetadata[RwkvContract.LogitsOutput].Dimensions;
-        if (logits.Length != 2 || !DimensionMatches(logits[1], manifest.Architecture.Vocab))
-        {
-            throw new ModelContractException(path, RwkvContract.LogitsOutput,
-                $"Graph '{path}' output '{RwkvContract.LogitsOutput}' has shape {FormatShape(logits)}; " +
-                $"expected [batch, {manifest.Architecture.Vocab}].");
-        }
-    }
-
-    private static void ValidateStateShape(string path, string name, int[] dimensions, IReadOnlyList<int> shape)
-    {
-        bool matches = dimensions.Length == shape.Count + 1;
-        for (int i = 0; matches && i < shape.Count; i++)
-        {
-            matches = DimensionMatches(dimensions[i + 1], shape[i]);
-        }
-        if (!matches)
-        {
-            throw new ModelContractException(path, name,
-                $"Graph '{path}' state '{name}' has shape {FormatShape(dimensions)}; expected [batch, {string.Join(", ", shape)}].");
-        }
-    }
-
-    // ONNX Runtime reports a symbolic dimension as -1; it matches any size.
-    private static bool DimensionMatches(int graphDimension, int expected) => graphDimension < 0 || graphDimension == expected;
-
-    private static string FormatShape(int[] dimensions) =>
-        $"[{string.Join(", ", dimensions.Select(d => d < 0 ? "?" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}]";
 }

@@ -97,8 +97,9 @@ public sealed class RwkvModelOptions
 
     /// <summary>
     /// Whether every <see cref="RwkvRunner"/> forward checks the logits it wrote and throws
-    /// <see cref="Exceptions.NonFiniteValueException"/> on NaN or an infinity (naming the index), instead of returning
-    /// them. Default false: the check is one vectorized pass over the logits, small next to a step but not free.
+    /// <see cref="Exceptions.NonFiniteValueException"/> on NaN or an infinity (naming the first such logit, and the position
+    /// and id of the token it follows), instead of returning them. Default false: the check is one vectorized pass over
+    /// the logits, small next to a step but not free.
     /// The generators (<see cref="Generation.TextGenerator"/>, <see cref="Generation.BatchGenerator"/>) check
     /// before every sample whatever this says. When it throws, the state has already advanced past the tokens.
     /// </summary>

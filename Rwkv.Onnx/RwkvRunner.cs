@@ -165,8 +165,7 @@ public sealed class RwkvRunner : IDisposable
                     }
                     if (_model.Options.CheckFiniteLogits && !TensorPrimitives.IsFiniteAll<float>(logits))
                     {
-                        NonFiniteValueException.ThrowIfAny(logits, RwkvContract.LogitsOutput,
-                            $"the output of the model loaded from '{_model.ModelDirectory}' (rows of {_model.VocabSize})");
+                        throw NonFiniteLogits(logits, tokens, sequenceLength, state.BatchSize, allLogits);
                     }
                 }
                 finally
@@ -183,6 +182,27 @@ public sealed class RwkvRunner : IDisposable
         {
             _gate.Exit();
         }
+    }
+
+    // Names the first bad logit by the token it follows: rows are positions with allLogits (batch 1), else sequences at
+    // their last position.
+    private NonFiniteValueException NonFiniteLogits(ReadOnlySpan<float> logits, ReadOnlySpan<int> tokens, int sequenceLength, int batchSize, bool allLogits)
+    {
+        int vocab = _model.VocabSize;
+        int index = 0;
+        while (float.IsFinite(logits[index]))
+        {
+            index++;
+        }
+        int row = index / vocab;
+        int sequence = allLogits ? 0 : row;
+        int position = allLogits ? row : sequenceLength - 1;
+        int id = tokens[(sequence * sequenceLength) + position];
+        string where = batchSize == 1 ? $"position {position}" : $"position {position} of sequence {sequence}";
+        return new NonFiniteValueException(RwkvContract.LogitsOutput, index, logits[index],
+            $"The model loaded from '{_model.ModelDirectory}' produced {NonFiniteValueException.Describe(logits[index])} at logit {index % vocab} " +
+            $"(of {vocab}) after the token at {where} (id {id}; positions count from 0, {sequenceLength} tokens); every logit must be finite: " +
+            "the weights are corrupted or the arithmetic overflowed.");
     }
 
     private void Validate(ReadOnlySpan<int> tokens, int sequenceLength, RwkvState state, ReadOnlySpan<float> logits,

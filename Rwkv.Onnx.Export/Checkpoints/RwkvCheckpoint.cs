@@ -99,6 +99,7 @@ public sealed class RwkvCheckpoint : IDisposable, ITensorSource
         RwkvCppReader reader = RwkvCppReader.Open(path);
         try
         {
+            reader.CheckHeader();
             return new RwkvCheckpoint(reader, path, reader.Format, RwkvCppLayout.ToCanonical(reader));
         }
         catch

@@ -19,6 +19,9 @@ public sealed class RwkvCppReader : ICheckpointReader
     public const uint Magic = 0x67676d66;
 
     private const int MaxNameLength = 1 << 12;
+
+    // rwkv.cpp's type codes, by code: 4, 5 and 6 are formats rwkv.cpp removed.
+    private static readonly string[] s_typeNames = ["FP32", "FP16", "Q4_0", "Q4_1", "Q4_1_O", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0"];
     private readonly SafeFileHandle _handle;
     private readonly List<CheckpointTensor> _tensors = [];
 
@@ -45,6 +48,12 @@ public sealed class RwkvCppReader : ICheckpointReader
 
     /// <summary>n_layer from the header.</summary>
     public int LayerCount { get; private set; }
+
+    /// <summary>
+    /// data_type from the header: the rwkv.cpp type code of most parameters (0 FP32, 1 FP16, 2 Q4_0, 3 Q4_1,
+    /// 7 Q5_0, 8 Q5_1, 9 Q8_0). Checked against the tensors by <see cref="CheckHeader"/>, not at open.
+    /// </summary>
+    public int DataTypeCode { get; private set; }
 
     /// <inheritdoc/>
     public IReadOnlyList<CheckpointTensor> Tensors => _tensors;
@@ -102,6 +111,7 @@ public sealed class RwkvCppReader : ICheckpointReader
         VocabSize = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
         EmbeddingSize = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
         LayerCount = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
+        DataTypeCode = BinaryPrimitives.ReadInt32LittleEndian(header[20..]);
         if (VocabSize <= 0 || EmbeddingSize <= 0 || LayerCount <= 0)
         {
             throw Error(null, $"has an invalid header: n_vocab {VocabSize}, n_embed {EmbeddingSize}, n_layer {LayerCount}");
@@ -207,6 +217,87 @@ public sealed class RwkvCppReader : ICheckpointReader
             throw Error(null, "holds no tensors");
         }
     }
+
+    /// <summary>
+    /// Checks the header's n_vocab, n_embed, n_layer and data_type against what the tensors imply: the shape of
+    /// <c>emb.weight</c> (<c>[n_vocab, n_embed]</c>), the number of <c>blocks.{i}</c>, and the lowest-precision type
+    /// the tensors use (rwkv.cpp keeps 1-D and <c>.time_</c> tensors in FP32 whatever the data type). Not done at
+    /// <see cref="Open"/>, so that files holding only some tensors stay readable; a missing <c>emb.weight</c> is left
+    /// to the architecture check, which names it.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">A header field contradicts the tensors; the message names the
+    /// field, its value and the value the tensors imply.</exception>
+    public void CheckHeader()
+    {
+        if (_tensors.Find(t => t.Name == "emb.weight") is { Shape.Count: 2 } emb)
+        {
+            CheckField("n_vocab", VocabSize, emb.Shape[0], $"tensor 'emb.weight' has shape {emb.ShapeText}");
+            CheckField("n_embed", EmbeddingSize, emb.Shape[1], $"tensor 'emb.weight' has shape {emb.ShapeText}");
+        }
+        long blocks = 0;
+        foreach (CheckpointTensor t in _tensors)
+        {
+            if (LayerIndex(t.Name) is { } index)
+            {
+                blocks = Math.Max(blocks, index + 1);
+            }
+        }
+        CheckField("n_layer", LayerCount, blocks, blocks == 0 ? "no tensor name starts with 'blocks.{i}.'" : $"the last block is 'blocks.{blocks - 1}'");
+        CheckDataType();
+    }
+
+    private void CheckField(string field, long header, long implied, string because)
+    {
+        if (header != implied)
+        {
+            throw Error(null, $"has a header that says {field} {header}, but its tensors imply {implied} ({because}); the header or the tensors are corrupt");
+        }
+    }
+
+    // The header names the type of the quantized (or FP16) matrices; the rest stay FP32 (or FP16 when quantizing an
+    // FP16 model). So the header's type must occur, and no tensor may be stored in a lower precision than it.
+    private void CheckDataType()
+    {
+        CheckpointTensor? lowest = _tensors.Find(t => QuantizedBlocks.IsQuantized(t.DType))
+            ?? _tensors.Find(t => t.DType == TensorDType.Float16);
+        int implied = lowest is null ? 0 : TypeCode(lowest.DType);
+        bool headerQuantized = DataTypeCode is 2 or 3 or 7 or 8 or 9;
+        bool present = _tensors.Exists(t => TypeCode(t.DType) == DataTypeCode);
+        bool consistent = present && (headerQuantized || implied <= DataTypeCode);
+        if (!consistent)
+        {
+            string why = present
+                ? $"tensor '{lowest!.Name}' is stored as {TypeName(implied)}" // present but not consistent: lowest is lower than the header
+                : $"no tensor is stored as {TypeName(DataTypeCode)}";
+            throw Error(null, $"has a header that says data_type {DataTypeCode} ({TypeName(DataTypeCode)}), but its tensors imply {implied} ({TypeName(implied)}): {why}; the header or the tensors are corrupt");
+        }
+    }
+
+    private static long? LayerIndex(string name)
+    {
+        const string Prefix = "blocks.";
+        if (!name.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+        int end = name.IndexOf('.', Prefix.Length);
+        ReadOnlySpan<char> digits = end < 0 ? name.AsSpan(Prefix.Length) : name.AsSpan(Prefix.Length, end - Prefix.Length);
+        return int.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index) ? index : null;
+    }
+
+    private static int TypeCode(TensorDType dtype) => dtype switch
+    {
+        TensorDType.Float32 => 0,
+        TensorDType.Float16 => 1,
+        TensorDType.Q4_0 => 2,
+        TensorDType.Q4_1 => 3,
+        TensorDType.Q5_0 => 7,
+        TensorDType.Q5_1 => 8,
+        TensorDType.Q8_0 => 9,
+        _ => throw new InvalidOperationException($"Unreachable: the reader creates no {dtype} tensors."),
+    };
+
+    private static string TypeName(int code) => code >= 0 && code < s_typeNames.Length ? s_typeNames[code] : "unknown";
 
     private string DecodeName(byte[] bytes, long offset)
     {

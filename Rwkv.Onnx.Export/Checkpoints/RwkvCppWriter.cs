@@ -21,7 +21,7 @@ internal static class RwkvCppWriter
     /// <param name="vocabSize">n_vocab in the header.</param>
     /// <param name="embeddingSize">n_embed in the header.</param>
     /// <param name="layerCount">n_layer in the header.</param>
-    /// <param name="fileType">The header's type field (informational; each record carries its own).</param>
+    /// <param name="fileType">The header's data_type: the type of the matrices (each record carries its own; <see cref="RwkvCppReader.CheckHeader"/> refuses a header its records contradict).</param>
     /// <param name="tensors">Records in file order, in rwkv.cpp's layout.</param>
     /// <param name="fileVersion">100 or 101.</param>
     public static void Write(

@@ -270,6 +270,24 @@ public sealed class FuzzCorpusTests
         Assert.That(e!.Message, Does.Contain("Tensor 'blocks.0.att.time_decay_w1' in").And.Contain("has shape [4]; expected 2 dimensions"));
     }
 
+    [TestCase(12, "n_embed 2147483647, but its tensors imply 8 (tensor 'emb.weight' has shape [4, 8])")]
+    [TestCase(8, "n_vocab 2147483647, but its tensors imply 4 (tensor 'emb.weight' has shape [4, 8])")]
+    [TestCase(16, "n_layer 2147483647, but its tensors imply 1 (the last block is 'blocks.0')")]
+    public void RwkvCpp_HeaderDimensionOfIntMax_IsRefusedNamingBothValues(int offset, string expected)
+    {
+        // Issue 16: a header claiming n_embed 2^31-1 exported fine, its fields were never compared with the tensors.
+        string path = Path.Combine(_directory, "header.bin");
+        RwkvCppWriter.WriteRaw(path, 4, 8, 1, 0,
+            [new("emb.weight", [4, 8], 0, new byte[4 * 8 * 4]), new("blocks.0.ln1.weight", [8], 0, new byte[8 * 4])]);
+        byte[] bytes = File.ReadAllBytes(path);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), int.MaxValue);
+        File.WriteAllBytes(path, bytes);
+
+        var e = Assert.Throws<CheckpointFormatException>(() => RwkvCheckpoint.Open(path));
+
+        Assert.That(e!.Message, Does.Contain("header.bin").And.Contain($"has a header that says {expected}"));
+    }
+
     [Test]
     public void RwkvCpp_NegativeNameLength_IsRefused()
     {

@@ -69,7 +69,8 @@ internal static class FuzzSeeds
             new("blocks.0.att.time_mix_k", [32], 0, Floats(32)),
         ];
         string path = Path.Combine(directory, "seed-rwkvcpp.bin");
-        RwkvCppWriter.WriteRaw(path, 16, 32, 1, 1, tensors);
+        // data_type 9 (Q8_0): the header must name a type its tensors use, and none may be lower (RwkvCppReader.CheckHeader).
+        RwkvCppWriter.WriteRaw(path, 16, 32, 1, 9, tensors);
         var boundaries = new List<int> { 0, 4, 8, 12, 16, 20 };
         int offset = RwkvCppWriter.HeaderSize;
         foreach (RwkvCppWriter.RawTensor t in tensors)

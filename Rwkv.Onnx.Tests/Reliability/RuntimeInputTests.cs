@@ -1,5 +1,6 @@
 using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Generation;
+using Rwkv.Onnx.Tests.Fixtures;
 using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Tests.Reliability;
@@ -208,6 +209,22 @@ public sealed class RuntimeInputTests
         using var batch = new BatchGenerator(batchModel, ByteTokenizer.Create());
         batch.Add("Hi", new GenerationOptions { MaxTokens = 4 });
         Assert.That(() => batch.Step(), Throws.TypeOf<NonFiniteValueException>().With.Message.Contain("batch sequence"));
+    }
+
+    [Test]
+    public void CheckFiniteLogits_BatchStep_NamesTheSequencePositionAndToken()
+    {
+        string damaged = RuntimeReliabilityModels.CopyModel(RuntimeReliabilityModels.Tiny7);
+        DamagedWeights.NaNEmbeddingRow(damaged, 66);
+        using RwkvModel model = RwkvModel.Load(damaged, new RwkvModelOptions { CheckFiniteLogits = true });
+        using RwkvRunner runner = model.CreateRunner();
+        using RwkvState state = model.CreateState(batchSize: 2);
+
+        // Sequence 0 never sees token 66; sequence 1 does at position 1. Stepping keeps the sequences apart.
+        var error = Assert.Throws<NonFiniteValueException>(() => runner.ForwardBatch([65, 67, 65, 66], 2, state, new float[2 * Vocab], RwkvForwardMode.Step));
+
+        Assert.That((error!.TensorName, error.Index), Is.EqualTo((RwkvContract.LogitsOutput, (long)Vocab)));
+        Assert.That(error.Message, Does.StartWith($"The model loaded from '{damaged}' produced NaN at logit 0 (of {Vocab}) after the token at position 1 of sequence 1 (id 66;"));
     }
 
     private static byte[] Save(RwkvState state)

@@ -9,7 +9,7 @@ public class RwkvTokenizersTests
     private static string TokenizersDirectory => Path.GetDirectoryName(SharedFixtures.Tokenizer("rwkv_vocab_v20230424.txt"))!;
 
     // A manifest for a model of the given vocabulary whose tokenizer is a file of ../shared/tokenizers.
-    private static RwkvManifest Manifest(string kind, string? file, int vocab) => new()
+    internal static RwkvManifest Manifest(string kind, string? file, int vocab) => new()
     {
         FormatVersion = RwkvContract.FormatVersion,
         Architecture = new RwkvArchitectureInfo

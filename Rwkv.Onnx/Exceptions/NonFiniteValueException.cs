@@ -55,6 +55,7 @@ public sealed class NonFiniteValueException : RwkvException
         }
     }
 
-    private static string Describe(float value) =>
+    /// <summary><c>NaN</c>, <c>+Infinity</c> or <c>-Infinity</c>.</summary>
+    internal static string Describe(float value) =>
         float.IsNaN(value) ? "NaN" : float.IsPositiveInfinity(value) ? "+Infinity" : "-Infinity";
 }

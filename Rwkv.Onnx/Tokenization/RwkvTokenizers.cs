@@ -9,6 +9,105 @@ namespace Rwkv.Onnx.Tokenization;
 /// </summary>
 public static class RwkvTokenizers
 {
+    /// <summary>
+    /// The kind a manifest records when the exporter knew no tokenizer for the model (no <c>--tokenizer</c>, and a
+    /// vocabulary that matches no built-in one); <see cref="Load(RwkvManifest, string)"/> then says how to add one.
+    /// </summary>
+    public const string UnknownKind = "unknown";
+
+    /// <summary>The file name of the built-in World vocabulary, as copied into a model directory.</summary>
+    public const string WorldVocabularyFile = "rwkv_vocab_v20230424.txt";
+
+    /// <summary>The file name of the built-in GPT-NeoX-20B <c>tokenizer.json</c>, as copied into a model directory.</summary>
+    public const string GptNeoXTokenizerFile = "20B_tokenizer.json";
+
+    /// <summary>The vocabulary of the RWKV-4 Pile and Raven models: the 50,277 token ids of GPT-NeoX-20B's tokenizer.</summary>
+    public const int GptNeoXVocabularySize = 50277;
+
+    /// <summary>The built-in kinds: <c>bytes</c>, <c>world</c> and <c>neox</c>.</summary>
+    public static IReadOnlyList<string> BuiltInKinds { get; } = [ByteTokenizer.Kind, RwkvWorldTokenizer.Kind, GptNeoXTokenizer.Kind];
+
+    /// <summary>
+    /// The built-in tokenizer kind of a model vocabulary: <c>bytes</c> for 256, <c>neox</c> for 50,277 (every RWKV-4
+    /// Pile and Raven model), <c>world</c> for 65,536 (every RWKV World model: RWKV-4 World, RWKV-5 and later), or
+    /// null for any other size, which needs a tokenizer file.
+    /// </summary>
+    /// <param name="vocabularySize">The model's vocabulary (rows of <c>emb.weight</c>).</param>
+    public static string? DefaultKind(int vocabularySize) => vocabularySize switch
+    {
+        256 => ByteTokenizer.Kind,
+        GptNeoXVocabularySize => GptNeoXTokenizer.Kind,
+        RwkvWorldTokenizer.WorldVocabularySize => RwkvWorldTokenizer.Kind,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The file a built-in kind is stored in (<see cref="WorldVocabularyFile"/>, <see cref="GptNeoXTokenizerFile"/>),
+    /// or null for <c>bytes</c>, which needs none.
+    /// </summary>
+    /// <param name="kind">One of <see cref="BuiltInKinds"/>.</param>
+    /// <exception cref="ArgumentException"><paramref name="kind"/> is not a built-in kind.</exception>
+    public static string? BuiltInFile(string kind) => kind switch
+    {
+        ByteTokenizer.Kind => null,
+        RwkvWorldTokenizer.Kind => WorldVocabularyFile,
+        GptNeoXTokenizer.Kind => GptNeoXTokenizerFile,
+        _ => throw NotBuiltIn(kind),
+    };
+
+    /// <summary>
+    /// Opens the built-in file of <paramref name="kind"/> (<c>world</c> or <c>neox</c>), embedded in this assembly: the
+    /// bytes of rwkv.cpp's <c>rwkv_vocab_v20230424.txt</c> or <c>20B_tokenizer.json</c>. The caller disposes the stream.
+    /// </summary>
+    /// <param name="kind"><c>world</c> or <c>neox</c>.</param>
+    /// <exception cref="ArgumentException"><paramref name="kind"/> is not a kind with a built-in file.</exception>
+    public static Stream OpenBuiltInFile(string kind)
+    {
+        string file = BuiltInFile(kind) ?? throw new ArgumentException($"Tokenizer kind '{kind}' needs no file.", nameof(kind));
+        return typeof(RwkvTokenizers).Assembly.GetManifestResourceStream($"{typeof(RwkvTokenizers).Namespace}.{file}")
+            ?? throw new InvalidOperationException($"The built-in tokenizer '{file}' is missing from {typeof(RwkvTokenizers).Assembly.GetName().Name}; the build embeds it.");
+    }
+
+    /// <summary>Creates a built-in tokenizer: <c>bytes</c>, <c>world</c> or <c>neox</c>.</summary>
+    /// <param name="kind">One of <see cref="BuiltInKinds"/>.</param>
+    /// <returns>The tokenizer; immutable and thread-safe.</returns>
+    /// <exception cref="ArgumentException"><paramref name="kind"/> is not a built-in kind.</exception>
+    public static ByteLevelTokenizer CreateBuiltIn(string kind)
+    {
+        if (kind == ByteTokenizer.Kind)
+        {
+            return ByteTokenizer.Create();
+        }
+        using Stream stream = OpenBuiltInFile(kind);
+        return kind == RwkvWorldTokenizer.Kind ? RwkvWorldTokenizer.Create(stream) : GptNeoXTokenizer.Create(stream);
+    }
+
+    /// <summary>
+    /// Tells whether <paramref name="tokenizer"/> fits a model of <paramref name="vocabularySize"/> tokens: none of its ids
+    /// may reach the vocabulary, and the vocabulary may exceed it only by padding (up to the next multiple of 256), so
+    /// that e.g. the 256-token byte tokenizer does not fit a 65,536-token World model.
+    /// </summary>
+    /// <param name="tokenizer">The tokenizer.</param>
+    /// <param name="vocabularySize">The model's vocabulary.</param>
+    /// <returns>Null if it fits, else why not: a sentence fragment naming both sizes, to follow the tokenizer's name.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="tokenizer"/> is null.</exception>
+    public static string? Mismatch(ByteLevelTokenizer tokenizer, int vocabularySize)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        int tokens = tokenizer.VocabularySize;
+        if (tokens > vocabularySize)
+        {
+            return $"has {tokens} tokens, more than the model's vocabulary of {vocabularySize}";
+        }
+        int padded = (int)Math.Min(int.MaxValue, ((tokens + 255L) / 256) * 256);
+        return vocabularySize > padded
+            ? $"has {tokens} tokens, fewer than the model's vocabulary of {vocabularySize} by more than padding (to {padded}): the model was trained with another tokenizer"
+            : null;
+    }
+
+    private static ArgumentException NotBuiltIn(string kind) =>
+        new($"'{kind}' is not a built-in tokenizer; the built-in ones are {string.Join(", ", BuiltInKinds)}.", nameof(kind));
+
     /// <summary>Returns the tokenizer of <paramref name="model"/>.</summary>
     /// <param name="model">A loaded model.</param>
     /// <returns>The tokenizer; immutable and thread-safe.</returns>
@@ -53,19 +152,34 @@ public static class RwkvTokenizers
                 throw new ModelContractException(path, "tokenizer.file", $"Model '{modelDirectory}': cannot read tokenizer '{path}': {e.Message}", e);
             }
         }
+        else if (kind == UnknownKind)
+        {
+            throw new ModelContractException(modelDirectory, "tokenizer.kind", UnknownTokenizerMessage(modelDirectory, manifest.Architecture.Vocab));
+        }
         else
         {
             throw new ModelContractException(modelDirectory, "tokenizer.kind",
                 $"Model '{modelDirectory}' uses tokenizer kind '{kind}', which is not supported; supported kinds: " +
                 $"'{ByteTokenizer.Kind}', '{RwkvWorldTokenizer.Kind}', '{GptNeoXTokenizer.Kind}'.");
         }
-        if (tokenizer.VocabularySize > manifest.Architecture.Vocab)
+        if (Mismatch(tokenizer, manifest.Architecture.Vocab) is { } mismatch)
         {
             throw new ModelContractException(modelDirectory, "tokenizer.kind",
-                $"Model '{modelDirectory}' names the '{kind}' tokenizer ({tokenizer.VocabularySize} tokens) but has a vocabulary of {manifest.Architecture.Vocab}.");
+                $"Model '{modelDirectory}' names the '{kind}' tokenizer, which {mismatch}.");
         }
         return tokenizer;
     }
+
+    // An export without --tokenizer whose vocabulary matched no built-in tokenizer, or one made before there were any.
+    private static string UnknownTokenizerMessage(string modelDirectory, int vocab) => DefaultKind(vocab) is { } kind
+        ? $"Model '{modelDirectory}' has no tokenizer: its manifest says tokenizer kind '{UnknownKind}', written by an export " +
+            $"without --tokenizer from before the exporter picked the '{kind}' tokenizer for a vocabulary of {vocab} by itself. " +
+            $"To generate text, export the checkpoint again (or with --tokenizer {kind}); from code, pass " +
+            $"RwkvTokenizers.CreateBuiltIn(\"{kind}\") to TextGenerator."
+        : $"Model '{modelDirectory}' has no tokenizer: it was exported without --tokenizer, and its vocabulary of {vocab} matches " +
+            $"no built-in tokenizer (bytes 256, neox {GptNeoXVocabularySize}, world {RwkvWorldTokenizer.WorldVocabularySize}). " +
+            "To generate text, export the checkpoint again with --tokenizer <file> (a World vocabulary .txt or a Hugging Face " +
+            "tokenizer.json); from code, pass a tokenizer from RwkvTokenizers.LoadFile to TextGenerator.";
 
     /// <summary>Reads a tokenizer file of the kind <see cref="DetectKind"/> finds.</summary>
     /// <param name="path">A World vocabulary (<c>rwkv_vocab_v20230424.txt</c>) or a Hugging Face <c>tokenizer.json</c>.</param>

@@ -7,7 +7,7 @@ namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
 /// <c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16|int8|int4] [--head-dtype ...] [--block-size B]
-/// [--group-norm-eps E] [--force] [--tokenizer &lt;file&gt;] [--prefill-recurrence scan|chunked] [--wkv-chunk L]</c>.
+/// [--group-norm-eps E] [--force] [--tokenizer world|neox|bytes|&lt;file&gt;] [--prefill-recurrence scan|chunked] [--wkv-chunk L]</c>.
 /// </summary>
 internal static class ExportCommand
 {
@@ -64,8 +64,10 @@ internal static class ExportCommand
         var force = new Option<bool>("--force") { Description = "Replace the output directory if it exists." };
         var tokenizer = new Option<string?>("--tokenizer")
         {
-            Description = "A tokenizer file to copy into the model: a World vocabulary .txt or a Hugging Face tokenizer.json.",
-            HelpName = "file",
+            Description = "The model's tokenizer, copied into the model directory: built-in world (RWKV World) or neox (GPT-NeoX-20B, " +
+                "RWKV-4 Pile/Raven), bytes, or a file (a World vocabulary .txt or a Hugging Face tokenizer.json; ./world for a file named world). " +
+                "Default: picked by the vocabulary (256 bytes, 50277 neox, 65536 world).",
+            HelpName = "world|neox|bytes|file",
         };
 
         var recurrence = new Option<PrefillRecurrence>("--prefill-recurrence")
@@ -111,7 +113,8 @@ internal static class ExportCommand
                 ResidualRescaleEvery = parsed.GetValue(rescaleEvery),
                 Overwrite = overwrite,
                 GroupNormEpsilon = parsed.GetValue(groupNormEps),
-                TokenizerPath = parsed.GetValue(tokenizer),
+                TokenizerPath = TokenizerChoice.File(parsed.GetValue(tokenizer)),
+                BuiltInTokenizer = TokenizerChoice.BuiltIn(parsed.GetValue(tokenizer)),
                 PrefillRecurrence = parsed.GetValue(recurrence),
                 WkvChunkLength = parsed.GetValue(wkvChunk),
             };
@@ -126,6 +129,7 @@ internal static class ExportCommand
                 throw new UsageException(OutputMessage(e));
             }
             WriteSummary(stdout, outputDirectory, manifest);
+            ExportNotes.Write(stderr, outputDirectory, manifest, parsed.GetValue(groupNormEps));
             return ExitCodes.Success;
         });
         return command;

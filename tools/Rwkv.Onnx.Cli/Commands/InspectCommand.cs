@@ -48,6 +48,7 @@ internal static class InspectCommand
             else if (File.Exists(target) || Directory.Exists(target)) // a checkpoint, or a Hugging Face model directory
             {
                 RwkvCheckpointInfo info = RwkvExporter.Inspect(target, new ExportOptions { GroupNormEpsilon = parsed.GetValue(groupNormEps) });
+                ExportNotes.GroupNormEpsilon(parsed.InvocationConfiguration.Error, info.Format, info.Architecture.Version, parsed.GetValue(groupNormEps));
                 Write(stdout, $"checkpoint {target} ({info.Format})", info.Architecture, info.DType, info.State);
                 long bytes = File.Exists(target) ? new FileInfo(target).Length : ExportCommand.DirectoryBytes(target);
                 stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(bytes)}");

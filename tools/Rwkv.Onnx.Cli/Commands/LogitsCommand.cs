@@ -6,9 +6,9 @@ using Rwkv.Onnx.Cli.Npy;
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// <c>rwkv-onnx logits &lt;dir&gt; --tokens 34,105,110 [--mode step|prefill] [--all] [--chunk N] --out f.npy</c>:
-/// feeds tokens from the initial state and writes float32 logits as <c>.npy</c>, <c>[vocab]</c> for the last token
-/// or <c>[T, vocab]</c> with <c>--all</c>.
+/// <c>rwkv-onnx logits &lt;dir&gt; --tokens 34,105,110 [--mode step|prefill] [--all] [--chunk N] --out f.npy
+/// [--allow-non-finite]</c>: feeds tokens from the initial state and writes float32 logits as <c>.npy</c>, <c>[vocab]</c>
+/// for the last token or <c>[T, vocab]</c> with <c>--all</c>; a NaN or infinite logit is an error unless allowed.
 /// </summary>
 internal static class LogitsCommand
 {
@@ -33,11 +33,15 @@ internal static class LogitsCommand
         var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256)." };
         chunk.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--chunk", 1));
         var output = new Option<string>("--out") { Description = "The .npy file to write (float32).", Required = true, HelpName = "file.npy" };
+        var allowNonFinite = new Option<bool>("--allow-non-finite")
+        {
+            Description = "Write NaN or infinite logits instead of failing on them (they mean corrupted weights or an overflow).",
+        };
         var load = new ModelLoadOptions();
 
         var command = new Command("logits", "Run tokens through an exported model and write the logits as a NumPy .npy file.")
         {
-            directory, tokens, mode, all, chunk, output,
+            directory, tokens, mode, all, chunk, output, allowNonFinite,
         };
         load.AddTo(command);
         command.SetAction(parsed =>
@@ -53,7 +57,9 @@ internal static class LogitsCommand
                 throw new UsageException($"--out: the directory of '{outPath}' does not exist.");
             }
 
-            using RwkvModel model = RwkvModel.Load(parsed.GetRequiredValue(directory), load.Read(parsed, parsed.GetValue(chunk)));
+            // Non-finite logits fail the run, naming the position, before anything is written.
+            using RwkvModel model = RwkvModel.Load(parsed.GetRequiredValue(directory),
+                load.Read(parsed, parsed.GetValue(chunk), checkFiniteLogits: !parsed.GetValue(allowNonFinite)));
             int vocab = model.VocabSize;
             for (int i = 0; i < ids.Length; i++)
             {

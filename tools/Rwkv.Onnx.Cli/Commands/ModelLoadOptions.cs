@@ -50,8 +50,8 @@ internal sealed class ModelLoadOptions
         command.Add(_verifyChecksums);
     }
 
-    /// <summary>The model options the command line asks for.</summary>
-    public RwkvModelOptions Read(ParseResult parsed, int? prefillChunkSize = null) => new()
+    /// <summary>The model options the command line asks for; <paramref name="checkFiniteLogits"/> sets <see cref="RwkvModelOptions.CheckFiniteLogits"/>.</summary>
+    public RwkvModelOptions Read(ParseResult parsed, int? prefillChunkSize = null, bool checkFiniteLogits = false) => new()
     {
         ExecutionProvider = parsed.GetValue(_provider),
         DeviceId = parsed.GetValue(_deviceId),
@@ -59,6 +59,7 @@ internal sealed class ModelLoadOptions
         StateLocation = parsed.GetValue(_stateLocation),
         VerifyChecksums = parsed.GetValue(_verifyChecksums),
         PrefillChunkSize = prefillChunkSize ?? RwkvModelOptions.DefaultPrefillChunkSize,
+        CheckFiniteLogits = checkFiniteLogits,
     };
 
     internal static void RequireAtLeast(OptionResult result, string name, int minimum)

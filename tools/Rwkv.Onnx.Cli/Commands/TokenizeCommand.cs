@@ -7,9 +7,9 @@ using Rwkv.Onnx.Tokenization;
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// <c>rwkv-onnx tokenize &lt;model-dir|tokenizer-file&gt; [--text "..." | --file path|-] [--json]</c>: prints the token ids
-/// of the text, space-separated, or with <c>--json</c> as a bare JSON array, so the tokenization can be compared with
-/// another implementation. Without <c>--text</c> or <c>--file</c> the text is standard input.
+/// <c>rwkv-onnx tokenize &lt;model-dir|world|neox|bytes|tokenizer-file&gt; [--text "..." | --file path|-] [--json]</c>: prints
+/// the token ids of the text, space-separated, or with <c>--json</c> as a bare JSON array, so the tokenization can be
+/// compared with another implementation. Without <c>--text</c> or <c>--file</c> the text is standard input.
 /// </summary>
 internal static class TokenizeCommand
 {
@@ -17,7 +17,8 @@ internal static class TokenizeCommand
     {
         var source = new Argument<string>("source")
         {
-            Description = "An exported model directory (its manifest's tokenizer), a World vocabulary .txt or a Hugging Face tokenizer.json.",
+            Description = "An exported model directory (its manifest's tokenizer), a built-in tokenizer (world, neox, bytes), " +
+                "a World vocabulary .txt or a Hugging Face tokenizer.json.",
         };
         var text = new Option<string?>("--text", "-t")
         {
@@ -44,9 +45,7 @@ internal static class TokenizeCommand
             string input = textValue is not null ? TextEscapes.Unescape(textValue, "--text") : "";
 
             string path = parsed.GetRequiredValue(source);
-            ByteLevelTokenizer tokenizer = Directory.Exists(path)
-                ? RwkvTokenizers.Load(RwkvManifest.Load(path), path)
-                : RwkvTokenizers.LoadFile(path);
+            ByteLevelTokenizer tokenizer = TokenizerChoice.Load(path);
             if (textValue is null)
             {
                 input = fileValue is null or "-" ? ReadStandardInput(console, stderr) : ReadFile(fileValue);

@@ -8,8 +8,11 @@ internal static class ExportVerifier
     /// <summary>
     /// Compares every position's logits. With <paramref name="perplexity"/>, position t also scores token t+1,
     /// giving each model's perplexity over the sequence (the last position has no next token). Sizes on disk are left 0.
+    /// With <paramref name="referenceSource"/> (what the reference is, for the message), a non-finite reference logit
+    /// throws <see cref="Exceptions.NonFiniteValueException"/> naming the position; the candidate checks its own through
+    /// <see cref="RwkvModelOptions.CheckFiniteLogits"/>.
     /// </summary>
-    public static VerifyReport Compare(RwkvModel candidate, RwkvModel reference, ReadOnlySpan<int> tokens, bool perplexity)
+    public static VerifyReport Compare(RwkvModel candidate, RwkvModel reference, ReadOnlySpan<int> tokens, bool perplexity, string? referenceSource = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(tokens.Length, 2, nameof(tokens));
         int vocab = reference.VocabSize;
@@ -28,6 +31,10 @@ internal static class ExportVerifier
             ReadOnlySpan<int> chunk = tokens.Slice(start, Math.Min(Chunk, tokens.Length - start));
             candidateRunner.ForwardAll(chunk, candidateState, a.AsSpan(0, chunk.Length * vocab), RwkvForwardMode.Prefill);
             referenceRunner.ForwardAll(chunk, referenceState, b.AsSpan(0, chunk.Length * vocab), RwkvForwardMode.Prefill);
+            if (referenceSource is not null)
+            {
+                ThrowIfNonFinite(b.AsSpan(0, chunk.Length * vocab), vocab, tokens, start, referenceSource);
+            }
             for (int t = 0; t < chunk.Length; t++)
             {
                 ReadOnlySpan<float> x = a.AsSpan(t * vocab, vocab), y = b.AsSpan(t * vocab, vocab);
@@ -58,6 +65,26 @@ internal static class ExportVerifier
             ReferenceLogitStd = Math.Sqrt(variance / n),
             ReferenceTop1Margin = margin / n,
         };
+    }
+
+    private static void ThrowIfNonFinite(ReadOnlySpan<float> logits, int vocab, ReadOnlySpan<int> tokens, int start, string source)
+    {
+        if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(logits))
+        {
+            return;
+        }
+        int index = 0;
+        while (float.IsFinite(logits[index]))
+        {
+            index++;
+        }
+        int position = start + (index / vocab);
+        float value = logits[index];
+        string what = float.IsNaN(value) ? "NaN" : value > 0 ? "+Infinity" : "-Infinity";
+        throw new Exceptions.NonFiniteValueException(RwkvContract.LogitsOutput, ((long)position * vocab) + (index % vocab), value,
+            $"{char.ToUpperInvariant(source[0])}{source[1..]} produced {what} at logit {index % vocab} (of {vocab}) after the token at position " +
+            $"{position} (id {tokens[position]}; positions count from 0, {tokens.Length} tokens); every logit must be finite: the checkpoint's " +
+            "weights are corrupted or the arithmetic overflowed.");
     }
 
     private static double Variance(ReadOnlySpan<float> x)
