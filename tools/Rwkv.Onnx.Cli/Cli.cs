@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.Globalization;
 using Rwkv.Onnx.Cli.Commands;
 using Rwkv.Onnx.Exceptions;
 
@@ -21,6 +22,22 @@ internal static class Cli
 
     /// <summary>Runs <paramref name="args"/> against <paramref name="root"/> with the error handling of <see cref="Run(string[], TextWriter, TextWriter)"/>.</summary>
     internal static int Run(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        // The options parse numbers invariantly (NumericOption); help prints the defaults with the current culture
+        // (0,85 in German), and library messages interpolate numbers with it, so the whole run is invariant.
+        CultureInfo culture = CultureInfo.CurrentCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        try
+        {
+            return RunInvariant(root, args, stdout, stderr);
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = culture;
+        }
+    }
+
+    private static int RunInvariant(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
     {
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)

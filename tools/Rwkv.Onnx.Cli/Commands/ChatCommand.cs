@@ -26,8 +26,8 @@ internal static class ChatCommand
                 result.AddError($"--template: '{value}' is not a chat template; expected world or alpaca.");
             }
         });
-        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 500 };
-        maxTokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--max-tokens", 1));
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 500 }
+            .InRange(NumericRange.AtLeast(1));
         // ChatRWKV's chat defaults.
         var sampling = new SamplingCommandOptions(temperature: 1.0f, topP: 0.3f, presencePenalty: 0.5f, frequencyPenalty: 0.5f, penaltyDecay: 0.996f);
         var state = new InitialStateOption();

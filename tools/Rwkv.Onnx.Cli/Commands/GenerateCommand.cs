@@ -15,8 +15,8 @@ internal static class GenerateCommand
     {
         var directory = new Argument<string>("dir") { Description = "An exported model directory." };
         var prompt = new Option<string>("--prompt", "-p") { Description = "The prompt text.", Required = true };
-        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate.", DefaultValueFactory = _ => GenerationOptions.DefaultMaxTokens };
-        maxTokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--max-tokens", 0));
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate.", DefaultValueFactory = _ => GenerationOptions.DefaultMaxTokens }
+            .InRange(NumericRange.AtLeast(0));
         var stop = new Option<string[]>("--stop")
         {
             Description = "Stop when the text reaches this string (repeatable); C escapes \\n and \\t are understood.",

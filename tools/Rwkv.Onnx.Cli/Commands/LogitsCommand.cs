@@ -22,16 +22,13 @@ internal static class LogitsCommand
             CustomParser = ParseTokens,
             HelpName = "id,id,...",
         };
-        var mode = new Option<RwkvForwardMode>("--mode")
+        var mode = new Option<Choice<RwkvForwardMode>>("--mode")
         {
-            Description = "step: one token at a time through step.onnx; prefill: chunks through prefill.onnx. Default: step for one token, prefill otherwise.",
-            DefaultValueFactory = _ => RwkvForwardMode.Auto,
-            CustomParser = ParseMode,
-            HelpName = "step|prefill",
-        };
+            Description = "step: one token at a time through step.onnx; prefill: chunks through prefill.onnx; auto: step for one token, prefill otherwise.",
+        }.OneOf(s_modes, RwkvForwardMode.Auto);
         var all = new Option<bool>("--all") { Description = "Write the logits after every token, shape [T, vocab], instead of the last token's [vocab]." };
-        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256)." };
-        chunk.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--chunk", 1));
+        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256)." }
+            .InRange(NumericRange.AtLeast(1));
         var output = new Option<string>("--out") { Description = "The .npy file to write (float32).", Required = true, HelpName = "file.npy" };
         var load = new ModelLoadOptions();
 
@@ -105,6 +102,6 @@ internal static class LogitsCommand
         return ids;
     }
 
-    private static RwkvForwardMode ParseMode(ArgumentResult result) =>
-        OptionValues.ParseChoice(result, "--mode", "a forward mode", ("step", RwkvForwardMode.Step), ("prefill", RwkvForwardMode.Prefill));
+    private static readonly Choices<RwkvForwardMode> s_modes =
+        new("a forward mode", ("auto", RwkvForwardMode.Auto), ("step", RwkvForwardMode.Step), ("prefill", RwkvForwardMode.Prefill));
 }

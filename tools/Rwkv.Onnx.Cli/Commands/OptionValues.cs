@@ -22,27 +22,4 @@ internal static class OptionValues
             return false;
         }
     }
-
-    /// <summary>
-    /// Parses an option whose value is one of <paramref name="choices"/> (case-insensitive). Any other value is a
-    /// parse error naming the option, what the value should be and the accepted names; the default is returned then.
-    /// </summary>
-    /// <param name="result">The option's argument.</param>
-    /// <param name="option">The option's name, for the message.</param>
-    /// <param name="what">What a value is, with its article, e.g. <c>a weight type</c>.</param>
-    /// <param name="choices">The accepted names, in the order the message lists them.</param>
-    public static T ParseChoice<T>(ArgumentResult result, string option, string what, params (string Name, T Value)[] choices)
-    {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        foreach ((string name, T choice) in choices)
-        {
-            if (string.Equals(name, value, StringComparison.OrdinalIgnoreCase))
-            {
-                return choice;
-            }
-        }
-        string names = choices.Length == 1 ? choices[0].Name : $"{string.Join(", ", choices[..^1].Select(c => c.Name))} or {choices[^1].Name}";
-        result.AddError($"{option}: '{value}' is not {what}; expected {names}.");
-        return default!;
-    }
 }

@@ -17,12 +17,15 @@ internal static class VerifyCommand
 {
     private const int DefaultTokens = 512;
 
+    // A million positions take hours on the CPU; more is a typo.
+    private const int MaxTokens = 1_000_000;
+
     public static Command Create()
     {
         var directory = new Argument<string>("dir") { Description = "The exported model directory to check." };
         var against = new Option<string>("--against") { Description = "The checkpoint it was exported from; exported again in fp32 as the reference.", Required = true, HelpName = "checkpoint" };
-        var tokens = new Option<int?>("--tokens") { Description = $"Positions to compare: the first N bytes of --text, or N seeded random tokens without it (default {DefaultTokens}).", HelpName = "N" };
-        tokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--tokens", 2));
+        var tokens = new Option<int?>("--tokens") { Description = $"Positions to compare: the first N bytes of --text, or N seeded random tokens without it (default {DefaultTokens}).", HelpName = "N" }
+            .InRange(NumericRange.From(2, MaxTokens));
         var text = new Option<string?>("--text") { Description = "A text file fed as bytes (byte-level models only); adds perplexity.", HelpName = "file" };
         var json = new Option<bool>("--json") { Description = "Print the report as one JSON object." };
         var load = new ModelLoadOptions();
