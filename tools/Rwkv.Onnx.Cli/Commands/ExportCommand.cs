@@ -25,7 +25,7 @@ internal static class ExportCommand
         }.OneOf(s_weightDTypes);
         var blockSize = new Option<int>("--block-size")
         {
-            Description = "Weights per quantization scale for int8/int4: a power of two from 16 to 256.",
+            Description = "Weights per quantization scale for int8/int4 (--dtype or --head-dtype): a power of two from 16 to 256.",
             DefaultValueFactory = _ => ExportOptions.DefaultBlockSize,
             HelpName = "B",
         }.InRange(NumericRange.From(16, 256));
@@ -59,7 +59,7 @@ internal static class ExportCommand
         }.OneOf(s_prefillRecurrences, PrefillRecurrence.Chunked);
         var wkvChunk = new Option<int?>("--wkv-chunk")
         {
-            Description = "Tokens per chunk of the chunked prefill recurrence: a power of two from 4 to 64 (default: 32 for RWKV-7, 16 for RWKV-4/5/6).",
+            Description = "Tokens per chunk of the chunked prefill recurrence: a power of two from 4 to 64 (default: 32 for RWKV-7, 16 for RWKV-4/5/6); not with scan.",
             HelpName = "L",
         }.InRange(NumericRange.From(4, 64));
         wkvChunk.Validators.Add(result =>
@@ -74,6 +74,8 @@ internal static class ExportCommand
         {
             checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk,
         };
+        command.Validators.Add(result => RefuseOptionsWithoutEffect(result, dtype, headDType, blockSize, quantCompute, recurrence, wkvChunk));
+        GroupNormEpsilonOption.RefuseWhereNoEffect(command, groupNormEps, checkpoint);
         command.SetAction(parsed =>
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
@@ -127,6 +129,30 @@ internal static class ExportCommand
 
     /// <summary>Bytes of the files directly in <paramref name="directory"/>.</summary>
     internal static long DirectoryBytes(string directory) => new DirectoryInfo(directory).GetFiles().Sum(f => f.Length);
+
+    // Options the command line alone shows to have no effect: the quantization settings without a quantized weight
+    // type, the chunk length with the scan recurrence.
+    private static void RefuseOptionsWithoutEffect(CommandResult result, Option<Choice<WeightDType>> dtype, Option<WeightDType?> headDType,
+        Option<int> blockSize, Option<Choice<QuantizedCompute>> quantCompute, Option<Choice<PrefillRecurrence>> recurrence, Option<int?> wkvChunk)
+    {
+        if (OptionValues.TryGet(result, dtype, out Choice<WeightDType> weights) && !IsQuantized(weights)
+            && !(OptionValues.TryGet(result, headDType, out WeightDType? head) && head is { } h && IsQuantized(h)))
+        {
+            foreach (Option option in new Option[] { blockSize, quantCompute })
+            {
+                if (OptionValues.IsGiven(result, option))
+                {
+                    result.AddError($"{option.Name}: applies to int8 and int4 weights; it has no effect unless --dtype or --head-dtype is int8 or int4.");
+                }
+            }
+        }
+        if (OptionValues.IsGiven(result, wkvChunk) && OptionValues.TryGet(result, recurrence, out Choice<PrefillRecurrence> form) && form.Value == PrefillRecurrence.Scan)
+        {
+            result.AddError("--wkv-chunk: sets the chunk length of the chunked recurrence; it has no effect with --prefill-recurrence scan.");
+        }
+    }
+
+    private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
 
     private static readonly Choices<QuantizedCompute> s_quantizedComputes =
         new("a quantized arithmetic", ("int8", QuantizedCompute.Int8), ("fp32", QuantizedCompute.Float32));

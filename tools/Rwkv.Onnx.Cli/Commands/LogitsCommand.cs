@@ -27,7 +27,7 @@ internal static class LogitsCommand
             Description = "step: one token at a time through step.onnx; prefill: chunks through prefill.onnx; auto: step for one token, prefill otherwise.",
         }.OneOf(s_modes, RwkvForwardMode.Auto);
         var all = new Option<bool>("--all") { Description = "Write the logits after every token, shape [T, vocab], instead of the last token's [vocab]." };
-        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256)." }
+        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256); not with --mode step." }
             .InRange(NumericRange.AtLeast(1));
         var output = new Option<string>("--out") { Description = "The .npy file to write (float32).", Required = true, HelpName = "file.npy" };
         var load = new ModelLoadOptions();
@@ -37,6 +37,13 @@ internal static class LogitsCommand
             directory, tokens, mode, all, chunk, output,
         };
         load.AddTo(command);
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, chunk) && OptionValues.TryGet(result, mode, out Choice<RwkvForwardMode> chosen) && chosen.Value == RwkvForwardMode.Step)
+            {
+                result.AddError("--chunk: has no effect with --mode step, which feeds one token at a time; drop one of them.");
+            }
+        });
         command.SetAction(parsed =>
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;

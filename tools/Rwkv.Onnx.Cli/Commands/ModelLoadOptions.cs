@@ -48,7 +48,7 @@ internal sealed class ModelLoadOptions
     /// </summary>
     public static NumericRange<int> ThreadRange => NumericRange.From(0, 4 * Environment.ProcessorCount);
 
-    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    /// <summary>Adds the options to <paramref name="command"/>, refusing <c>--device-id</c> with the cpu provider, where it has no effect.</summary>
     public void AddTo(Command command)
     {
         command.Add(_provider);
@@ -56,6 +56,14 @@ internal sealed class ModelLoadOptions
         command.Add(_threads);
         command.Add(_stateLocation);
         command.Add(_verifyChecksums);
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, _deviceId) && OptionValues.TryGet(result, _provider, out Choice<RwkvExecutionProvider> provider)
+                && provider.Value == RwkvExecutionProvider.Cpu)
+            {
+                result.AddError("--device-id: selects a GPU for --provider cuda or dml; it has no effect with the cpu provider (the default).");
+            }
+        });
     }
 
     /// <summary>The model options the command line asks for.</summary>

@@ -50,6 +50,13 @@ internal static class RandomCheckpointCommand
         {
             version, layers, embd, vocab, ffn, headSize, seed, dtype, output, force,
         };
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, headSize) && result.GetValue(version) == "4")
+            {
+                result.AddError("--head-size: RWKV-4 has no heads; the option has no effect with --version 4.");
+            }
+        });
         command.SetAction(parsed =>
         {
             string path = parsed.GetRequiredValue(output);

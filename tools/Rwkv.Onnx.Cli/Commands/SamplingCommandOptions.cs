@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Rwkv.Onnx.Sampling;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -54,18 +55,22 @@ internal sealed class SamplingCommandOptions
         }.InRange(NumericRange.Any<float>());
         _decay = new Option<float>("--penalty-decay")
         {
-            Description = "Factor applied to the occurrence counts before each new token, in (0, 1].",
+            Description = "Factor applied to the occurrence counts before each new token, in (0, 1]; needs a non-zero penalty.",
             DefaultValueFactory = _ => penaltyDecay,
         }.InRange(NumericRange.Above(0f, 1f));
     }
 
-    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    /// <summary>
+    /// Adds the options to <paramref name="command"/>, refusing those that would have no effect: the truncation options
+    /// and the seed with temperature 0 (greedy), and the penalty decay without a penalty.
+    /// </summary>
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { _temperature, _topP, _topK, _minP, _presence, _frequency, _decay, _seed })
         {
             command.Add(option);
         }
+        command.Validators.Add(RefuseOptionsWithoutEffect);
     }
 
     /// <summary>The sampler the command line asks for; penalties only when one is non-zero.</summary>
@@ -84,5 +89,26 @@ internal sealed class SamplingCommandOptions
             Seed = parsed.GetValue(_seed),
             Penalties = penalties,
         };
+    }
+
+    private void RefuseOptionsWithoutEffect(CommandResult result)
+    {
+        if (OptionValues.TryGet(result, _temperature, out float temperature) && temperature == 0)
+        {
+            foreach (Option option in new Option[] { _topP, _topK, _minP, _seed })
+            {
+                if (OptionValues.IsGiven(result, option))
+                {
+                    result.AddError($"{option.Name}: has no effect with --temperature 0, which always picks the most likely token; drop one of them.");
+                    return;
+                }
+            }
+        }
+        if (OptionValues.IsGiven(result, _decay)
+            && OptionValues.TryGet(result, _presence, out float presence) && presence == 0
+            && OptionValues.TryGet(result, _frequency, out float frequency) && frequency == 0)
+        {
+            result.AddError("--penalty-decay: has no effect while --presence-penalty and --frequency-penalty are both 0; set a penalty or drop it.");
+        }
     }
 }
