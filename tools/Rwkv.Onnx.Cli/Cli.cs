@@ -42,10 +42,8 @@ internal static class Cli
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
         {
-            foreach (var error in parsed.Errors)
-            {
-                stderr.WriteLine($"error: {error.Message}");
-            }
+            // One line however many errors: an unknown option and its value are two.
+            stderr.WriteLine($"error: {string.Join(" ", parsed.Errors.Select(error => error.Message))}");
             stderr.WriteLine("Run 'rwkv-onnx --help' (or 'rwkv-onnx <command> --help') for usage.");
             return ExitCodes.Usage;
         }
@@ -56,13 +54,13 @@ internal static class Cli
         }
         catch (Exception e) when (e is UsageException or ArgumentException)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {UserMessage(e)}");
             return ExitCodes.Usage;
         }
         catch (Exception e) when (e is RwkvException or IOException or UnauthorizedAccessException or InvalidDataException)
         {
             // FileNotFoundException and DirectoryNotFoundException are IOExceptions.
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {UserMessage(e)}");
             return ExitCodes.Failure;
         }
         catch (Exception e)
@@ -70,6 +68,27 @@ internal static class Cli
             stderr.WriteLine($"internal error: {e}");
             return ExitCodes.InternalError;
         }
+    }
+
+    /// <summary>
+    /// The exception's message for the <c>error:</c> line. An <see cref="ArgumentException"/> appends
+    /// <c> (Parameter 'name')</c> for the developer (and an <see cref="ArgumentOutOfRangeException"/> a line with the
+    /// value); the user gets the sentence before it. The exception itself keeps its <see cref="ArgumentException.ParamName"/>.
+    /// </summary>
+    internal static string UserMessage(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: { Length: > 0 } name })
+        {
+            // The suffix as this runtime words it: an empty message plus the parameter.
+            string suffix = new ArgumentException("", name).Message;
+            int at = message.IndexOf(suffix, StringComparison.Ordinal);
+            if (at > 0)
+            {
+                message = message[..at];
+            }
+        }
+        return message;
     }
 
     /// <summary>Creates the root command with every subcommand; <c>chat</c> reads <paramref name="stdin"/> (default: the console).</summary>

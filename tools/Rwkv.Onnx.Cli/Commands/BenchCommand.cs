@@ -33,7 +33,7 @@ internal static class BenchCommand
         command.SetAction(parsed =>
         {
             var plan = new BenchPlan(
-                parsed.GetRequiredValue(directory), ParseProviders(parsed.GetRequiredValue(providers)), ParseBatches(parsed.GetRequiredValue(batches)),
+                ModelDirectory.Require(parsed.GetRequiredValue(directory)), ParseProviders(parsed.GetRequiredValue(providers)), ParseBatches(parsed.GetRequiredValue(batches)),
                 parsed.GetValue(prefill), parsed.GetValue(decode), parsed.GetValue(threads), parsed.GetValue(repeat),
                 (long)parsed.GetValue(bandwidthMiB) << 20);
             if (!Directory.Exists(plan.ModelDirectory))

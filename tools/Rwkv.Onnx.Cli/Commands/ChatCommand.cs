@@ -44,7 +44,8 @@ internal static class ChatCommand
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
             TextWriter stderr = parsed.InvocationConfiguration.Error;
-            using TextGenerator generator = TextGenerator.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
+            state.Check(parsed);
+            using TextGenerator generator = TextGenerator.Load(ModelDirectory.Require(parsed.GetRequiredValue(directory)), load.Read(parsed));
             ChatTemplate chosen = parsed.GetValue(template) switch
             {
                 "world" => ChatTemplate.World,

@@ -49,7 +49,8 @@ internal static class GenerateCommand
                 StopStrings = [.. (parsed.GetValue(stop) ?? []).Select(Unescape)],
             };
 
-            using TextGenerator generator = TextGenerator.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
+            state.Check(parsed);
+            using TextGenerator generator = TextGenerator.Load(ModelDirectory.Require(parsed.GetRequiredValue(directory)), load.Read(parsed));
             using RwkvState? initial = state.Load(parsed, generator.Model);
             Action<string> write = piece =>
             {

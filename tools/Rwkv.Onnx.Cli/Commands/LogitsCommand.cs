@@ -56,8 +56,12 @@ internal static class LogitsCommand
             {
                 throw new UsageException($"--out: the directory of '{outPath}' does not exist.");
             }
+            if (Directory.Exists(outPath))
+            {
+                throw new UsageException($"--out: '{outPath}' is a directory; expected the path of the .npy file to write.");
+            }
 
-            using RwkvModel model = RwkvModel.Load(parsed.GetRequiredValue(directory), load.Read(parsed, parsed.GetValue(chunk)));
+            using RwkvModel model = RwkvModel.Load(ModelDirectory.Require(parsed.GetRequiredValue(directory)), load.Read(parsed, parsed.GetValue(chunk)));
             int vocab = model.VocabSize;
             for (int i = 0; i < ids.Length; i++)
             {
@@ -102,7 +106,8 @@ internal static class LogitsCommand
         {
             if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
             {
-                result.AddError($"--tokens: '{text}' is not a comma-separated list of token ids: item {i + 1} ('{parts[i]}') is not a non-negative integer.");
+                string what = parts[i].Length > 0 && parts[i].All(char.IsAsciiDigit) ? "is too large for a token id" : "is not a non-negative integer";
+                result.AddError($"--tokens: '{text}' is not a comma-separated list of token ids: item {i + 1} ('{parts[i]}') {what}.");
                 return [];
             }
         }

@@ -60,6 +60,10 @@ internal static class RandomCheckpointCommand
         command.SetAction(parsed =>
         {
             string path = parsed.GetRequiredValue(output);
+            if (Directory.Exists(path))
+            {
+                throw new UsageException($"--output: '{path}' is a directory; expected the path of the .bin file to write.");
+            }
             if (File.Exists(path) && !parsed.GetValue(force))
             {
                 throw new UsageException($"--output: '{path}' already exists; pass --force to replace it.");

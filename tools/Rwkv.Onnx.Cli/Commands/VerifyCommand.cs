@@ -38,7 +38,7 @@ internal static class VerifyCommand
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
             TextWriter stderr = parsed.InvocationConfiguration.Error;
-            string dir = parsed.GetRequiredValue(directory);
+            string dir = ModelDirectory.Require(parsed.GetRequiredValue(directory));
             string checkpoint = parsed.GetRequiredValue(against);
             RwkvManifest manifest = RwkvManifest.Load(dir);
             int[] ids = Tokens(parsed.GetValue(text), parsed.GetValue(tokens), manifest.Architecture.Vocab);
@@ -99,6 +99,10 @@ internal static class VerifyCommand
         if (vocab != 256)
         {
             throw new UsageException($"--text: the model has a vocabulary of {vocab} tokens; text is fed as bytes, which needs a byte-level model (256).");
+        }
+        if (Directory.Exists(textPath))
+        {
+            throw new UsageException($"--text: '{textPath}' is a directory; expected a text file.");
         }
         if (!File.Exists(textPath))
         {
