@@ -70,6 +70,7 @@ public sealed partial class CliTests
             (["inspect", bad.TextFile], [bad.TextFile]),
             (["inspect", bad.Missing], [bad.Missing]),
             (["verify", _model, "--against", _model], [_model, "not a checkpoint"]),
+            (["verify", _model, "--against", bad.TextFile], [bad.TextFile]),
             (["verify", _model, "--against", checkpoint, "--text", bad.EmptyDirectory], ["--text", bad.EmptyDirectory]),
             (["verify", _model, "--against", checkpoint, "--text", bad.Missing], ["--text", bad.Missing]),
             (["bench", "compare", bad.TextFile], [bad.TextFile]),

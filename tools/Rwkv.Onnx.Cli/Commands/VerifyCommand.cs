@@ -5,13 +5,15 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Rwkv.Onnx.Cli.Verification;
 using Rwkv.Onnx.Export;
+using Rwkv.Onnx.Export.Checkpoints;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// <c>rwkv-onnx verify &lt;dir&gt; --against &lt;checkpoint&gt; [--tokens N] [--text file] [--json]</c>: exports the
-/// checkpoint in fp32 to a temporary directory, runs the same tokens through both, and reports max and mean
-/// |Δlogit|, top-1 agreement, sizes on disk, and with a text (byte-level models) both perplexities.
+/// <c>rwkv-onnx verify &lt;dir&gt; --against &lt;checkpoint&gt; [--tokens N] [--text file] [--json] [--allow-different-source]</c>:
+/// exports the checkpoint in fp32 to a temporary directory, runs the same tokens through both, and reports max and mean
+/// |Δlogit|, top-1 agreement, sizes on disk, and with a text (byte-level models) both perplexities. The checkpoint must
+/// be the one the model was exported from, unless <c>--allow-different-source</c>.
 /// </summary>
 internal static class VerifyCommand
 {
@@ -28,10 +30,14 @@ internal static class VerifyCommand
             .InRange(NumericRange.From(2, MaxTokens));
         var text = new Option<string?>("--text") { Description = "A text file fed as bytes (byte-level models only); adds perplexity.", HelpName = "file" };
         var json = new Option<bool>("--json") { Description = "Print the report as one JSON object." };
+        var allowDifferentSource = new Option<bool>("--allow-different-source")
+        {
+            Description = "Compare with a checkpoint of the same shape that is not the one the model was exported from (e.g. another precision of it); without this, that is an error.",
+        };
         var load = new ModelLoadOptions();
         var command = new Command("verify", "Compare an export with an fp32 export of the same checkpoint: logit error, top-1 agreement, perplexity.")
         {
-            directory, against, tokens, text, json,
+            directory, against, tokens, text, json, allowDifferentSource,
         };
         load.AddTo(command);
         command.SetAction(parsed =>
@@ -42,18 +48,16 @@ internal static class VerifyCommand
             string checkpoint = parsed.GetRequiredValue(against);
             RwkvManifest manifest = RwkvManifest.Load(dir);
             int[] ids = Tokens(parsed.GetValue(text), parsed.GetValue(tokens), manifest.Architecture.Vocab);
-            if (File.Exists(checkpoint) && !string.Equals(Sha256(checkpoint), manifest.Source.Sha256, StringComparison.OrdinalIgnoreCase))
-            {
-                stderr.WriteLine($"warning: '{checkpoint}' is not the file '{dir}' was exported from ('{manifest.Source.File}'); comparing anyway.");
-            }
+            // RWKV-4 has no group norm; its manifest records 0, which is no valid option value.
+            float epsilon = manifest.Architecture.GroupNormEpsilon;
+            var exportOptions = new ExportOptions { GroupNormEpsilon = epsilon > 0 ? epsilon : null };
+            CheckSource(dir, manifest, checkpoint, exportOptions, parsed.GetValue(allowDifferentSource), stderr);
 
             DirectoryInfo work = Directory.CreateTempSubdirectory("rwkv-verify-");
             try
             {
                 string referenceDir = Path.Combine(work.FullName, "fp32");
-                // RWKV-4 has no group norm; its manifest records 0, which is no valid option value.
-                float epsilon = manifest.Architecture.GroupNormEpsilon;
-                RwkvExporter.Export(checkpoint, referenceDir, new ExportOptions { GroupNormEpsilon = epsilon > 0 ? epsilon : null });
+                RwkvExporter.Export(checkpoint, referenceDir, exportOptions);
                 RwkvModelOptions options = load.Read(parsed);
                 var clock = Stopwatch.StartNew();
                 using RwkvModel candidate = RwkvModel.Load(dir, options);
@@ -86,6 +90,38 @@ internal static class VerifyCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// Refuses a reference checkpoint that is not the model's source (its SHA-256 differs from the manifest's) unless
+    /// <paramref name="allowDifferent"/>, and then only warns; one of another shape is refused either way, since its
+    /// logits say nothing about the export.
+    /// </summary>
+    /// <exception cref="UsageException">The checkpoint is not the source and not allowed, or has another shape.</exception>
+    private static void CheckSource(string dir, RwkvManifest manifest, string checkpoint, ExportOptions options, bool allowDifferent, TextWriter stderr)
+    {
+        using (RwkvCheckpoint source = RwkvCheckpoint.Open(checkpoint))
+        {
+            if (string.Equals(Sha256(source.Files), manifest.Source.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                return;
+            }
+        }
+        string expected = Shape(manifest.Architecture), actual = Shape(RwkvExporter.Inspect(checkpoint, options).Architecture);
+        if (expected != actual)
+        {
+            throw new UsageException($"--against: '{checkpoint}' is {actual}, but '{dir}' is {expected}: their logits cannot be compared. " +
+                $"Give the checkpoint it was exported from ('{manifest.Source.File}').");
+        }
+        string notSource = $"'{checkpoint}' is not the checkpoint '{dir}' was exported from ('{manifest.Source.File}', a file with another SHA-256)";
+        if (!allowDifferent)
+        {
+            throw new UsageException($"--against: {notSource}; pass --allow-different-source to compare with it anyway.");
+        }
+        stderr.WriteLine($"warning: {notSource}; comparing anyway, as --allow-different-source asks.");
+    }
+
+    private static string Shape(RwkvArchitectureInfo a) => string.Create(CultureInfo.InvariantCulture,
+        $"RWKV-{a.Version} with {a.Layers} layers, width {a.Embedding}, {a.Heads} x {a.HeadSize} heads, vocabulary {a.Vocab} and ffn {a.FfnSize}");
 
     private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -132,9 +168,20 @@ internal static class VerifyCommand
         stdout.WriteLine(string.Create(c, $"  load time {r.LoadMilliseconds / 1000:F2} s (fp32 {r.ReferenceLoadMilliseconds / 1000:F2} s)"));
     }
 
-    private static string Sha256(string path)
+    // As the exporter records the source: SHA-256 of the checkpoint's data files, concatenated in order.
+    private static string Sha256(IReadOnlyList<string> files)
     {
-        using FileStream stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = new byte[1 << 20];
+        foreach (string file in files)
+        {
+            using FileStream stream = File.OpenRead(file);
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 }
