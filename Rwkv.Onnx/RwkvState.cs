@@ -447,9 +447,10 @@ public sealed partial class RwkvState : IDisposable
 
     private static EndOfStreamException Truncated(RwkvManifest manifest, int batchSize, long dataBytesPresent)
     {
-        long header = HeaderBytes(manifest);
+        long header = HeaderBytes(manifest), data = DataBytes(manifest, batchSize);
         return new EndOfStreamException(
-            $"The saved state is truncated: with batch size {batchSize} it is {header + DataBytes(manifest, batchSize)} bytes, but the stream holds {header + dataBytesPresent}.");
+            $"The saved state is truncated: its header declares {data} bytes of data after its header (batch size {batchSize}, {header + data} bytes in all), " +
+            $"but the stream holds {header + dataBytesPresent}.");
     }
 
     // The size of the header SaveCore writes for the manifest's model: magic, format version, layers, embedding,
