@@ -10,7 +10,7 @@ public sealed partial class CliTests
     [Test]
     public void Help_EveryDefaultItShows_IsAcceptedBackAndMeansTheDefault([ValueSource(nameof(s_cultures))] string culture)
     {
-        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand(TextReader.Null);
+        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand();
         var checkedDefaults = new List<string>();
         Assert.Multiple(() =>
         {

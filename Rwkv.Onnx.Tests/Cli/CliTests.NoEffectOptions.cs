@@ -96,7 +96,7 @@ public sealed partial class CliTests
     // The parser (with every validator) accepts the command line; running it is other tests' business.
     private static void AssertAccepted(params string[] args)
     {
-        var parsed = Rwkv.Onnx.Cli.Cli.CreateRootCommand(TextReader.Null).Parse(args);
+        var parsed = Rwkv.Onnx.Cli.Cli.CreateRootCommand().Parse(args);
         Assert.That(parsed.Errors.Select(e => e.Message), Is.Empty, string.Join(' ', args));
     }
 

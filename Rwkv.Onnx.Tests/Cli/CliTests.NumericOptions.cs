@@ -52,7 +52,7 @@ public sealed partial class CliTests
     [Test]
     public void EveryNumericOption_RefusesNumbersThatAreNotPlain_NamingItAndItsRange([ValueSource(nameof(s_cultures))] string culture)
     {
-        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand(TextReader.Null);
+        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand();
         var numeric = AllOptions(root, []).Where(o => IsNumeric(o.Option.ValueType)).ToList();
         Assert.That(numeric, Has.Count.GreaterThan(25), "the walk finds the numeric options");
         Assert.Multiple(() =>
@@ -75,7 +75,7 @@ public sealed partial class CliTests
     [Test]
     public void EveryNumericOption_RefusesAnOverflowAsOutOfRange_StatingTheRange()
     {
-        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand(TextReader.Null);
+        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand();
         Assert.Multiple(() =>
         {
             foreach ((string[] path, Option option) in AllOptions(root, []).Where(o => IsNumeric(o.Option.ValueType)))
@@ -111,7 +111,7 @@ public sealed partial class CliTests
     public void SamplingOption_PlainDecimal_IsTheSameNumberInEveryCulture(string culture, string value)
     {
         // In German '.' groups thousands, so a culture-bound parser reads 0.5 as 5 (then out of range for --top-p).
-        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand(TextReader.Null);
+        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand();
         Option<float> topP = root.Subcommands.Single(c => c.Name == "generate").Options.OfType<Option<float>>().Single(o => o.Name == "--top-p");
         ParseResult parsed = InCulture(culture, () => root.Parse(["generate", "dir", "--prompt", "x", "--top-p", value]));
         Assert.Multiple(() =>
@@ -124,7 +124,7 @@ public sealed partial class CliTests
     [Test]
     public void Logits_TokenList_IsReadInvariantly([ValueSource(nameof(s_cultures))] string culture)
     {
-        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand(TextReader.Null);
+        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand();
         Option<int[]> tokens = root.Subcommands.Single(c => c.Name == "logits").Options.OfType<Option<int[]>>().Single();
         ParseResult parsed = InCulture(culture, () => root.Parse(["logits", "dir", "--tokens", "34,105,110", "--out", "x.npy"]));
         Assert.That(parsed.Errors, Is.Empty);
@@ -135,7 +135,7 @@ public sealed partial class CliTests
     public void Threads_AcceptsZeroToFourPerProcessor_AndStatesThatRange()
     {
         int maximum = 4 * Environment.ProcessorCount;
-        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand(TextReader.Null);
+        RootCommand root = Rwkv.Onnx.Cli.Cli.CreateRootCommand();
         Assert.Multiple(() =>
         {
             foreach (string command in new[] { "generate", "logits", "chat", "verify", "bench" })
