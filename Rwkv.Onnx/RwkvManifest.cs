@@ -92,7 +92,11 @@ public sealed record RwkvManifest
         }
         catch (JsonException e)
         {
-            throw new ModelContractException(path, "manifest", $"Manifest '{path}' is not valid: {e.Message}", e);
+            // For a value of the wrong type System.Text.Json names the .NET type ("System.Int32"); the reader needs the field.
+            string reason = e.Path is not null && e.Message.Contains("could not be converted", StringComparison.Ordinal)
+                ? $"'{e.Path}' (line {e.LineNumber + 1}) has a value of the wrong type."
+                : e.Message;
+            throw new ModelContractException(path, "manifest", $"Manifest '{path}' is not valid: {reason}", e);
         }
         if (manifest is null)
         {

@@ -393,7 +393,15 @@ public sealed partial class RwkvState : IDisposable
         long dataBytes;
         using (var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true))
         {
-            (batchSize, dataBytes) = ReadHeader(manifest, reader);
+            try
+            {
+                (batchSize, dataBytes) = ReadHeader(manifest, reader);
+            }
+            catch (EndOfStreamException e)
+            {
+                throw new EndOfStreamException(
+                    $"The saved state ends inside its header; a saved state of this model is {HeaderBytes(manifest) + DataBytes(manifest, 1)} bytes (batch size 1).", e);
+            }
         }
         Stream data = stream;
         if (stream.CanSeek)
@@ -401,7 +409,7 @@ public sealed partial class RwkvState : IDisposable
             long remaining = stream.Length - stream.Position;
             if (remaining < dataBytes)
             {
-                throw new EndOfStreamException($"The saved state declares {dataBytes} bytes of data after its header, but the stream holds only {remaining}.");
+                throw Truncated(manifest, batchSize, remaining);
             }
         }
         else
@@ -414,7 +422,7 @@ public sealed partial class RwkvState : IDisposable
                 int read = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, dataBytes - copy.Length));
                 if (read == 0)
                 {
-                    throw new EndOfStreamException($"The saved state declares {dataBytes} bytes of data after its header, but the stream ends after {copy.Length}.");
+                    throw Truncated(manifest, batchSize, copy.Length);
                 }
                 copy.Write(chunk, 0, read);
             }
@@ -439,6 +447,30 @@ public sealed partial class RwkvState : IDisposable
             throw;
         }
     }
+
+    private static EndOfStreamException Truncated(RwkvManifest manifest, int batchSize, long dataBytesPresent)
+    {
+        long header = HeaderBytes(manifest), data = DataBytes(manifest, batchSize);
+        return new EndOfStreamException(
+            $"The saved state is truncated: its header declares {data} bytes of data after its header (batch size {batchSize}, {header + data} bytes in all), " +
+            $"but the stream holds {header + dataBytesPresent}.");
+    }
+
+    // The size of the header SaveCore writes for the manifest's model: magic, format version, layers, embedding,
+    // version string (7-bit encoded length, then UTF-8), batch size, tensor count, one element count per tensor.
+    private static long HeaderBytes(RwkvManifest manifest)
+    {
+        int version = Encoding.UTF8.GetByteCount(manifest.Architecture.Version);
+        int lengthPrefix = 1;
+        for (int rest = version >> 7; rest > 0; rest >>= 7)
+        {
+            lengthPrefix++;
+        }
+        return (4 * sizeof(int)) + lengthPrefix + version + (2 * sizeof(int)) + ((long)manifest.State.Count * sizeof(int));
+    }
+
+    private static long DataBytes(RwkvManifest manifest, int batchSize) =>
+        manifest.State.Sum(s => s.Shape.Aggregate((long)batchSize, (product, d) => product * d)) * sizeof(float);
 
     // Reads and checks the header against the manifest; returns the batch size and the bytes of data that follow.
     private static (int BatchSize, long DataBytes) ReadHeader(RwkvManifest manifest, BinaryReader reader)

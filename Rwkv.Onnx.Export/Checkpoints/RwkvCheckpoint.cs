@@ -273,8 +273,10 @@ public sealed class RwkvCheckpoint : IDisposable, ITensorSource
         string config = System.IO.Path.Combine(directory, HuggingFaceConfigFile);
         if (!File.Exists(config))
         {
-            throw new CheckpointFormatException(openedPath, null,
-                $"'{openedPath}' is a directory but not a Hugging Face model: it has no {HuggingFaceConfigFile}.");
+            // An export is the likeliest directory to be given by mistake: say what it is.
+            throw new CheckpointFormatException(openedPath, null, File.Exists(System.IO.Path.Combine(directory, RwkvContract.ManifestFile))
+                ? $"'{openedPath}' is an exported ONNX model directory (it has {RwkvContract.ManifestFile}), not a checkpoint."
+                : $"'{openedPath}' is a directory but not a Hugging Face model: it has no {HuggingFaceConfigFile}.");
         }
         string? weights = s_huggingFaceWeights.Select(f => System.IO.Path.Combine(directory, f)).FirstOrDefault(File.Exists);
         if (weights is null)

@@ -47,7 +47,7 @@ public sealed partial class CliTests
         CliRun run = Run("bench", _model, "--prefill", "16", "--decode", "8", "--repeat", "1", "--bandwidth-buffer-mib", "100000");
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.Stderr);
-        Assert.That(run.Stderr, Does.Contain("--bandwidth-buffer-mib: 100000 is out of range; it must be from 1 to 8191"));
+        Assert.That(run.Stderr, Does.Contain("--bandwidth-buffer-mib: 100000 is out of range; expected a whole number from 1 to 8191"));
         Assert.That(run.Stderr, Does.Not.Contain("   at ").And.Not.Contain("Overflow"));
     }
 

@@ -34,7 +34,9 @@ public sealed partial class CliTests
     [TestCase("6v0-1m", "version RWKV-6", "heads 8 x 8", "30,720")]
     public void Inspect_EveryVersion_DetectsItsShape(string model, string version, string heads, string stateBytes)
     {
-        CliRun run = Run("inspect", SharedFixtures.RwkvCppModel(model, "FP32"), "--group-norm-eps", "1e-5");
+        // RWKV-4 has no group norm, so the epsilon rwkv.cpp's later tiny models need is refused for it.
+        string[] epsilon = model.StartsWith('4') ? [] : ["--group-norm-eps", "1e-5"];
+        CliRun run = Run(["inspect", SharedFixtures.RwkvCppModel(model, "FP32"), .. epsilon]);
 
         Assert.That(run.ExitCode, Is.Zero, run.Stderr);
         Assert.That(run.Stdout, Does.Contain(version + "\n").Or.Contain(version + Environment.NewLine));

@@ -93,7 +93,7 @@ public sealed partial class CliTests
         CliRun run = Run("random-checkpoint", "--version", "7", "--layers", "1", "--embd", "64", "--ffn", ffn, "-o", Path.Combine(_work, "x.bin"));
 
         Assert.That(run.ExitCode, Is.EqualTo(ExitCodes.Usage), run.Stderr);
-        Assert.That(run.Stderr, Does.Contain($"--ffn: {ffn} is out of range; it must be 1 or more."));
+        Assert.That(run.Stderr, Does.Contain($"--ffn: {ffn} is out of range; expected a whole number, 1 or more."));
         Assert.That(Directory.GetFileSystemEntries(_work), Is.Empty);
     }
 }

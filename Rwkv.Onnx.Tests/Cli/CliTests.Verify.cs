@@ -75,6 +75,55 @@ public sealed partial class CliTests
         Assert.That(run.Stdout, Does.Contain("tokens 8: max |dlogit| 0, mean |dlogit| 0, top-1 agreement 100.00 %"));
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Verify_AgainstACheckpointOfAnotherShape_FailsEvenWhenADifferentSourceIsAllowed(bool allow)
+    {
+        string rwkv4 = SharedFixtures.RwkvCppModel("4v0-660K", "FP32");
+        CliRun run = Run(["verify", _model, "--against", rwkv4, "--tokens", "8", .. allow ? new[] { "--allow-different-source" } : []]);
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(2));
+            Assert.That(run.Stderr, Does.StartWith($"error: --against: '{rwkv4}' is RWKV-4 with 4 layers, width 128").And.Contain($"'{_model}' is RWKV-7 with 12 layers, width 64"));
+            Assert.That(run.Stdout, Is.Empty, "no report");
+        });
+    }
+
+    [Test]
+    public void Verify_AgainstAnotherFileOfTheSameShape_NeedsAllowDifferentSource_ThenWarns()
+    {
+        // The fp16 copy of the fixture: the same model, but not the file the fp32 export was made from.
+        string fp16 = SharedFixtures.RwkvCppModel(Model, "FP16");
+        CliRun refused = Run("verify", _model, "--against", fp16, "--tokens", "8");
+        CliRun allowed = Run("verify", _model, "--against", fp16, "--tokens", "8", "--allow-different-source");
+        Assert.Multiple(() =>
+        {
+            Assert.That(refused.ExitCode, Is.EqualTo(2));
+            Assert.That(refused.Stderr, Does.StartWith($"error: --against: '{fp16}' is not the checkpoint '{_model}' was exported from ('tiny-rwkv-7v0-834K-FP32.bin'")
+                .And.Contain("--allow-different-source"));
+            Assert.That(refused.Stdout, Is.Empty);
+            Assert.That(allowed.ExitCode, Is.Zero, allowed.Stderr);
+            Assert.That(allowed.Stderr, Does.StartWith($"warning: '{fp16}' is not the checkpoint"));
+            Assert.That(allowed.Stdout, Does.Contain("tokens 8: max |dlogit| "));
+        });
+    }
+
+    [Test]
+    public void Verify_HuggingFaceDirectoryItWasExportedFrom_IsRecognisedAsTheSource()
+    {
+        // The source of a directory export is the hash of its weight files, as the exporter records it.
+        string hf = Path.Combine(SharedFixtures.FixturesDirectory, "hf", "rwkv-4-tiny-660K");
+        string model = Path.Combine(_work, "hf-model");
+        RwkvExporter.Export(hf, model, new ExportOptions());
+        CliRun run = Run("verify", model, "--against", hf, "--tokens", "4");
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+            Assert.That(run.Stderr, Does.Not.Contain("warning"));
+            Assert.That(run.Stdout, Does.Contain("tokens 4: max |dlogit| 0, mean |dlogit| 0, top-1 agreement 100.00 %"));
+        });
+    }
+
     [Test]
     public void Verify_TextOnAMissingFile_FailsNamingIt()
     {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.Globalization;
 using Rwkv.Onnx.Cli.Commands;
 using Rwkv.Onnx.Exceptions;
 
@@ -26,13 +27,27 @@ internal static class Cli
     /// <summary>Runs <paramref name="args"/> against <paramref name="root"/> with the error handling of <see cref="Run(string[], TextWriter, TextWriter)"/>.</summary>
     internal static int Run(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
     {
+        // The options parse numbers invariantly (NumericOption); help prints the defaults with the current culture
+        // (0,85 in German), and library messages interpolate numbers with it, so the whole run is invariant.
+        CultureInfo culture = CultureInfo.CurrentCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        try
+        {
+            return RunInvariant(root, args, stdout, stderr);
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = culture;
+        }
+    }
+
+    private static int RunInvariant(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
+    {
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0 && parsed.Action is not HelpAction)
         {
-            foreach (var error in parsed.Errors)
-            {
-                stderr.WriteLine($"error: {error.Message}");
-            }
+            // One line however many errors: an unknown option and its value are two.
+            stderr.WriteLine($"error: {string.Join(" ", parsed.Errors.Select(error => error.Message))}");
             stderr.WriteLine("Run 'rwkv-onnx --help' (or 'rwkv-onnx <command> --help') for usage.");
             return ExitCodes.Usage;
         }
@@ -43,13 +58,13 @@ internal static class Cli
         }
         catch (Exception e) when (e is UsageException or ArgumentException)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {UserMessage(e)}");
             return ExitCodes.Usage;
         }
         catch (Exception e) when (e is RwkvException or IOException or UnauthorizedAccessException or InvalidDataException)
         {
             // FileNotFoundException and DirectoryNotFoundException are IOExceptions.
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {UserMessage(e)}");
             return ExitCodes.Failure;
         }
         catch (Exception e)
@@ -57,6 +72,27 @@ internal static class Cli
             stderr.WriteLine($"internal error: {e}");
             return ExitCodes.InternalError;
         }
+    }
+
+    /// <summary>
+    /// The exception's message for the <c>error:</c> line. An <see cref="ArgumentException"/> appends
+    /// <c> (Parameter 'name')</c> for the developer (and an <see cref="ArgumentOutOfRangeException"/> a line with the
+    /// value); the user gets the sentence before it. The exception itself keeps its <see cref="ArgumentException.ParamName"/>.
+    /// </summary>
+    internal static string UserMessage(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: { Length: > 0 } name })
+        {
+            // The suffix as this runtime words it: an empty message plus the parameter.
+            string suffix = new ArgumentException("", name).Message;
+            int at = message.IndexOf(suffix, StringComparison.Ordinal);
+            if (at > 0)
+            {
+                message = message[..at];
+            }
+        }
+        return message;
     }
 
     /// <summary>Creates the root command with every subcommand, over <paramref name="console"/> (default: the process's own, <see cref="CliConsole.Process"/>).</summary>

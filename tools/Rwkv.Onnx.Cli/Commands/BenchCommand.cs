@@ -22,24 +22,13 @@ internal static class BenchCommand
         var directory = new Argument<string>("model") { Description = "The exported model directory." };
         var providers = new Option<string>("--providers") { Description = "Comma-separated execution providers: cpu, cuda, dml.", DefaultValueFactory = _ => "cpu", HelpName = "cpu,cuda,dml" };
         var batches = new Option<string>("--batch") { Description = "Comma-separated batch sizes.", DefaultValueFactory = _ => "1", HelpName = "1,4" };
-        var prefill = new Option<int>("--prefill") { Description = "Prompt tokens per sequence.", DefaultValueFactory = _ => 512 };
-        var decode = new Option<int>("--decode") { Description = "Generated tokens per sequence.", DefaultValueFactory = _ => 128 };
-        var threads = new Option<int>("--threads") { Description = "Intra-op threads; 0 lets ONNX Runtime choose.", DefaultValueFactory = _ => 0 };
-        var repeat = new Option<int>("--repeat") { Description = "Timed repeats after one warm-up; throughputs are medians.", DefaultValueFactory = _ => 3 };
-        var bandwidthMiB = new Option<int>("--bandwidth-buffer-mib") { Description = "Buffer of the memory-bandwidth test (must exceed the caches).", DefaultValueFactory = _ => (int)(MemoryBandwidth.DefaultBufferBytes >> 20) };
+        var prefill = new Option<int>("--prefill") { Description = "Prompt tokens per sequence.", DefaultValueFactory = _ => 512 }.InRange(NumericRange.AtLeast(1));
+        var decode = new Option<int>("--decode") { Description = "Generated tokens per sequence.", DefaultValueFactory = _ => 128 }.InRange(NumericRange.AtLeast(1));
+        var threads = new Option<int>("--threads") { Description = "Intra-op threads; 0 lets ONNX Runtime choose.", DefaultValueFactory = _ => 0 }.InRange(ModelLoadOptions.ThreadRange);
+        var repeat = new Option<int>("--repeat") { Description = "Timed repeats after one warm-up; throughputs are medians.", DefaultValueFactory = _ => 3 }.InRange(NumericRange.AtLeast(1));
+        var bandwidthMiB = new Option<int>("--bandwidth-buffer-mib") { Description = "Buffer of the memory-bandwidth test (must exceed the caches).", DefaultValueFactory = _ => (int)(MemoryBandwidth.DefaultBufferBytes >> 20) }
+            .InRange(NumericRange.From(1, BenchLimits.MaxBandwidthBufferMiB)); // one float array
         var (json, markdown, chart) = OutputOptions();
-        prefill.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--prefill", 1));
-        decode.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--decode", 1));
-        threads.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--threads", 0));
-        repeat.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--repeat", 1));
-        bandwidthMiB.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--bandwidth-buffer-mib", 1));
-        bandwidthMiB.Validators.Add(result =>
-        {
-            if (OptionValues.TryGet(result, out int value) && value > BenchLimits.MaxBandwidthBufferMiB)
-            {
-                result.AddError($"--bandwidth-buffer-mib: {value} is out of range; it must be from 1 to {BenchLimits.MaxBandwidthBufferMiB} (the test's buffer is one float array, at most 8 GiB).");
-            }
-        });
 
         var command = new Command("bench", "Benchmark an exported model: prefill and decode speed, latency, memory, and the roofline against measured memory bandwidth.")
         {
@@ -50,7 +39,7 @@ internal static class BenchCommand
             // Everything that can be known wrong is checked before the first measurement, which may be an hour away from the last.
             BenchOutputs outputs = BenchOutputs.Check([(JsonOption, parsed.GetValue(json)), (MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
             var plan = new BenchPlan(
-                parsed.GetRequiredValue(directory), ParseProviders(parsed.GetRequiredValue(providers)), ParseBatches(parsed.GetRequiredValue(batches)),
+                ModelDirectory.Require(parsed.GetRequiredValue(directory)), ParseProviders(parsed.GetRequiredValue(providers)), ParseBatches(parsed.GetRequiredValue(batches)),
                 parsed.GetValue(prefill), parsed.GetValue(decode), parsed.GetValue(threads), parsed.GetValue(repeat),
                 (long)parsed.GetValue(bandwidthMiB) << 20);
             if (!Directory.Exists(plan.ModelDirectory))

@@ -32,8 +32,8 @@ internal static class ChatCommand
                 result.AddError($"--template: '{value}' is not a chat template; expected world or alpaca.");
             }
         });
-        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 500 };
-        maxTokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--max-tokens", 1));
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 500 }
+            .InRange(NumericRange.AtLeast(1));
         // ChatRWKV's chat defaults.
         var sampling = new SamplingCommandOptions(temperature: 1.0f, topP: 0.3f, presencePenalty: 0.5f, frequencyPenalty: 0.5f, penaltyDecay: 0.996f);
         var state = new InitialStateOption();
@@ -50,7 +50,8 @@ internal static class ChatCommand
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
             TextWriter stderr = parsed.InvocationConfiguration.Error;
-            using TextGenerator generator = TextGenerator.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
+            state.Check(parsed);
+            using TextGenerator generator = TextGenerator.Load(ModelDirectory.Require(parsed.GetRequiredValue(directory)), load.Read(parsed));
             ChatTemplate chosen = parsed.GetValue(template) switch
             {
                 "world" => ChatTemplate.World,

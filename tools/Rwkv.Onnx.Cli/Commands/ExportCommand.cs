@@ -15,51 +15,36 @@ internal static class ExportCommand
     {
         var checkpoint = new Argument<string>("checkpoint") { Description = "The checkpoint to export: .pth, pytorch_model.bin, .safetensors (or its index), a Hugging Face RWKV-4 directory, or rwkv.cpp .bin (FP32, FP16, Q4/Q5/Q8)." };
         var output = new Option<string>("--output", "-o") { Description = "The model directory to create.", Required = true };
-        var dtype = new Option<WeightDType>("--dtype")
+        var dtype = new Option<Choice<WeightDType>>("--dtype")
         {
             Description = "Storage type of the weight matrices; int8/int4 block-quantize the linear layers (ONNX Runtime MatMulNBits).",
-            DefaultValueFactory = _ => WeightDType.Float32,
-            CustomParser = result => ParseDType(result, "--dtype"),
-            HelpName = "fp32|fp16|int8|int4",
-        };
+        }.OneOf(s_weightDTypes, WeightDType.Float32);
         var headDType = new Option<WeightDType?>("--head-dtype")
         {
             Description = "Storage type of the LM head. Default: the --dtype.",
-            CustomParser = result => ParseDType(result, "--head-dtype"),
-            HelpName = "fp32|fp16|int8|int4",
-        };
+        }.OneOf(s_weightDTypes);
         var blockSize = new Option<int>("--block-size")
         {
-            Description = "Weights per quantization scale for int8/int4: a power of two from 16 to 256.",
+            Description = "Weights per quantization scale for int8/int4 (--dtype or --head-dtype): a power of two from 16 to 256.",
             DefaultValueFactory = _ => ExportOptions.DefaultBlockSize,
             HelpName = "B",
-        };
+        }.InRange(NumericRange.From(16, 256));
         blockSize.Validators.Add(result =>
         {
-            if (OptionValues.TryGet(result, out int value) && (value is < 16 or > 256 || !int.IsPow2(value)))
+            if (OptionValues.TryGet(result, out int value) && !int.IsPow2(value)) // the range is the parser's
             {
                 result.AddError($"--block-size: {value} is not a power of two from 16 to 256.");
             }
         });
-        var quantCompute = new Option<QuantizedCompute>("--quant-compute")
+        var quantCompute = new Option<Choice<QuantizedCompute>>("--quant-compute")
         {
             Description = "Arithmetic of the int8/int4 matmuls: int8 quantizes activations per block (fast on CPU), fp32 dequantizes weights (closest to fp32, slow for int8 on CPU).",
-            DefaultValueFactory = _ => QuantizedCompute.Int8,
-            CustomParser = ParseQuantizedCompute,
-            HelpName = "int8|fp32",
-        };
+        }.OneOf(s_quantizedComputes, QuantizedCompute.Int8);
         var rescaleEvery = new Option<int?>("--rescale-every")
         {
             Description = "Halve the residual stream every N layers (weights scaled to match) so fp16 matmuls do not overflow; 0 turns it off. Default: 6 for RWKV-4 fp16 exports, else 0.",
             HelpName = "N",
-        };
-        rescaleEvery.Validators.Add(result =>
-        {
-            if (OptionValues.TryGet(result, out int? value) && value is < 0)
-            {
-                result.AddError($"--rescale-every: {value} is negative; expected 0 (off) or a number of layers.");
-            }
-        });
+        }.InRange(NumericRange.AtLeast(0));
         Option<float?> groupNormEps = GroupNormEpsilonOption.Create();
         var force = new Option<bool>("--force") { Description = "Replace the output directory if it exists." };
         var tokenizer = new Option<string?>("--tokenizer")
@@ -70,21 +55,18 @@ internal static class ExportCommand
             HelpName = "world|neox|bytes|file",
         };
 
-        var recurrence = new Option<PrefillRecurrence>("--prefill-recurrence")
+        var recurrence = new Option<Choice<PrefillRecurrence>>("--prefill-recurrence")
         {
             Description = "How prefill.onnx runs the WKV recurrence: chunked (matrix products within chunks; default, faster on CPU) or scan (token by token).",
-            DefaultValueFactory = _ => PrefillRecurrence.Chunked,
-            CustomParser = ParseRecurrence,
-            HelpName = "chunked|scan",
-        };
+        }.OneOf(s_prefillRecurrences, PrefillRecurrence.Chunked);
         var wkvChunk = new Option<int?>("--wkv-chunk")
         {
-            Description = "Tokens per chunk of the chunked prefill recurrence: a power of two from 4 to 64 (default: 32 for RWKV-7, 16 for RWKV-4/5/6).",
+            Description = "Tokens per chunk of the chunked prefill recurrence: a power of two from 4 to 64 (default: 32 for RWKV-7, 16 for RWKV-4/5/6); not with scan.",
             HelpName = "L",
-        };
+        }.InRange(NumericRange.From(4, 64));
         wkvChunk.Validators.Add(result =>
         {
-            if (OptionValues.TryGet(result, out int? value) && value is { } l && (l is < 4 or > 64 || !int.IsPow2(l)))
+            if (OptionValues.TryGet(result, out int? value) && value is { } l && !int.IsPow2(l)) // the range is the parser's
             {
                 result.AddError($"--wkv-chunk: {value} is not a power of two from 4 to 64.");
             }
@@ -94,6 +76,8 @@ internal static class ExportCommand
         {
             checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk,
         };
+        command.Validators.Add(result => RefuseOptionsWithoutEffect(result, dtype, headDType, blockSize, quantCompute, recurrence, wkvChunk));
+        GroupNormEpsilonOption.RefuseWhereNoEffect(command, groupNormEps, checkpoint);
         command.SetAction(parsed =>
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
@@ -173,17 +157,38 @@ internal static class ExportCommand
     /// <summary>Bytes of the files directly in <paramref name="directory"/>.</summary>
     internal static long DirectoryBytes(string directory) => new DirectoryInfo(directory).GetFiles().Sum(f => f.Length);
 
-    private static QuantizedCompute ParseQuantizedCompute(ArgumentResult result) =>
-        OptionValues.ParseChoice(result, "--quant-compute", "a quantized arithmetic", ("int8", QuantizedCompute.Int8), ("fp32", QuantizedCompute.Float32));
+    // Options the command line alone shows to have no effect: the quantization settings without a quantized weight
+    // type, the chunk length with the scan recurrence.
+    private static void RefuseOptionsWithoutEffect(CommandResult result, Option<Choice<WeightDType>> dtype, Option<WeightDType?> headDType,
+        Option<int> blockSize, Option<Choice<QuantizedCompute>> quantCompute, Option<Choice<PrefillRecurrence>> recurrence, Option<int?> wkvChunk)
+    {
+        if (OptionValues.TryGet(result, dtype, out Choice<WeightDType> weights) && !IsQuantized(weights)
+            && !(OptionValues.TryGet(result, headDType, out WeightDType? head) && head is { } h && IsQuantized(h)))
+        {
+            foreach (Option option in new Option[] { blockSize, quantCompute })
+            {
+                if (OptionValues.IsGiven(result, option))
+                {
+                    result.AddError($"{option.Name}: applies to int8 and int4 weights; it has no effect unless --dtype or --head-dtype is int8 or int4.");
+                }
+            }
+        }
+        if (OptionValues.IsGiven(result, wkvChunk) && OptionValues.TryGet(result, recurrence, out Choice<PrefillRecurrence> form) && form.Value == PrefillRecurrence.Scan)
+        {
+            result.AddError("--wkv-chunk: sets the chunk length of the chunked recurrence; it has no effect with --prefill-recurrence scan.");
+        }
+    }
 
-    /// <summary>Parses fp32, fp16, int8 or int4; any other value is a parse error naming the option.</summary>
-    internal static WeightDType ParseDType(ArgumentResult result, string option) =>
-        OptionValues.ParseChoice(result, option, "a weight type",
-            ("fp32", WeightDType.Float32), ("fp16", WeightDType.Float16), ("int8", WeightDType.Int8), ("int4", WeightDType.Int4));
+    private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
 
-    /// <summary>Parses chunked or scan; any other value is a parse error naming the option.</summary>
-    private static PrefillRecurrence ParseRecurrence(ArgumentResult result) =>
-        OptionValues.ParseChoice(result, "--prefill-recurrence", "a recurrence form", ("chunked", PrefillRecurrence.Chunked), ("scan", PrefillRecurrence.Scan));
+    private static readonly Choices<QuantizedCompute> s_quantizedComputes =
+        new("a quantized arithmetic", ("int8", QuantizedCompute.Int8), ("fp32", QuantizedCompute.Float32));
+
+    private static readonly Choices<WeightDType> s_weightDTypes =
+        new("a weight type", ("fp32", WeightDType.Float32), ("fp16", WeightDType.Float16), ("int8", WeightDType.Int8), ("int4", WeightDType.Int4));
+
+    private static readonly Choices<PrefillRecurrence> s_prefillRecurrences =
+        new("a recurrence form", ("chunked", PrefillRecurrence.Chunked), ("scan", PrefillRecurrence.Scan));
 
     internal static string FormatSize(long bytes) => bytes switch
     {

@@ -19,8 +19,8 @@ internal static class GenerateCommand
             Description = "The prompt text; the escapes \\n, \\t, \\r, \\xHH and \\\\ (a backslash) are understood.",
             Required = true,
         };
-        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate.", DefaultValueFactory = _ => GenerationOptions.DefaultMaxTokens };
-        maxTokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--max-tokens", 0));
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate.", DefaultValueFactory = _ => GenerationOptions.DefaultMaxTokens }
+            .InRange(NumericRange.AtLeast(0));
         var stop = new Option<string[]>("--stop")
         {
             Description = "Stop when the text reaches this string (repeatable); the escapes of --prompt are understood.",
@@ -54,7 +54,8 @@ internal static class GenerateCommand
                 StopStrings = [.. (parsed.GetValue(stop) ?? []).Select(value => TextEscapes.Unescape(value, "--stop"))],
             };
 
-            using TextGenerator generator = TextGenerator.Load(parsed.GetRequiredValue(directory), load.Read(parsed));
+            state.Check(parsed);
+            using TextGenerator generator = TextGenerator.Load(ModelDirectory.Require(parsed.GetRequiredValue(directory)), load.Read(parsed));
             using RwkvState? initial = state.Load(parsed, generator.Model);
             var output = new GeneratedTextWriter(stdout, escapeControls: console.OutputIsTerminal);
             GenerationResult result = initial is null

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Export.Checkpoints;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -9,6 +10,9 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// </summary>
 internal sealed class InitialStateOption
 {
+    private const string Expected =
+        "expected a state saved by RwkvState.Save (a file starting with 'RWKS') or a state-tuning checkpoint with blocks.{i}.att.time_state (RWKV-PEFT .pth)";
+
     private readonly Option<string?> _state = new("--state")
     {
         Description = "Start from a state saved with RwkvState.Save (header 'RWKS') or a state-tuning checkpoint with blocks.{i}.att.time_state (RWKV-PEFT .pth).",
@@ -18,8 +22,23 @@ internal sealed class InitialStateOption
     /// <summary>Adds the option to <paramref name="command"/>.</summary>
     public void AddTo(Command command) => command.Add(_state);
 
-    /// <summary>Loads the state the command line names, or returns null.</summary>
+    /// <summary>
+    /// Checks, before the model is loaded (which takes seconds), that the file the command line names exists and is
+    /// one of the two kinds; <see cref="Load"/> checks it against the model.
+    /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The path is a directory, or the file is neither kind of state.</exception>
+    public void Check(ParseResult parsed)
+    {
+        if (parsed.GetValue(_state) is { } path && !IsSavedState(path))
+        {
+            using RwkvCheckpoint timeState = OpenTimeState(path);
+        }
+    }
+
+    /// <summary>Loads the state the command line names, or returns null. Every failure names the option and the file.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The path is a directory, or the file is neither kind of state, is truncated or corrupt, or does not fit the model.</exception>
     public RwkvState? Load(ParseResult parsed, RwkvModel model)
     {
         string? path = parsed.GetValue(_state);
@@ -27,21 +46,53 @@ internal sealed class InitialStateOption
         {
             return null;
         }
+        if (IsSavedState(path))
+        {
+            try
+            {
+                using FileStream stream = File.OpenRead(path);
+                return RwkvState.Load(model, stream);
+            }
+            catch (Exception e) when (e is EndOfStreamException or InvalidDataException or StateMismatchException or NonFiniteValueException)
+            {
+                throw new InvalidDataException($"--state: saved state '{path}' cannot be loaded: {e.Message}", e);
+            }
+        }
+        using RwkvCheckpoint timeState = OpenTimeState(path);
+        try
+        {
+            return RwkvState.FromTimeState(model, timeState);
+        }
+        catch (Exception e) when (e is StateMismatchException or NonFiniteValueException or CheckpointFormatException)
+        {
+            throw new InvalidDataException($"--state: {e.Message}", e);
+        }
+    }
+
+    // A file that is not a saved state, opened as a state-tuning checkpoint.
+    private static RwkvCheckpoint OpenTimeState(string path)
+    {
+        try
+        {
+            return RwkvCheckpoint.Open(path);
+        }
+        catch (CheckpointFormatException e)
+        {
+            throw new InvalidDataException($"--state: '{path}' is neither kind of state file; {Expected}.", e);
+        }
+    }
+
+    // Whether the file starts with the saved state's magic; a missing file or a directory is an error naming the option.
+    private static bool IsSavedState(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            throw new InvalidDataException($"--state: '{path}' is a directory; {Expected}.");
+        }
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"--state: state file '{path}' does not exist.", path);
         }
-        if (IsSavedState(path))
-        {
-            using FileStream stream = File.OpenRead(path);
-            return RwkvState.Load(model, stream);
-        }
-        using RwkvCheckpoint timeState = RwkvCheckpoint.Open(path);
-        return RwkvState.FromTimeState(model, timeState);
-    }
-
-    private static bool IsSavedState(string path)
-    {
         Span<byte> magic = stackalloc byte[4];
         using FileStream stream = File.OpenRead(path);
         return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("RWKS"u8);

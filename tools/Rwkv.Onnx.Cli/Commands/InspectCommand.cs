@@ -21,6 +21,7 @@ internal static class InspectCommand
         {
             path, groupNormEps, load,
         };
+        GroupNormEpsilonOption.RefuseWhereNoEffect(command, groupNormEps, path);
         command.SetAction(parsed =>
         {
             string target = parsed.GetRequiredValue(path);
@@ -47,6 +48,10 @@ internal static class InspectCommand
             }
             else if (File.Exists(target) || Directory.Exists(target)) // a checkpoint, or a Hugging Face model directory
             {
+                if (parsed.GetValue(load))
+                {
+                    throw new UsageException($"--load: loads an exported model directory; '{target}' is not one (export it first), so the option would have no effect.");
+                }
                 RwkvCheckpointInfo info = RwkvExporter.Inspect(target, new ExportOptions { GroupNormEpsilon = parsed.GetValue(groupNormEps) });
                 ExportNotes.GroupNormEpsilon(parsed.InvocationConfiguration.Error, info.Format, info.Architecture.Version, parsed.GetValue(groupNormEps));
                 Write(stdout, $"checkpoint {target} ({info.Format})", info.Architecture, info.DType, info.State);

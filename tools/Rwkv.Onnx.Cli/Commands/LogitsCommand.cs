@@ -22,16 +22,13 @@ internal static class LogitsCommand
             CustomParser = ParseTokens,
             HelpName = "id,id,...",
         };
-        var mode = new Option<RwkvForwardMode>("--mode")
+        var mode = new Option<Choice<RwkvForwardMode>>("--mode")
         {
-            Description = "step: one token at a time through step.onnx; prefill: chunks through prefill.onnx. Default: step for one token, prefill otherwise.",
-            DefaultValueFactory = _ => RwkvForwardMode.Auto,
-            CustomParser = ParseMode,
-            HelpName = "step|prefill",
-        };
+            Description = "step: one token at a time through step.onnx; prefill: chunks through prefill.onnx; auto: step for one token, prefill otherwise.",
+        }.OneOf(s_modes, RwkvForwardMode.Auto);
         var all = new Option<bool>("--all") { Description = "Write the logits after every token, shape [T, vocab], instead of the last token's [vocab]." };
-        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256)." };
-        chunk.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--chunk", 1));
+        var chunk = new Option<int?>("--chunk") { Description = "Prefill chunk size in tokens (default 256); not with --mode step." }
+            .InRange(NumericRange.AtLeast(1));
         var output = new Option<string>("--out") { Description = "The .npy file to write (float32).", Required = true, HelpName = "file.npy" };
         var allowNonFinite = new Option<bool>("--allow-non-finite")
         {
@@ -44,6 +41,13 @@ internal static class LogitsCommand
             directory, tokens, mode, all, chunk, output, allowNonFinite,
         };
         load.AddTo(command);
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, chunk) && OptionValues.TryGet(result, mode, out Choice<RwkvForwardMode> chosen) && chosen.Value == RwkvForwardMode.Step)
+            {
+                result.AddError("--chunk: has no effect with --mode step, which feeds one token at a time; drop one of them.");
+            }
+        });
         command.SetAction(parsed =>
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
@@ -56,9 +60,13 @@ internal static class LogitsCommand
             {
                 throw new UsageException($"--out: the directory of '{outPath}' does not exist.");
             }
+            if (Directory.Exists(outPath))
+            {
+                throw new UsageException($"--out: '{outPath}' is a directory; expected the path of the .npy file to write.");
+            }
 
             // Non-finite logits fail the run, naming the position, before anything is written.
-            using RwkvModel model = RwkvModel.Load(parsed.GetRequiredValue(directory),
+            using RwkvModel model = RwkvModel.Load(ModelDirectory.Require(parsed.GetRequiredValue(directory)),
                 load.Read(parsed, parsed.GetValue(chunk), checkFiniteLogits: !parsed.GetValue(allowNonFinite)));
             int vocab = model.VocabSize;
             for (int i = 0; i < ids.Length; i++)
@@ -104,13 +112,14 @@ internal static class LogitsCommand
         {
             if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
             {
-                result.AddError($"--tokens: '{text}' is not a comma-separated list of token ids: item {i + 1} ('{parts[i]}') is not a non-negative integer.");
+                string what = parts[i].Length > 0 && parts[i].All(char.IsAsciiDigit) ? "is too large for a token id" : "is not a non-negative integer";
+                result.AddError($"--tokens: '{text}' is not a comma-separated list of token ids: item {i + 1} ('{parts[i]}') {what}.");
                 return [];
             }
         }
         return ids;
     }
 
-    private static RwkvForwardMode ParseMode(ArgumentResult result) =>
-        OptionValues.ParseChoice(result, "--mode", "a forward mode", ("step", RwkvForwardMode.Step), ("prefill", RwkvForwardMode.Prefill));
+    private static readonly Choices<RwkvForwardMode> s_modes =
+        new("a forward mode", ("auto", RwkvForwardMode.Auto), ("step", RwkvForwardMode.Step), ("prefill", RwkvForwardMode.Prefill));
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
@@ -9,38 +8,47 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// </summary>
 internal sealed class ModelLoadOptions
 {
-    private readonly Option<RwkvExecutionProvider> _provider = new("--provider")
+    private static readonly Choices<RwkvExecutionProvider> s_providers = new("an execution provider",
+        ("cpu", RwkvExecutionProvider.Cpu), ("cuda", RwkvExecutionProvider.Cuda), ("dml", RwkvExecutionProvider.DirectML),
+        ("directml", RwkvExecutionProvider.DirectML));
+
+    private static readonly Choices<RwkvStateLocation> s_stateLocations = new("a state location",
+        ("auto", RwkvStateLocation.Auto), ("host", RwkvStateLocation.Host), ("device", RwkvStateLocation.Device));
+
+    private readonly Option<Choice<RwkvExecutionProvider>> _provider = new Option<Choice<RwkvExecutionProvider>>("--provider")
     {
         Description = "Execution provider: cpu, cuda or dml (needs a build with -p:OnnxRuntimeFlavor=Gpu or DirectML).",
-        DefaultValueFactory = _ => RwkvExecutionProvider.Cpu,
-        CustomParser = ParseProvider,
-        HelpName = "cpu|cuda|dml",
-    };
+    }.OneOf(s_providers, RwkvExecutionProvider.Cpu);
 
-    private readonly Option<int> _deviceId = new("--device-id") { Description = "GPU index for cuda or dml.", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _deviceId = new Option<int>("--device-id")
+    {
+        Description = "GPU index for cuda or dml.",
+        DefaultValueFactory = _ => 0,
+    }.InRange(NumericRange.AtLeast(0));
 
-    private readonly Option<int> _threads = new("--threads") { Description = "Intra-op threads; 0 lets ONNX Runtime choose.", DefaultValueFactory = _ => 0 };
+    private readonly Option<int> _threads = new Option<int>("--threads")
+    {
+        Description = "Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).",
+        DefaultValueFactory = _ => 0,
+    }.InRange(ThreadRange);
 
-    private readonly Option<RwkvStateLocation> _stateLocation = new("--state-location")
+    private readonly Option<Choice<RwkvStateLocation>> _stateLocation = new Option<Choice<RwkvStateLocation>>("--state-location")
     {
         Description = "Where the recurrent state lives between steps: auto (device on cuda, host otherwise), host or device.",
-        DefaultValueFactory = _ => RwkvStateLocation.Auto,
-        CustomParser = ParseStateLocation,
-        HelpName = "auto|host|device",
-    };
+    }.OneOf(s_stateLocations, RwkvStateLocation.Auto);
 
     private readonly Option<bool> _verifyChecksums = new("--verify-checksums")
     {
         Description = "Hash the weights file and compare it with the manifest's SHA-256 before loading (reads the whole file).",
     };
 
-    public ModelLoadOptions()
-    {
-        _deviceId.Validators.Add(result => RequireAtLeast(result, "--device-id", 0));
-        _threads.Validators.Add(result => RequireAtLeast(result, "--threads", 0));
-    }
+    /// <summary>
+    /// The accepted <c>--threads</c>: 0 (ONNX Runtime chooses) to 4 per logical processor. More threads than
+    /// processors only contend for them; beyond a few per processor the number is a typo.
+    /// </summary>
+    public static NumericRange<int> ThreadRange => NumericRange.From(0, 4 * Environment.ProcessorCount);
 
-    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    /// <summary>Adds the options to <paramref name="command"/>, refusing <c>--device-id</c> with the cpu provider, where it has no effect.</summary>
     public void AddTo(Command command)
     {
         command.Add(_provider);
@@ -48,6 +56,14 @@ internal sealed class ModelLoadOptions
         command.Add(_threads);
         command.Add(_stateLocation);
         command.Add(_verifyChecksums);
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, _deviceId) && OptionValues.TryGet(result, _provider, out Choice<RwkvExecutionProvider> provider)
+                && provider.Value == RwkvExecutionProvider.Cpu)
+            {
+                result.AddError("--device-id: selects a GPU for --provider cuda or dml; it has no effect with the cpu provider (the default).");
+            }
+        });
     }
 
     /// <summary>The model options the command line asks for; <paramref name="checkFiniteLogits"/> sets <see cref="RwkvModelOptions.CheckFiniteLogits"/>.</summary>
@@ -61,21 +77,4 @@ internal sealed class ModelLoadOptions
         PrefillChunkSize = prefillChunkSize ?? RwkvModelOptions.DefaultPrefillChunkSize,
         CheckFiniteLogits = checkFiniteLogits,
     };
-
-    internal static void RequireAtLeast(OptionResult result, string name, int minimum)
-    {
-        if (OptionValues.TryGet(result, out int value) && value < minimum)
-        {
-            result.AddError($"{name}: {value} is out of range; it must be {minimum} or more.");
-        }
-    }
-
-    private static RwkvExecutionProvider ParseProvider(ArgumentResult result) =>
-        OptionValues.ParseChoice(result, "--provider", "an execution provider",
-            ("cpu", RwkvExecutionProvider.Cpu), ("cuda", RwkvExecutionProvider.Cuda), ("dml", RwkvExecutionProvider.DirectML),
-            ("directml", RwkvExecutionProvider.DirectML));
-
-    private static RwkvStateLocation ParseStateLocation(ArgumentResult result) =>
-        OptionValues.ParseChoice(result, "--state-location", "a state location",
-            ("auto", RwkvStateLocation.Auto), ("host", RwkvStateLocation.Host), ("device", RwkvStateLocation.Device));
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.CommandLine.Parsing;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -24,25 +25,29 @@ internal static class OptionValues
     }
 
     /// <summary>
-    /// Parses an option whose value is one of <paramref name="choices"/> (case-insensitive). Any other value is a
-    /// parse error naming the option, what the value should be and the accepted names; the default is returned then.
+    /// In a command's validator: the value of <paramref name="option"/>, given or default, or false when it has
+    /// neither or its token did not convert (the parser reports that).
     /// </summary>
-    /// <param name="result">The option's argument.</param>
-    /// <param name="option">The option's name, for the message.</param>
-    /// <param name="what">What a value is, with its article, e.g. <c>a weight type</c>.</param>
-    /// <param name="choices">The accepted names, in the order the message lists them.</param>
-    public static T ParseChoice<T>(ArgumentResult result, string option, string what, params (string Name, T Value)[] choices)
+    public static bool TryGet<T>(SymbolResult result, Option<T> option, out T value)
     {
-        string value = result.Tokens.Count == 0 ? "" : result.Tokens[0].Value;
-        foreach ((string name, T choice) in choices)
+        if (result.GetResult(option) is { } optionResult)
         {
-            if (string.Equals(name, value, StringComparison.OrdinalIgnoreCase))
-            {
-                return choice;
-            }
+            return TryGet(optionResult, out value);
         }
-        string names = choices.Length == 1 ? choices[0].Name : $"{string.Join(", ", choices[..^1].Select(c => c.Name))} or {choices[^1].Name}";
-        result.AddError($"{option}: '{value}' is not {what}; expected {names}.");
-        return default!;
+        // Command validators run before the defaults of options left out have results.
+        if (option.HasDefaultValue && option.GetDefaultValue() is T defaultValue)
+        {
+            value = defaultValue;
+            return true;
+        }
+        value = default!;
+        return false;
     }
+
+    /// <summary>
+    /// In a command's validator: whether <paramref name="option"/> was written on the command line, rather than left at
+    /// its default, with a value that converted (a bad one already has its own error).
+    /// </summary>
+    public static bool IsGiven(SymbolResult result, Option option) =>
+        result.GetResult(option) is { Implicit: false } given && TryGet(given, out object? _);
 }

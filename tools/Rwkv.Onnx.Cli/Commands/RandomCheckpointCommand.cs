@@ -26,12 +26,14 @@ internal static class RandomCheckpointCommand
                 result.AddError($"--version: '{value}' is not a supported version; expected one of {string.Join(", ", s_versions)}.");
             }
         });
-        var layers = new Option<int>("--layers") { Description = "Number of blocks L.", Required = true };
-        var embd = new Option<int>("--embd") { Description = "Width D (a multiple of the head size for v5-v7).", Required = true };
-        var vocab = new Option<int>("--vocab") { Description = "Vocabulary size.", DefaultValueFactory = _ => 65536 };
-        var ffn = new Option<int?>("--ffn") { Description = "Channel-mix hidden width (default 4·D for v4 and v7, 3.5·D rounded down to 32 for v5 and v6)." };
-        var headSize = new Option<int>("--head-size") { Description = "Head size (v5-v7).", DefaultValueFactory = _ => 64 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the random weights: the same arguments and seed write the same bytes.", DefaultValueFactory = _ => 0 };
+        var layers = new Option<int>("--layers") { Description = "Number of blocks L.", Required = true }.InRange(NumericRange.AtLeast(1));
+        var embd = new Option<int>("--embd") { Description = "Width D (a multiple of the head size for v5-v7).", Required = true }.InRange(NumericRange.AtLeast(1));
+        var vocab = new Option<int>("--vocab") { Description = "Vocabulary size.", DefaultValueFactory = _ => 65536 }.InRange(NumericRange.AtLeast(1));
+        var ffn = new Option<int?>("--ffn") { Description = "Channel-mix hidden width (default 4·D for v4 and v7, 3.5·D rounded down to 32 for v5 and v6)." }
+            .InRange(NumericRange.AtLeast(1));
+        var headSize = new Option<int>("--head-size") { Description = "Head size (v5-v7).", DefaultValueFactory = _ => 64 }.InRange(NumericRange.AtLeast(1));
+        var seed = new Option<int>("--seed") { Description = "Seed of the random weights: the same arguments and seed write the same bytes.", DefaultValueFactory = _ => 0 }
+            .InRange(NumericRange.Any<int>());
         var dtype = new Option<string>("--dtype") { Description = "fp32, or fp16 for the matrices (v6 and v7), as rwkv.cpp's converter stores them.", DefaultValueFactory = _ => "fp32", HelpName = "fp32|fp16" };
         dtype.Validators.Add(result =>
         {
@@ -43,25 +45,25 @@ internal static class RandomCheckpointCommand
         });
         var output = new Option<string>("--output", "-o") { Description = "The .bin file to write.", Required = true };
         var force = new Option<bool>("--force") { Description = "Replace the output file if it exists." };
-        layers.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--layers", 1));
-        embd.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--embd", 1));
-        vocab.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--vocab", 1));
-        headSize.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--head-size", 1));
-        ffn.Validators.Add(result =>
-        {
-            if (OptionValues.TryGet(result, out int? value) && value < 1)
-            {
-                result.AddError($"--ffn: {value} is out of range; it must be 1 or more.");
-            }
-        });
 
         var command = new Command("random-checkpoint", "Write a seeded random-weight RWKV checkpoint of a real shape (rwkv.cpp .bin) for benchmarks.")
         {
             version, layers, embd, vocab, ffn, headSize, seed, dtype, output, force,
         };
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, headSize) && result.GetValue(version) == "4")
+            {
+                result.AddError("--head-size: RWKV-4 has no heads; the option has no effect with --version 4.");
+            }
+        });
         command.SetAction(parsed =>
         {
             string path = parsed.GetRequiredValue(output);
+            if (Directory.Exists(path))
+            {
+                throw new UsageException($"--output: '{path}' is a directory; expected the path of the .bin file to write.");
+            }
             if (File.Exists(path) && !parsed.GetValue(force))
             {
                 throw new UsageException($"--output: '{path}' already exists; pass --force to replace it.");

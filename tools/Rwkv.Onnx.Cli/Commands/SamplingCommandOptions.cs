@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Globalization;
 using Rwkv.Onnx.Sampling;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -13,38 +12,65 @@ internal sealed class SamplingCommandOptions
 {
     private readonly Option<float> _temperature;
     private readonly Option<float> _topP;
-    private readonly Option<int> _topK = new("--top-k") { Description = "Keep only the k most likely tokens; 0 keeps all.", DefaultValueFactory = _ => 0 };
-    private readonly Option<float> _minP = new("--min-p") { Description = "Drop tokens less likely than this fraction of the most likely one; 0 is off.", DefaultValueFactory = _ => 0f };
+    private readonly Option<int> _topK = new Option<int>("--top-k")
+    {
+        Description = "Keep only the k most likely tokens; 0 keeps all.",
+        DefaultValueFactory = _ => 0,
+    }.InRange(NumericRange.AtLeast(0));
+    private readonly Option<float> _minP = new Option<float>("--min-p")
+    {
+        Description = "Drop tokens less likely than this fraction of the most likely one, in [0, 1]; 0 is off.",
+        DefaultValueFactory = _ => 0f,
+    }.InRange(NumericRange.From(0f, 1f));
     private readonly Option<float> _presence;
     private readonly Option<float> _frequency;
     private readonly Option<float> _decay;
-    private readonly Option<int?> _seed = new("--seed") { Description = "Random seed, for reproducible output." };
+    private readonly Option<int?> _seed = new Option<int?>("--seed")
+    {
+        Description = "Random seed, for reproducible output.",
+    }.InRange(NumericRange.Any<int>());
 
     /// <summary>Creates the options with the given defaults (ChatRWKV's chat uses top-p 0.3 and penalties 0.5, decay 0.996).</summary>
     public SamplingCommandOptions(float temperature, float topP, float presencePenalty, float frequencyPenalty, float penaltyDecay)
     {
-        _temperature = new("--temperature") { Description = "Sampling temperature; 0 is greedy.", DefaultValueFactory = _ => temperature };
-        _topP = new("--top-p") { Description = "Nucleus probability mass, in (0, 1].", DefaultValueFactory = _ => topP };
-        _presence = new("--presence-penalty") { Description = "Subtracted from the logit of every token already generated.", DefaultValueFactory = _ => presencePenalty };
-        _frequency = new("--frequency-penalty") { Description = "Subtracted per (decayed) occurrence of a generated token.", DefaultValueFactory = _ => frequencyPenalty };
-        _decay = new("--penalty-decay") { Description = "Factor applied to the occurrence counts before each new token, in (0, 1].", DefaultValueFactory = _ => penaltyDecay };
-
-        _temperature.Validators.Add(result => Require(result, "--temperature", v => float.IsFinite(v) && v >= 0, "it must be 0 or more"));
-        _topP.Validators.Add(result => Require(result, "--top-p", v => v > 0 && v <= 1, "it must be greater than 0 and at most 1"));
-        _topK.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--top-k", 0));
-        _minP.Validators.Add(result => Require(result, "--min-p", v => v >= 0 && v <= 1, "it must be from 0 to 1"));
-        _presence.Validators.Add(result => Require(result, "--presence-penalty", float.IsFinite, "it must be a finite number"));
-        _frequency.Validators.Add(result => Require(result, "--frequency-penalty", float.IsFinite, "it must be a finite number"));
-        _decay.Validators.Add(result => Require(result, "--penalty-decay", v => v > 0 && v <= 1, "it must be greater than 0 and at most 1"));
+        _temperature = new Option<float>("--temperature")
+        {
+            Description = "Sampling temperature; 0 is greedy (always the most likely token).",
+            DefaultValueFactory = _ => temperature,
+        }.InRange(NumericRange.AtLeast(0f));
+        _topP = new Option<float>("--top-p")
+        {
+            Description = "Nucleus probability mass, in (0, 1].",
+            DefaultValueFactory = _ => topP,
+        }.InRange(NumericRange.Above(0f, 1f));
+        _presence = new Option<float>("--presence-penalty")
+        {
+            Description = "Subtracted from the logit of every token already generated.",
+            DefaultValueFactory = _ => presencePenalty,
+        }.InRange(NumericRange.Any<float>());
+        _frequency = new Option<float>("--frequency-penalty")
+        {
+            Description = "Subtracted per (decayed) occurrence of a generated token.",
+            DefaultValueFactory = _ => frequencyPenalty,
+        }.InRange(NumericRange.Any<float>());
+        _decay = new Option<float>("--penalty-decay")
+        {
+            Description = "Factor applied to the occurrence counts before each new token, in (0, 1]; needs a non-zero penalty.",
+            DefaultValueFactory = _ => penaltyDecay,
+        }.InRange(NumericRange.Above(0f, 1f));
     }
 
-    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    /// <summary>
+    /// Adds the options to <paramref name="command"/>, refusing those that would have no effect: the truncation options
+    /// and the seed with temperature 0 (greedy), and the penalty decay without a penalty.
+    /// </summary>
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { _temperature, _topP, _topK, _minP, _presence, _frequency, _decay, _seed })
         {
             command.Add(option);
         }
+        command.Validators.Add(RefuseOptionsWithoutEffect);
     }
 
     /// <summary>The sampler the command line asks for; penalties only when one is non-zero.</summary>
@@ -65,11 +91,24 @@ internal sealed class SamplingCommandOptions
         };
     }
 
-    private static void Require(OptionResult result, string name, Func<float, bool> valid, string rule)
+    private void RefuseOptionsWithoutEffect(CommandResult result)
     {
-        if (OptionValues.TryGet(result, out float value) && !valid(value))
+        if (OptionValues.TryGet(result, _temperature, out float temperature) && temperature == 0)
         {
-            result.AddError($"{name}: {value.ToString(CultureInfo.InvariantCulture)} is out of range; {rule}.");
+            foreach (Option option in new Option[] { _topP, _topK, _minP, _seed })
+            {
+                if (OptionValues.IsGiven(result, option))
+                {
+                    result.AddError($"{option.Name}: has no effect with --temperature 0, which always picks the most likely token; drop one of them.");
+                    return;
+                }
+            }
+        }
+        if (OptionValues.IsGiven(result, _decay)
+            && OptionValues.TryGet(result, _presence, out float presence) && presence == 0
+            && OptionValues.TryGet(result, _frequency, out float frequency) && frequency == 0)
+        {
+            result.AddError("--penalty-decay: has no effect while --presence-penalty and --frequency-penalty are both 0; set a penalty or drop it.");
         }
     }
 }

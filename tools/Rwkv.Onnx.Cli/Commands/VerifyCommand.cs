@@ -5,57 +5,64 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Rwkv.Onnx.Cli.Verification;
 using Rwkv.Onnx.Export;
+using Rwkv.Onnx.Export.Checkpoints;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// <c>rwkv-onnx verify &lt;dir&gt; --against &lt;checkpoint&gt; [--tokens N] [--text file] [--json] [--allow-non-finite]</c>:
-/// exports the checkpoint in fp32 to a temporary directory, runs the same tokens through both, and reports max and mean
-/// |Δlogit|, top-1 agreement, sizes on disk, and with a text (byte-level models) both perplexities. A NaN or infinite
+/// <c>rwkv-onnx verify &lt;dir&gt; --against &lt;checkpoint&gt; [--tokens N] [--text file] [--json] [--allow-different-source]
+/// [--allow-non-finite]</c>: exports the checkpoint in fp32 to a temporary directory, runs the same tokens through both, and
+/// reports max and mean |Δlogit|, top-1 agreement, sizes on disk, and with a text (byte-level models) both perplexities.
+/// The checkpoint must be the one the model was exported from, unless <c>--allow-different-source</c>; a NaN or infinite
 /// logit of either model is an error unless allowed.
 /// </summary>
 internal static class VerifyCommand
 {
     private const int DefaultTokens = 512;
 
+    // A million positions take hours on the CPU; more is a typo.
+    private const int MaxTokens = 1_000_000;
+
     public static Command Create()
     {
         var directory = new Argument<string>("dir") { Description = "The exported model directory to check." };
         var against = new Option<string>("--against") { Description = "The checkpoint it was exported from; exported again in fp32 as the reference.", Required = true, HelpName = "checkpoint" };
-        var tokens = new Option<int?>("--tokens") { Description = $"Positions to compare: the first N bytes of --text, or N seeded random tokens without it (default {DefaultTokens}).", HelpName = "N" };
-        tokens.Validators.Add(result => ModelLoadOptions.RequireAtLeast(result, "--tokens", 2));
+        var tokens = new Option<int?>("--tokens") { Description = $"Positions to compare: the first N bytes of --text, or N seeded random tokens without it (default {DefaultTokens}).", HelpName = "N" }
+            .InRange(NumericRange.From(2, MaxTokens));
         var text = new Option<string?>("--text") { Description = "A text file fed as bytes (byte-level models only); adds perplexity.", HelpName = "file" };
         var json = new Option<bool>("--json") { Description = "Print the report as one JSON object." };
         var allowNonFinite = new Option<bool>("--allow-non-finite")
         {
             Description = "Compare NaN or infinite logits (the report shows NaN) instead of failing on them.",
         };
+        var allowDifferentSource = new Option<bool>("--allow-different-source")
+        {
+            Description = "Compare with a checkpoint of the same shape that is not the one the model was exported from (e.g. another precision of it); without this, that is an error.",
+        };
         var load = new ModelLoadOptions();
         var command = new Command("verify", "Compare an export with an fp32 export of the same checkpoint: logit error, top-1 agreement, perplexity.")
         {
-            directory, against, tokens, text, json, allowNonFinite,
+            directory, against, tokens, text, json, allowDifferentSource, allowNonFinite,
         };
         load.AddTo(command);
         command.SetAction(parsed =>
         {
             TextWriter stdout = parsed.InvocationConfiguration.Output;
             TextWriter stderr = parsed.InvocationConfiguration.Error;
-            string dir = parsed.GetRequiredValue(directory);
+            string dir = ModelDirectory.Require(parsed.GetRequiredValue(directory));
             string checkpoint = parsed.GetRequiredValue(against);
             RwkvManifest manifest = RwkvManifest.Load(dir);
             int[] ids = Tokens(parsed.GetValue(text), parsed.GetValue(tokens), manifest.Architecture.Vocab);
-            if (File.Exists(checkpoint) && !string.Equals(Sha256(checkpoint), manifest.Source.Sha256, StringComparison.OrdinalIgnoreCase))
-            {
-                stderr.WriteLine($"warning: '{checkpoint}' is not the file '{dir}' was exported from ('{manifest.Source.File}'); comparing anyway.");
-            }
+            // RWKV-4 has no group norm; its manifest records 0, which is no valid option value.
+            float epsilon = manifest.Architecture.GroupNormEpsilon;
+            var exportOptions = new ExportOptions { GroupNormEpsilon = epsilon > 0 ? epsilon : null };
+            CheckSource(dir, manifest, checkpoint, exportOptions, parsed.GetValue(allowDifferentSource), stderr);
 
             DirectoryInfo work = Directory.CreateTempSubdirectory("rwkv-verify-");
             try
             {
                 string referenceDir = Path.Combine(work.FullName, "fp32");
-                // RWKV-4 has no group norm; its manifest records 0, which is no valid option value.
-                float epsilon = manifest.Architecture.GroupNormEpsilon;
-                RwkvExporter.Export(checkpoint, referenceDir, new ExportOptions { GroupNormEpsilon = epsilon > 0 ? epsilon : null });
+                RwkvExporter.Export(checkpoint, referenceDir, exportOptions);
                 // A non-finite candidate logit fails in the runner, naming the position; the reference lives in a
                 // temporary directory, so the verifier checks it and names the checkpoint instead.
                 bool allow = parsed.GetValue(allowNonFinite);
@@ -92,6 +99,38 @@ internal static class VerifyCommand
         return command;
     }
 
+    /// <summary>
+    /// Refuses a reference checkpoint that is not the model's source (its SHA-256 differs from the manifest's) unless
+    /// <paramref name="allowDifferent"/>, and then only warns; one of another shape is refused either way, since its
+    /// logits say nothing about the export.
+    /// </summary>
+    /// <exception cref="UsageException">The checkpoint is not the source and not allowed, or has another shape.</exception>
+    private static void CheckSource(string dir, RwkvManifest manifest, string checkpoint, ExportOptions options, bool allowDifferent, TextWriter stderr)
+    {
+        using (RwkvCheckpoint source = RwkvCheckpoint.Open(checkpoint))
+        {
+            if (string.Equals(Sha256(source.Files), manifest.Source.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                return;
+            }
+        }
+        string expected = Shape(manifest.Architecture), actual = Shape(RwkvExporter.Inspect(checkpoint, options).Architecture);
+        if (expected != actual)
+        {
+            throw new UsageException($"--against: '{checkpoint}' is {actual}, but '{dir}' is {expected}: their logits cannot be compared. " +
+                $"Give the checkpoint it was exported from ('{manifest.Source.File}').");
+        }
+        string notSource = $"'{checkpoint}' is not the checkpoint '{dir}' was exported from ('{manifest.Source.File}', a file with another SHA-256)";
+        if (!allowDifferent)
+        {
+            throw new UsageException($"--against: {notSource}; pass --allow-different-source to compare with it anyway.");
+        }
+        stderr.WriteLine($"warning: {notSource}; comparing anyway, as --allow-different-source asks.");
+    }
+
+    private static string Shape(RwkvArchitectureInfo a) => string.Create(CultureInfo.InvariantCulture,
+        $"RWKV-{a.Version} with {a.Layers} layers, width {a.Embedding}, {a.Heads} x {a.HeadSize} heads, vocabulary {a.Vocab} and ffn {a.FfnSize}");
+
     private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private static int[] Tokens(string? textPath, int? count, int vocab)
@@ -104,6 +143,10 @@ internal static class VerifyCommand
         if (vocab != 256)
         {
             throw new UsageException($"--text: the model has a vocabulary of {vocab} tokens; text is fed as bytes, which needs a byte-level model (256).");
+        }
+        if (Directory.Exists(textPath))
+        {
+            throw new UsageException($"--text: '{textPath}' is a directory; expected a text file.");
         }
         if (!File.Exists(textPath))
         {
@@ -133,9 +176,20 @@ internal static class VerifyCommand
         stdout.WriteLine(string.Create(c, $"  load time {r.LoadMilliseconds / 1000:F2} s (fp32 {r.ReferenceLoadMilliseconds / 1000:F2} s)"));
     }
 
-    private static string Sha256(string path)
+    // As the exporter records the source: SHA-256 of the checkpoint's data files, concatenated in order.
+    private static string Sha256(IReadOnlyList<string> files)
     {
-        using FileStream stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(stream));
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = new byte[1 << 20];
+        foreach (string file in files)
+        {
+            using FileStream stream = File.OpenRead(file);
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 }
