@@ -17,6 +17,9 @@ options=("$@")
 default() { [[ " ${options[*]} " == *" $1 "* || " ${options[*]} " == *" $1="* ]] || options+=("$1" "$2"); }
 default --max-tokens 200
 default --temperature 0.7
-default --top-k 8
-default --seed 42
+# Greedy decoding (--temperature 0) ignores top-k and the seed, and generate would warn about them.
+if [[ " ${options[*]} " != *" --temperature 0 "* && " ${options[*]} " != *" --temperature=0 "* ]]; then
+  default --top-k 8
+  default --seed 42
+fi
 "${cli[@]}" generate "$model" --prompt "$prompt" "${options[@]}"

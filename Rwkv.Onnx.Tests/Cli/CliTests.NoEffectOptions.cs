@@ -59,19 +59,36 @@ public sealed partial class CliTests
 
     [TestCase(new[] { "--device-id", "1" }, "--device-id", "cpu")]
     [TestCase(new[] { "--provider", "cpu", "--device-id", "0" }, "--device-id", "cpu")]
-    [TestCase(new[] { "--temperature", "0", "--top-p", "0.5" }, "--top-p", "--temperature 0")]
-    [TestCase(new[] { "--temperature", "0", "--top-k", "5" }, "--top-k", "--temperature 0")]
-    [TestCase(new[] { "--temperature", "0", "--min-p", "0.1" }, "--min-p", "--temperature 0")]
-    [TestCase(new[] { "--temperature", "0", "--seed", "1" }, "--seed", "--temperature 0")]
-    [TestCase(new[] { "--penalty-decay", "0.9" }, "--penalty-decay", "--presence-penalty")]
-    [TestCase(new[] { "--presence-penalty", "0", "--frequency-penalty", "0", "--penalty-decay", "0.9" }, "--penalty-decay", "--frequency-penalty")]
     public void Generate_OptionWithoutEffect_IsAUsageError(string[] options, string refused, string cited) =>
         AssertRefused(Run(["generate", _model, "--prompt", "x", "--max-tokens", "1", .. options]), refused, cited);
 
+    // Sampling settings that greedy decoding or zero penalties ignore run with a warning (scripts pass their settings and
+    // vary the temperature, as with Hugging Face's generate); the text must be exactly that of the run without them.
+    [TestCase(new[] { "--temperature", "0" }, new[] { "--top-p", "0.5" }, "warning: --top-p has no effect with --temperature 0")]
+    [TestCase(new[] { "--temperature", "0" }, new[] { "--top-k", "5", "--seed", "1" }, "warning: --top-k, --seed have no effect with --temperature 0")]
+    [TestCase(new[] { "--temperature", "0" }, new[] { "--min-p", "0.1" }, "warning: --min-p has no effect with --temperature 0")]
+    [TestCase(new[] { "--seed", "4" }, new[] { "--penalty-decay", "0.5" }, "warning: --penalty-decay has no effect while --presence-penalty and --frequency-penalty are both 0")]
+    public void Generate_SamplingOptionWithoutEffect_WarnsAndChangesNothing(string[] baseline, string[] ignored, string warning)
+    {
+        CliRun plain = Run(["generate", _model, "--prompt", "In the", "--max-tokens", "24", .. baseline]);
+        CliRun warned = Run(["generate", _model, "--prompt", "In the", "--max-tokens", "24", .. baseline, .. ignored]);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(warned.ExitCode, Is.Zero, warned.Stderr);
+            Assert.That(warned.Stderr, Does.StartWith(warning));
+            Assert.That(plain.Stderr, Does.Not.Contain("warning:"));
+            Assert.That(warned.Stdout, Is.EqualTo(plain.Stdout), "the option had an effect after all");
+        });
+    }
+
     [Test]
-    public void Chat_PenaltyDecayWithBothPenaltiesZero_IsAUsageError() =>
-        AssertRefused(RunWithInput("hi\n", "chat", _model, "--presence-penalty", "0", "--frequency-penalty", "0", "--penalty-decay", "0.9"),
-            "--penalty-decay", "--presence-penalty");
+    public void Chat_PenaltyDecayWithBothPenaltiesZero_Warns()
+    {
+        CliRun run = RunWithInput("hi\n", "chat", _model, "--presence-penalty", "0", "--frequency-penalty", "0", "--penalty-decay", "0.9", "--max-tokens", "4");
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(run.Stderr, Does.Contain("warning: --penalty-decay has no effect while --presence-penalty and --frequency-penalty are both 0."));
+    }
 
     [TestCase("a decay with a penalty", new[] { "--penalty-decay", "0.9", "--presence-penalty", "0.5" })]
     [TestCase("greedy with a penalty", new[] { "--temperature", "0", "--presence-penalty", "0.5" })]

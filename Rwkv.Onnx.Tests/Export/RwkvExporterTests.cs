@@ -147,7 +147,7 @@ public sealed class RwkvExporterTests
     }
 
     [Test]
-    public void Export_ExistingOutput_RefusesUnlessOverwrite()
+    public void Export_ExistingOutputThatIsNoExport_IsRefusedWithAndWithoutOverwrite()
     {
         string checkpoint = SharedFixtures.RwkvCppModel("7v0-834K", "FP32");
         string output = Path.Combine(_work, "out");
@@ -155,12 +155,11 @@ public sealed class RwkvExporterTests
         File.WriteAllText(Path.Combine(output, "old.txt"), "old");
 
         Assert.That(() => RwkvExporter.Export(checkpoint, output, new ExportOptions()),
-            Throws.TypeOf<IOException>().With.Message.Contains("already exists"));
-        Assert.That(File.Exists(Path.Combine(output, "old.txt")), Is.True);
-
-        RwkvExporter.Export(checkpoint, output, new ExportOptions { Overwrite = true });
-        Assert.That(File.Exists(Path.Combine(output, "old.txt")), Is.False);
-        Assert.That(File.Exists(Path.Combine(output, RwkvContract.ManifestFile)), Is.True);
+            Throws.InstanceOf<IOException>().With.Message.Contains("already exists"));
+        Assert.That(() => RwkvExporter.Export(checkpoint, output, new ExportOptions { Overwrite = true }),
+            Throws.TypeOf<ExportOutputException>().With.Message.Contains("'old.txt'"));
+        Assert.That(Directory.GetFileSystemEntries(output).Select(Path.GetFileName), Is.EqualTo(new[] { "old.txt" }));
+        Assert.That(File.ReadAllText(Path.Combine(output, "old.txt")), Is.EqualTo("old"));
     }
 
     [Test]

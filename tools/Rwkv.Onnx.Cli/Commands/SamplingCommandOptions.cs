@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.CommandLine.Parsing;
 using Rwkv.Onnx.Sampling;
 
 namespace Rwkv.Onnx.Cli.Commands;
@@ -60,29 +59,39 @@ internal sealed class SamplingCommandOptions
         }.InRange(NumericRange.Above(0f, 1f));
     }
 
-    /// <summary>
-    /// Adds the options to <paramref name="command"/>, refusing those that would have no effect: the truncation options
-    /// and the seed with temperature 0 (greedy), and the penalty decay without a penalty.
-    /// </summary>
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { _temperature, _topP, _topK, _minP, _presence, _frequency, _decay, _seed })
         {
             command.Add(option);
         }
-        command.Validators.Add(RefuseOptionsWithoutEffect);
     }
 
-    /// <summary>The sampler the command line asks for; penalties only when one is non-zero.</summary>
-    public ISampler Read(ParseResult parsed)
+    /// <summary>
+    /// The sampler the command line asks for; penalties only when one is non-zero. Options that have no effect (the
+    /// truncation options and the seed with temperature 0, the penalty decay without a penalty) get a <c>warning:</c> line
+    /// on <paramref name="stderr"/> rather than an error: as with Hugging Face's <c>generate</c>, a script that always
+    /// passes its sampling settings and varies the temperature should run, but nobody should believe they took effect.
+    /// </summary>
+    public ISampler Read(ParseResult parsed, TextWriter stderr)
     {
+        float temperature = parsed.GetValue(_temperature);
         float presence = parsed.GetValue(_presence), frequency = parsed.GetValue(_frequency);
+        if (temperature == 0 && Given(parsed, _topP, _topK, _minP, _seed) is { Length: > 0 } greedyIgnores)
+        {
+            stderr.WriteLine($"warning: {greedyIgnores} {(greedyIgnores.Contains(',', StringComparison.Ordinal) ? "have" : "has")} no effect with --temperature 0, which always picks the most likely token.");
+        }
+        if (presence == 0 && frequency == 0 && Given(parsed, _decay).Length > 0)
+        {
+            stderr.WriteLine("warning: --penalty-decay has no effect while --presence-penalty and --frequency-penalty are both 0.");
+        }
         PenaltyProcessor? penalties = presence == 0 && frequency == 0
             ? null
             : new PenaltyProcessor { PresencePenalty = presence, FrequencyPenalty = frequency, Decay = parsed.GetValue(_decay) };
         return new TopPSampler
         {
-            Temperature = parsed.GetValue(_temperature),
+            Temperature = temperature,
             TopP = parsed.GetValue(_topP),
             TopK = parsed.GetValue(_topK),
             MinP = parsed.GetValue(_minP),
@@ -91,24 +100,7 @@ internal sealed class SamplingCommandOptions
         };
     }
 
-    private void RefuseOptionsWithoutEffect(CommandResult result)
-    {
-        if (OptionValues.TryGet(result, _temperature, out float temperature) && temperature == 0)
-        {
-            foreach (Option option in new Option[] { _topP, _topK, _minP, _seed })
-            {
-                if (OptionValues.IsGiven(result, option))
-                {
-                    result.AddError($"{option.Name}: has no effect with --temperature 0, which always picks the most likely token; drop one of them.");
-                    return;
-                }
-            }
-        }
-        if (OptionValues.IsGiven(result, _decay)
-            && OptionValues.TryGet(result, _presence, out float presence) && presence == 0
-            && OptionValues.TryGet(result, _frequency, out float frequency) && frequency == 0)
-        {
-            result.AddError("--penalty-decay: has no effect while --presence-penalty and --frequency-penalty are both 0; set a penalty or drop it.");
-        }
-    }
+    // The names of the options given on the command line, comma-separated; "" when none was.
+    private static string Given(ParseResult parsed, params Option[] options) =>
+        string.Join(", ", options.Where(o => parsed.GetResult(o) is { Implicit: false }).Select(o => o.Name));
 }
