@@ -1,41 +1,27 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Rwkv.Onnx.Cli;
+using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Cli;
 
 /// <summary>
-/// bench's progress on a real terminal with stdout redirected (issue 16 item 20): the CLI runs in a pseudo-terminal
-/// made by util-linux <c>script</c>, its stdout sent to a file, and the terminal's transcript is read back.
+/// Progress of bench and export on a real terminal with stdout redirected (issue 16 item 20): the CLI runs in a
+/// pseudo-terminal, its stdout sent to a file, and what the terminal showed is read back.
 /// </summary>
 public sealed partial class CliTests
 {
-    // The transcript of `rwkv-onnx bench <tiny> ... > table.md` run on a pseudo-terminal with TERM set as given.
-    private (int ExitCode, string Transcript, string Table) BenchOnTerminal(string term)
+    // The terminal's transcript and the stdout file of `rwkv-onnx <args> > stdout.txt` run with TERM set as given.
+    private (int ExitCode, string Transcript, string Stdout) RunOnTerminal(string term, params string[] args)
     {
         Assume.That(OperatingSystem.IsLinux(), "the pseudo-terminal comes from util-linux script");
-        const string Script = "/usr/bin/script"; // bsdutils, an essential Debian package
-        Assert.That(File.Exists(Script), Is.True, $"{Script} is missing");
-        string dotnet = Path.GetFullPath(Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", "..", "dotnet"));
-        string cli = typeof(Rwkv.Onnx.Cli.Cli).Assembly.Location;
-        string table = Path.Combine(_work, "table.md"), transcript = Path.Combine(_work, "terminal.log");
-        string command = $"'{dotnet}' '{cli}' bench '{_model}' --prefill 16 --decode 8 --repeat 1 --bandwidth-buffer-mib 16 > '{table}'";
-        var start = new ProcessStartInfo(Script) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in new[] { "--quiet", "--flush", "--return", "--command", command, transcript })
-        {
-            start.ArgumentList.Add(argument);
-        }
-        start.Environment["TERM"] = term;
-        start.Environment.Remove("NO_COLOR");
-        using Process process = Process.Start(start)!;
-        process.StandardInput.Close();
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> error = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(5)), Is.True, "bench on a terminal did not finish in 5 minutes");
-        Assert.That(error.Result, Is.Empty);
-        GC.KeepAlive(output.Result);
-        return (process.ExitCode, File.ReadAllText(transcript), File.ReadAllText(table));
+        string stdout = Path.Combine(_work, "stdout.txt");
+        using var terminal = PseudoTerminalSession.Start(["dotnet", Path.Combine(AppContext.BaseDirectory, "rwkv-onnx.dll"), .. args],
+            TimeSpan.FromMinutes(5), stdout, new Dictionary<string, string?> { ["TERM"] = term, ["NO_COLOR"] = null });
+        int exitCode = terminal.WaitForExit();
+        return (exitCode, terminal.Transcript, File.ReadAllText(stdout));
     }
+
+    private (int ExitCode, string Transcript, string Table) BenchOnTerminal(string term) =>
+        RunOnTerminal(term, "bench", _model, "--prefill", "16", "--decode", "8", "--repeat", "1", "--bandwidth-buffer-mib", "16");
 
     [Test]
     public void Bench_OnATerminalWithStdoutRedirected_ProgressBarsReachTheEnd()
@@ -58,5 +44,17 @@ public sealed partial class CliTests
         Assert.That(transcript, Does.Contain("bench: cpu batch 1: load (0/3)").And.Contain("bench: cpu batch 1: done (3/3)").And.Contain("bench: memory bandwidth (1/1)"));
         Assert.That(transcript, Does.Not.Contain("%"));
         Assert.That(table, Does.StartWith("| model |"));
+    }
+
+    [Test]
+    public void Export_OnATerminalWithStdoutRedirected_ProgressBarsReachTheEnd()
+    {
+        (int exitCode, string transcript, string summary) = RunOnTerminal("xterm-256color",
+            "export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", Path.Combine(_work, "model"));
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Success), transcript);
+        // Before, the bars were drawn once at 0 % and never updated ("step graph ... 0%").
+        Assert.That(transcript, Does.Contain("prefill graph").And.Contain("100%").And.Not.Contain("export: weights"));
+        Assert.That(summary, Does.StartWith("exported RWKV-7 to"));
     }
 }

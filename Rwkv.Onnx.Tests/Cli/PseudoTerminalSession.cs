@@ -28,7 +28,10 @@ internal sealed class PseudoTerminalSession : IDisposable
     /// <summary>Starts <paramref name="arguments"/> (the first is the program) on a new pseudo-terminal.</summary>
     /// <param name="arguments">The program and its arguments, quoted here for script's shell.</param>
     /// <param name="timeout">How long each wait may take before the test fails.</param>
-    public static PseudoTerminalSession Start(IEnumerable<string> arguments, TimeSpan timeout)
+    /// <param name="standardOutputFile">A file to redirect the command's stdout to (stderr stays on the terminal); null keeps both on it.</param>
+    /// <param name="environment">Environment variables to set; a null value removes the variable.</param>
+    public static PseudoTerminalSession Start(IEnumerable<string> arguments, TimeSpan timeout, string? standardOutputFile = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         // -q no banner, -f flush each write, -e return the command's exit status, -c the command, /dev/null no log file.
         var start = new ProcessStartInfo("script")
@@ -38,9 +41,14 @@ internal sealed class PseudoTerminalSession : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string argument in new[] { "-qfec", "exec " + string.Join(' ', arguments.Select(Quote)), "/dev/null" })
+        string redirect = standardOutputFile is null ? "" : " > " + Quote(standardOutputFile);
+        foreach (string argument in new[] { "-qfec", "exec " + string.Join(' ', arguments.Select(Quote)) + redirect, "/dev/null" })
         {
             start.ArgumentList.Add(argument);
+        }
+        foreach ((string name, string? value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[name] = value;
         }
         try
         {

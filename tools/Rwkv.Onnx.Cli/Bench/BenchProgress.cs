@@ -6,28 +6,13 @@ namespace Rwkv.Onnx.Cli.Bench;
 /// Shows bench progress on stderr: live Spectre.Console bars (one per configuration) when stderr is the process's
 /// terminal and understands ANSI cursor codes, otherwise one plain <c>bench: stage (done/total)</c> line per step.
 /// </summary>
-/// <remarks>
-/// Spectre.Console judges interactivity by stdout: with stdout redirected (<c>bench ... &gt; table.md</c>) it would
-/// draw the bars once, at 0 %, and never update them. The bars go to stderr, so the console is declared interactive
-/// whenever stderr is a terminal.
-/// </remarks>
 internal static class BenchProgress
 {
     public static T Run<T>(TextWriter stderr, Func<IProgress<(string Stage, int Done, int Total)>, T> work)
     {
-        if (!ReferenceEquals(stderr, Console.Error) || Console.IsErrorRedirected)
+        if (ProgressTerminal.ForStandardError(stderr) is not { } console)
         {
             return work(new PlainLines(stderr));
-        }
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(stderr),
-            Ansi = AnsiSupport.Detect,
-            Interactive = InteractionSupport.Yes,
-        });
-        if (!console.Profile.Capabilities.Ansi)
-        {
-            return work(new PlainLines(stderr)); // e.g. TERM=dumb: bars could not be redrawn in place
         }
         return console.Progress()
             .AutoClear(false)

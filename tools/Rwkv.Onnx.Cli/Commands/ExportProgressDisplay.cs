@@ -4,19 +4,18 @@ using Spectre.Console;
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// Shows export progress on stderr: a Spectre.Console progress bar per stage when stderr is the process's terminal,
-/// otherwise plain lines (stage start, every quarter, stage end) that read well in logs and tests.
+/// Shows export progress on stderr: a Spectre.Console progress bar per stage where <see cref="ProgressTerminal"/> can draw
+/// them (stderr a terminal with ANSI, whatever stdout is), otherwise plain lines (stage start, every quarter, stage end)
+/// that read well in logs and tests.
 /// </summary>
 internal static class ExportProgressDisplay
 {
     public static T Run<T>(TextWriter stderr, Func<IProgress<ExportProgress>, T> work)
     {
-        bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        if (!terminal)
+        if (ProgressTerminal.ForStandardError(stderr) is not { } console)
         {
             return work(new PlainLines(stderr));
         }
-        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
         return console.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
