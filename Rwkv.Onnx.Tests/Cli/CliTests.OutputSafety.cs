@@ -180,6 +180,57 @@ public sealed partial class CliTests
         Assert.That(Directory.Exists(stale), Is.False);
     }
 
+    [Test]
+    public void Logits_OutIsAFileOfTheModel_IsRefused_AndTheModelStillLoads()
+    {
+        string model = Path.Combine(_work, "model");
+        Assert.That(Run("export", SharedFixtures.RwkvCppModel(Model, "FP32"), "-o", model).ExitCode, Is.Zero);
+        string hash = HashTree(_work);
+
+        CliRun run = Run("logits", model, "--tokens", "1,2", "--out", Path.Combine(model, RwkvContract.WeightsFile));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(2), run.Stderr);
+            Assert.That(run.Stderr, Does.StartWith("error: --out: ").And.Contain("which this command reads"));
+            Assert.That(HashTree(_work), Is.EqualTo(hash));
+        });
+        using RwkvModel loaded = RwkvModel.Load(model, new RwkvModelOptions { VerifyChecksums = true });
+    }
+
+    [Test]
+    public void LogitsAndRandomCheckpoint_OutputIsAPipe_AreRefused_AndThePipeStays()
+    {
+        Assume.That(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "named pipes");
+        string pipe = NamedPipe.Create(Path.Combine(_work, "pipe")); // like /dev/null, and harmless if replaced
+
+        CliRun logits = Run("logits", _model, "--tokens", "1,2", "--out", pipe);
+        CliRun random = Run("random-checkpoint", "--version", "7", "--layers", "2", "--embd", "64", "--vocab", "256", "-o", pipe, "--force");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(logits.ExitCode, Is.EqualTo(2), logits.Stderr);
+            Assert.That(logits.Stderr, Does.Contain($"--out: '{pipe}' is not a regular file"));
+            Assert.That(random.ExitCode, Is.EqualTo(2), random.Stderr);
+            Assert.That(random.Stderr, Does.Contain($"--output: '{pipe}' is not a regular file"));
+            Assert.That(NamedPipe.IsStillThere(pipe), Is.True, "still a pipe");
+            Assert.That(Directory.GetFileSystemEntries(_work), Has.Length.EqualTo(1), "no temporary file");
+        });
+    }
+
+    [Test]
+    public void RandomCheckpoint_KeepsAUserFileNamedLikeItsOldTemporary()
+    {
+        string output = Path.Combine(_work, "x.bin");
+        File.WriteAllText(output + ".partial", "mine"); // the name the command used to write to, and delete, on the way
+
+        CliRun run = Run("random-checkpoint", "--version", "7", "--layers", "2", "--embd", "64", "--vocab", "256", "-o", output);
+
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(File.ReadAllText(output + ".partial"), Is.EqualTo("mine"));
+        Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EquivalentTo(new[] { "x.bin", "x.bin.partial" }));
+    }
+
     private static string CopyInto(string directory, string file)
     {
         string target = Path.Combine(directory, Path.GetFileName(file));

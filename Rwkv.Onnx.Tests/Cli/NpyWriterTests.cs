@@ -1,5 +1,6 @@
 using System.Text;
 using Rwkv.Onnx.Cli.Npy;
+using Rwkv.Onnx.Cli.Output;
 
 namespace Rwkv.Onnx.Tests.Cli;
 
@@ -31,12 +32,12 @@ public class NpyWriterTests
     }
 
     [Test]
-    public void WriteFile_Matrix_RoundTripsThroughTheReader()
+    public void Write_MatrixFile_RoundTripsThroughTheReader()
     {
         float[] data = Enumerable.Range(0, 3 * 5).Select(i => i * 0.5f - 3.25f).ToArray();
         data[7] = float.NegativeInfinity;
         string path = Path.Combine(_directory, "m.npy");
-        NpyWriter.WriteFile(path, data, [3, 5]);
+        OutputFiles.Check([("--out", path)]).Write(("--out", stream => NpyWriter.Write(stream, data, [3, 5])));
         NpyArray array = NpyReader.Read(path);
         Assert.Multiple(() =>
         {
@@ -47,12 +48,12 @@ public class NpyWriterTests
     }
 
     [Test]
-    public void Write_ShapeMismatch_ThrowsAndWriteFileLeavesNoFile()
+    public void Write_ShapeMismatch_ThrowsAndTheOutputFileIsNotLeft()
     {
         string path = Path.Combine(_directory, "bad.npy");
         Assert.Multiple(() =>
         {
-            Assert.That(() => NpyWriter.WriteFile(path, new float[10], [3, 4]),
+            Assert.That(() => OutputFiles.Check([("--out", path)]).Write(("--out", stream => NpyWriter.Write(stream, new float[10], [3, 4]))),
                 Throws.ArgumentException.With.Message.Contains("(3, 4) holds 12 values but 10 were given"));
             Assert.That(Directory.GetFileSystemEntries(_directory), Is.Empty);
         });

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text;
 using Rwkv.Onnx.Cli.Bench;
+using Rwkv.Onnx.Cli.Output;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
@@ -37,7 +38,7 @@ internal static class BenchCommand
         command.SetAction(parsed =>
         {
             // Everything that can be known wrong is checked before the first measurement, which may be an hour away from the last.
-            BenchOutputs outputs = BenchOutputs.Check([(JsonOption, parsed.GetValue(json)), (MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
+            OutputFiles outputs = OutputFiles.Check([(JsonOption, parsed.GetValue(json)), (MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
             var plan = new BenchPlan(
                 ModelDirectory.Require(parsed.GetRequiredValue(directory)), ParseProviders(parsed.GetRequiredValue(providers)), ParseBatches(parsed.GetRequiredValue(batches)),
                 parsed.GetValue(prefill), parsed.GetValue(decode), parsed.GetValue(threads), parsed.GetValue(repeat),
@@ -63,7 +64,7 @@ internal static class BenchCommand
         var compare = new Command("compare", "Merge bench JSON reports from several runs or machines into one table and chart.") { files, markdown, chart };
         compare.SetAction(parsed =>
         {
-            BenchOutputs outputs = BenchOutputs.Check([(MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
+            OutputFiles outputs = OutputFiles.Check([(MarkdownOption, parsed.GetValue(markdown)), (ChartOption, parsed.GetValue(chart))]);
             var reports = parsed.GetRequiredValue(files).Select(BenchReport.Load).ToList();
             WriteOutputs(parsed, reports, outputs, json: null);
             return ExitCodes.Success;
@@ -77,15 +78,15 @@ internal static class BenchCommand
         new Option<string?>(ChartOption) { Description = "Write a bar chart (decode and prefill panels); .svg for SVG, otherwise PNG." });
 
     // The table goes to stdout first; then the files, all or none.
-    private static void WriteOutputs(ParseResult parsed, IReadOnlyList<BenchReport> reports, BenchOutputs outputs, Func<byte[]>? json)
+    private static void WriteOutputs(ParseResult parsed, IReadOnlyList<BenchReport> reports, OutputFiles outputs, Func<byte[]>? json)
     {
         string table = BenchTables.Markdown(reports);
         parsed.InvocationConfiguration.Output.Write(table);
         bool svg = string.Equals(Path.GetExtension(outputs.PathOf(ChartOption)), ".svg", StringComparison.OrdinalIgnoreCase);
         outputs.Write(
-            (JsonOption, json ?? (() => [])),
-            (MarkdownOption, () => Encoding.UTF8.GetBytes(table)),
-            (ChartOption, () => BenchChart.Render(reports, svg)));
+            (JsonOption, stream => stream.Write(json?.Invoke() ?? [])),
+            (MarkdownOption, stream => stream.Write(Encoding.UTF8.GetBytes(table))),
+            (ChartOption, stream => stream.Write(BenchChart.Render(reports, svg))));
     }
 
     private static RwkvExecutionProvider[] ParseProviders(string value) =>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using Rwkv.Onnx.Cli.Npy;
+using Rwkv.Onnx.Cli.Output;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
@@ -55,18 +56,12 @@ internal static class LogitsCommand
             string outPath = parsed.GetRequiredValue(output);
             RwkvForwardMode forwardMode = parsed.GetValue(mode);
             bool allPositions = parsed.GetValue(all);
-            string? outDirectory = Path.GetDirectoryName(Path.GetFullPath(outPath));
-            if (outDirectory is not null && !Directory.Exists(outDirectory))
-            {
-                throw new UsageException($"--out: the directory of '{outPath}' does not exist.");
-            }
-            if (Directory.Exists(outPath))
-            {
-                throw new UsageException($"--out: '{outPath}' is a directory; expected the path of the .npy file to write.");
-            }
+            string modelDirectory = ModelDirectory.Require(parsed.GetRequiredValue(directory));
+            // Checked before the run; the files of the model are never overwritten.
+            OutputFiles outputs = OutputFiles.Check([("--out", outPath)], inputs: Directory.GetFiles(modelDirectory));
 
             // Non-finite logits fail the run, naming the position, before anything is written.
-            using RwkvModel model = RwkvModel.Load(ModelDirectory.Require(parsed.GetRequiredValue(directory)),
+            using RwkvModel model = RwkvModel.Load(modelDirectory,
                 load.Read(parsed, parsed.GetValue(chunk), checkFiniteLogits: !parsed.GetValue(allowNonFinite)));
             int vocab = model.VocabSize;
             for (int i = 0; i < ids.Length; i++)
@@ -89,7 +84,7 @@ internal static class LogitsCommand
             {
                 runner.Forward(ids, state, logits, forwardMode);
             }
-            NpyWriter.WriteFile(outPath, logits, shape);
+            outputs.Write(("--out", stream => NpyWriter.Write(stream, logits, shape)));
             stdout.WriteLine($"wrote {outPath}: float32 [{string.Join(", ", shape)}] after {ids.Length} tokens ({FormatMode(forwardMode, ids.Length)})");
             return ExitCodes.Success;
         });

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Rwkv.Onnx.Cli.Output;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.RandomCheckpoints;
 
@@ -60,30 +61,14 @@ internal static class RandomCheckpointCommand
         command.SetAction(parsed =>
         {
             string path = parsed.GetRequiredValue(output);
-            if (Directory.Exists(path))
-            {
-                throw new UsageException($"--output: '{path}' is a directory; expected the path of the .bin file to write.");
-            }
-            if (File.Exists(path) && !parsed.GetValue(force))
-            {
-                throw new UsageException($"--output: '{path}' already exists; pass --force to replace it.");
-            }
+            OutputFiles outputs = OutputFiles.Check([("--output", path)], replace: parsed.GetValue(force), forceOption: "--force");
             var spec = new Spec(
                 parsed.GetRequiredValue(version), parsed.GetValue(layers), parsed.GetValue(embd), parsed.GetValue(vocab),
                 parsed.GetValue(ffn), parsed.GetValue(headSize), parsed.GetValue(seed),
                 parsed.GetRequiredValue(dtype) == "fp16" ? TensorDType.Float16 : TensorDType.Float32);
             CheckTensorSizes(spec);
             var stopwatch = Stopwatch.StartNew();
-            string temporary = path + ".partial";
-            try
-            {
-                Write(temporary, spec);
-                File.Move(temporary, path, overwrite: true);
-            }
-            finally
-            {
-                File.Delete(temporary);
-            }
+            outputs.WriteFile("--output", temporary => Write(temporary, spec));
             parsed.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote random RWKV-{spec.Version} L{spec.Layers} D{spec.Embd} V{spec.Vocab} F{spec.FfnOrDefault} ({(spec.DType == TensorDType.Float16 ? "fp16" : "fp32")}, seed {spec.Seed}) to {path}: {ExportCommand.FormatSize(new FileInfo(path).Length)} in {stopwatch.Elapsed.TotalSeconds:F1} s"));
             return ExitCodes.Success;

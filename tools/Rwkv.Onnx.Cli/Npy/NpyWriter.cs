@@ -56,28 +56,6 @@ internal static class NpyWriter
         }
     }
 
-    /// <summary>
-    /// Writes the array to <paramref name="path"/> through a temporary file that is renamed when complete,
-    /// so a failure leaves no partial file (and an existing file untouched).
-    /// </summary>
-    public static void WriteFile(string path, ReadOnlySpan<float> data, ReadOnlySpan<int> shape)
-    {
-        string full = Path.GetFullPath(path);
-        string temporary = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");   // a full path has a directory
-        try
-        {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                Write(stream, data, shape);
-            }
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);   // no-op after the move
-        }
-    }
-
     // NumPy's tuple syntax: "" for a scalar, "256," for one dimension, "3, 256" for more.
     private static string FormatShape(ReadOnlySpan<int> shape)
     {

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Rwkv.Onnx.Cli.Bench;
+namespace Rwkv.Onnx.Cli.Output;
 
 /// <summary>
 /// Whether an existing path is a regular file. .NET reports a device, pipe or socket as an ordinary file, and renaming

@@ -1,18 +1,18 @@
 using System.Text;
 using Rwkv.Onnx.Cli;
-using Rwkv.Onnx.Cli.Bench;
+using Rwkv.Onnx.Cli.Output;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Cli;
 
 /// <summary>
-/// <see cref="BenchOutputs"/> writes bench's files all or none: a failure while writing any of them (a full disk, a
+/// <see cref="OutputFiles"/> writes a command's files all or none: a failure while writing any of them (a full disk, a
 /// chart that cannot be drawn) leaves no output and no temporary file, and an existing output keeps its old content.
 /// </summary>
 [TestFixture]
-public sealed class BenchOutputsTests
+public sealed class OutputFilesTests
 {
-    private readonly ScratchRoot _root = new("rwkv-bench-outputs-tests-");
+    private readonly ScratchRoot _root = new("rwkv-output-files-tests-");
     private string _dir = "";
 
     [OneTimeSetUp]
@@ -77,10 +77,10 @@ public sealed class BenchOutputsTests
     {
         string json = Path.Combine(_dir, "bench.json"), markdown = Path.Combine(_dir, "bench.md");
         File.WriteAllText(markdown, "old table");
-        BenchOutputs outputs = BenchOutputs.Check([("--json", json), ("--markdown", markdown)],
-            path => Path.GetFileName(path).StartsWith(".bench.md.", StringComparison.Ordinal) ? new FullDiskStream(path, 100) : new FileStream(path, FileMode.CreateNew));
+        OutputFiles outputs = OutputFiles.Check([("--json", json), ("--markdown", markdown)],
+            create: path => Path.GetFileName(path).StartsWith(".bench.md.", StringComparison.Ordinal) ? new FullDiskStream(path, 100) : new FileStream(path, FileMode.CreateNew));
 
-        var e = Assert.Throws<IOException>(() => outputs.Write(("--json", () => Text("{\"schema\": 1}")), ("--markdown", () => new byte[4096])));
+        var e = Assert.Throws<IOException>(() => outputs.Write(("--json", s => s.Write(Text("{\"schema\": 1}"))), ("--markdown", s => s.Write(new byte[4096]))));
 
         Assert.That(e!.Message, Is.EqualTo("No space left on device"));
         Assert.That(Directory.GetFiles(_dir).Select(Path.GetFileName), Is.EqualTo(new[] { "bench.md" }), "no JSON, no temporary file");
@@ -91,11 +91,11 @@ public sealed class BenchOutputsTests
     public void Write_ChartCannotBeDrawn_LeavesNoJson()
     {
         string json = Path.Combine(_dir, "bench.json"), chart = Path.Combine(_dir, "bench.png");
-        BenchOutputs outputs = BenchOutputs.Check([("--json", json), ("--markdown", null), ("--chart", chart)]);
+        OutputFiles outputs = OutputFiles.Check([("--json", json), ("--markdown", null), ("--chart", chart)]);
 
         Assert.Throws<InvalidOperationException>(() => outputs.Write(
-            ("--json", () => Text("{}")), ("--markdown", () => throw new AssertionException("not requested, not produced")),
-            ("--chart", () => throw new InvalidOperationException("the chart failed"))));
+            ("--json", s => s.Write(Text("{}"))), ("--markdown", _ => throw new AssertionException("not requested, not produced")),
+            ("--chart", _ => throw new InvalidOperationException("the chart failed"))));
 
         Assert.That(Directory.GetFiles(_dir), Is.Empty);
     }
@@ -105,9 +105,9 @@ public sealed class BenchOutputsTests
     {
         string json = Path.Combine(_dir, "bench.json"), markdown = Path.Combine(_dir, "bench.md");
         File.WriteAllText(json, "old");
-        BenchOutputs outputs = BenchOutputs.Check([("--json", json), ("--markdown", markdown), ("--chart", null)]);
+        OutputFiles outputs = OutputFiles.Check([("--json", json), ("--markdown", markdown), ("--chart", null)]);
 
-        outputs.Write(("--json", () => Text("new json")), ("--markdown", () => Text("new table")), ("--chart", () => throw new AssertionException("not requested")));
+        outputs.Write(("--json", s => s.Write(Text("new json"))), ("--markdown", s => s.Write(Text("new table"))), ("--chart", _ => throw new AssertionException("not requested")));
 
         Assert.That(File.ReadAllText(json), Is.EqualTo("new json"));
         Assert.That(File.ReadAllText(markdown), Is.EqualTo("new table"));
@@ -117,7 +117,7 @@ public sealed class BenchOutputsTests
     [Test]
     public void Check_ProbesTheDirectory_AndLeavesNoProbeFile()
     {
-        BenchOutputs.Check([("--json", Path.Combine(_dir, "bench.json"))]);
+        OutputFiles.Check([("--json", Path.Combine(_dir, "bench.json"))]);
 
         Assert.That(Directory.GetFileSystemEntries(_dir), Is.Empty);
     }
@@ -125,7 +125,7 @@ public sealed class BenchOutputsTests
     [Test]
     public void Check_EmptyPath_IsUsageError()
     {
-        var e = Assert.Throws<UsageException>(() => BenchOutputs.Check([("--markdown", "")]));
+        var e = Assert.Throws<UsageException>(() => OutputFiles.Check([("--markdown", "")]));
 
         Assert.That(e!.Message, Is.EqualTo("--markdown: the file name is empty."));
     }
