@@ -248,8 +248,11 @@ public static class RwkvExporter
             Initial = slot.Initial,
         }))];
 
-    // SHA-256 of the checkpoint's data files, concatenated in order (one file: the file's own hash).
-    private static string Sha256(IReadOnlyList<string> files)
+    /// <summary>
+    /// SHA-256 of <paramref name="files"/> concatenated in order (one file: the file's own hash), as the manifest records
+    /// the weights and the source checkpoint's data files.
+    /// </summary>
+    internal static string Sha256(IReadOnlyList<string> files)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] buffer = new byte[1 << 20];

@@ -28,4 +28,16 @@ internal static class ProgressTerminal
         });
         return console.Profile.Capabilities.Ansi ? console : null;
     }
+
+    /// <summary>
+    /// Runs <paramref name="withBars"/> inside live bars (elapsed time, bar, percentage) where <see cref="ForStandardError"/>
+    /// allows them, else <paramref name="withoutBars"/>, which reports in plain lines.
+    /// </summary>
+    public static T Run<T>(TextWriter stderr, Func<ProgressContext, T> withBars, Func<T> withoutBars) =>
+        ForStandardError(stderr) is { } console
+            ? console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(withBars)
+            : withoutBars();
 }

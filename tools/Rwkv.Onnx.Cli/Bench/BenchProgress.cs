@@ -8,17 +8,8 @@ namespace Rwkv.Onnx.Cli.Bench;
 /// </summary>
 internal static class BenchProgress
 {
-    public static T Run<T>(TextWriter stderr, Func<IProgress<(string Stage, int Done, int Total)>, T> work)
-    {
-        if (ProgressTerminal.ForStandardError(stderr) is not { } console)
-        {
-            return work(new PlainLines(stderr));
-        }
-        return console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(context => work(new Bars(context)));
-    }
+    public static T Run<T>(TextWriter stderr, Func<IProgress<(string Stage, int Done, int Total)>, T> work) =>
+        ProgressTerminal.Run(stderr, context => work(new Bars(context)), () => work(new PlainLines(stderr)));
 
     private sealed class PlainLines(TextWriter stderr) : IProgress<(string Stage, int Done, int Total)>
     {

@@ -10,17 +10,8 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// </summary>
 internal static class ExportProgressDisplay
 {
-    public static T Run<T>(TextWriter stderr, Func<IProgress<ExportProgress>, T> work)
-    {
-        if (ProgressTerminal.ForStandardError(stderr) is not { } console)
-        {
-            return work(new PlainLines(stderr));
-        }
-        return console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(context => work(new Bars(context)));
-    }
+    public static T Run<T>(TextWriter stderr, Func<IProgress<ExportProgress>, T> work) =>
+        ProgressTerminal.Run(stderr, context => work(new Bars(context)), () => work(new PlainLines(stderr)));
 
     // Reports synchronously on the exporting thread (System.Progress<T> would post to the thread pool, out of order).
     private sealed class PlainLines(TextWriter stderr) : IProgress<ExportProgress>

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Rwkv.Onnx.Cli.Verification;
 using Rwkv.Onnx.Export;
@@ -109,7 +108,7 @@ internal static class VerifyCommand
     {
         using (RwkvCheckpoint source = RwkvCheckpoint.Open(checkpoint))
         {
-            if (string.Equals(Sha256(source.Files), manifest.Source.Sha256, StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(RwkvExporter.Sha256(source.Files), manifest.Source.Sha256, StringComparison.OrdinalIgnoreCase))
             {
                 return;
             }
@@ -174,22 +173,5 @@ internal static class VerifyCommand
         }
         stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(r.SizeOnDiskBytes)} (fp32 {ExportCommand.FormatSize(r.ReferenceSizeOnDiskBytes)})");
         stdout.WriteLine(string.Create(c, $"  load time {r.LoadMilliseconds / 1000:F2} s (fp32 {r.ReferenceLoadMilliseconds / 1000:F2} s)"));
-    }
-
-    // As the exporter records the source: SHA-256 of the checkpoint's data files, concatenated in order.
-    private static string Sha256(IReadOnlyList<string> files)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        byte[] buffer = new byte[1 << 20];
-        foreach (string file in files)
-        {
-            using FileStream stream = File.OpenRead(file);
-            int read;
-            while ((read = stream.Read(buffer)) > 0)
-            {
-                hash.AppendData(buffer, 0, read);
-            }
-        }
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 }
