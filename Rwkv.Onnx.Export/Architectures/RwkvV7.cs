@@ -37,13 +37,13 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
             Heads = (int)rk.Shape[0],
             HeadSize = (int)rk.Shape[1],
             FfnSize = (int)Shaped(c, "blocks.0.ffn.key.weight", 2).Shape[0],
-            LoraRanks = new Dictionary<string, int>
-            {
-                ["w"] = rank("blocks.0.att.w1"),
-                ["a"] = rank("blocks.0.att.a1"),
-                ["v"] = layers > 1 ? rank("blocks.1.att.v1") : 0,
-                ["g"] = rank("blocks.0.att.g1"),
-            },
+            // Layer 0 has no value LoRA (it is the value every later layer mixes in), so a one-layer model has no "v" rank.
+            LoraRanks = layers > 1
+                ? new Dictionary<string, int>
+                {
+                    ["w"] = rank("blocks.0.att.w1"), ["a"] = rank("blocks.0.att.a1"), ["v"] = rank("blocks.1.att.v1"), ["g"] = rank("blocks.0.att.g1"),
+                }
+                : new Dictionary<string, int> { ["w"] = rank("blocks.0.att.w1"), ["a"] = rank("blocks.0.att.a1"), ["g"] = rank("blocks.0.att.g1") },
             Parameters = c.Tensors.Values.Sum(t => t.ElementCount),
             LayerNormEpsilon = LayerNormEpsilon,
             GroupNormEpsilon = options.GroupNormEpsilon ?? PublishedGroupNormEpsilon,

@@ -46,6 +46,30 @@ public sealed class MultiHeadParityTests
         Assert.That(a.LoraRanks, Is.EquivalentTo(new Dictionary<string, int> { ["w"] = 32, ["a"] = 24, ["v"] = 16, ["g"] = 64 }));
     }
 
+    [Test]
+    public void OneLayerModel_WithoutAValueLora_ExportsLoadsAndMatchesReference()
+    {
+        // Layer 0 has no value LoRA; a one-layer model's manifest once recorded its rank as 0, which Load refuses.
+        string checkpoint = Path.Combine(_work, "rwkv7-1-layer.bin");
+        RandomCheckpoint.WriteRwkv7(checkpoint, layers: 1, embd: 128, headSize: 64, vocab: Vocab, ffn: 512,
+            loraW: 32, loraA: 24, loraV: 16, loraG: 64, seed: 3);
+        RwkvExporter.Export(checkpoint, Path.Combine(_work, "one-layer"), new ExportOptions());
+        using RwkvModel model = RwkvModel.Load(Path.Combine(_work, "one-layer"));
+        Assert.That(model.Manifest.Architecture.LoraRanks, Is.EquivalentTo(new Dictionary<string, int> { ["w"] = 32, ["a"] = 24, ["g"] = 64 }));
+
+        int[] tokens = [5, 299, 0, 17, 42];
+        using RwkvCheckpoint opened = RwkvCheckpoint.Open(checkpoint);
+        ReferenceRwkv7 reference = ReferenceRwkv7.Load(opened);
+        using RwkvRunner runner = model.CreateRunner();
+        using RwkvState state = model.CreateState();
+        var logits = new float[tokens.Length * Vocab];
+        runner.ForwardAll(tokens, state, logits, RwkvForwardMode.Prefill);
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            Assert.That(logits.AsSpan(t * Vocab, Vocab).ToArray(), Is.EqualTo(reference.Forward(tokens[t])).Within(1e-4f), $"position {t}");
+        }
+    }
+
     [TestCase(RwkvForwardMode.Step, 1)]
     [TestCase(RwkvForwardMode.Prefill, 9)]
     [TestCase(RwkvForwardMode.Prefill, 64)]
