@@ -41,7 +41,10 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
             LoraRanks = layers > 1
                 ? new Dictionary<string, int>
                 {
-                    ["w"] = rank("blocks.0.att.w1"), ["a"] = rank("blocks.0.att.a1"), ["v"] = rank("blocks.1.att.v1"), ["g"] = rank("blocks.0.att.g1"),
+                    ["w"] = rank("blocks.0.att.w1"),
+                    ["a"] = rank("blocks.0.att.a1"),
+                    ["v"] = rank("blocks.1.att.v1"),
+                    ["g"] = rank("blocks.0.att.g1"),
                 }
                 : new Dictionary<string, int> { ["w"] = rank("blocks.0.att.w1"), ["a"] = rank("blocks.0.att.a1"), ["g"] = rank("blocks.0.att.g1") },
             Parameters = c.Tensors.Values.Sum(t => t.ElementCount),
