@@ -88,15 +88,16 @@ internal sealed partial class ExportDestination
             string resolved = RealPath.Resolve(input);
             if (string.Equals(resolved, ResolvedPath, RealPath.Comparison))
             {
-                throw Refuse(ExportOutputConflict.IsInput, $"Output '{AsGiven}' is '{input}', which this export reads", input);
+                string what = input == AsGiven ? "" : $" '{input}',";
+                throw Refuse(ExportOutputConflict.IsInput, $"Output '{AsGiven}' is{what} an input of this export; choose another directory", input);
             }
             if (RealPath.IsSameOrInside(resolved, ResolvedPath))
             {
-                throw Refuse(ExportOutputConflict.ContainsInput, $"Output '{AsGiven}' contains '{input}', which this export reads", input);
+                throw Refuse(ExportOutputConflict.ContainsInput, $"Output '{AsGiven}' contains '{input}', which this export reads; choose another directory", input);
             }
             if (Directory.Exists(resolved) && RealPath.IsSameOrInside(ResolvedPath, resolved))
             {
-                throw Refuse(ExportOutputConflict.InsideInput, $"Output '{AsGiven}' is inside '{input}', which this export reads", input);
+                throw Refuse(ExportOutputConflict.InsideInput, $"Output '{AsGiven}' is inside '{input}', which this export reads; choose a directory outside it", input);
             }
         }
     }

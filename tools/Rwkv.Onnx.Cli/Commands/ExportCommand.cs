@@ -127,7 +127,8 @@ internal static class ExportCommand
         ExportOutputConflict.Exists => $"--output: '{e.OutputPath}' already exists ({e.Detail}); choose another directory.",
         ExportOutputConflict.NotAnExport =>
             $"--output: '{e.OutputPath}' is not an earlier export ({e.Detail}); --force replaces only a directory written by export, so nothing was touched. Choose another directory.",
-        _ => $"--output: {e.Message}",
+        // The exporter's sentences start "Output 'x' ...": the option name takes that word's place.
+        _ => $"--output: {(e.Message.StartsWith("Output ", StringComparison.Ordinal) ? e.Message["Output ".Length..] : e.Message)}",
     };
 
     private static string Describe(ExportLeftover leftover) => leftover.RestoredTo is { } restored

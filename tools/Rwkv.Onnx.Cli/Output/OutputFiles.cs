@@ -53,8 +53,8 @@ internal sealed class OutputFiles
             {
                 if (RealPath.IsSameOrInside(resolved, resolvedInput))
                 {
-                    string what = string.Equals(resolved, resolvedInput, RealPath.Comparison) ? "is" : "is inside";
-                    throw new UsageException($"{option}: '{path}' {what} '{input}', which this command reads; choose another file.");
+                    string what = string.Equals(resolved, resolvedInput, RealPath.Comparison) ? "a file" : $"inside '{input}', which";
+                    throw new UsageException($"{option}: '{path}' is {what} this command reads; choose another file.");
                 }
             }
             if (File.Exists(full) && !FileKind.IsRegularFile(full))
