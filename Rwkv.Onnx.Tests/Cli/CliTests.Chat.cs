@@ -43,7 +43,7 @@ public sealed partial class CliTests
         var options = new GenerationOptions
         {
             MaxTokens = 15,
-            Sampler = new TopPSampler { Temperature = 1, TopP = 1, Seed = 3, Penalties = new PenaltyProcessor { PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, Decay = 0.996f } },
+            Sampling = new SamplingSettings { Temperature = 1, TopP = 1, Seed = 3, PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, PenaltyDecay = 0.996f },
         };
         using var chat = new ChatSession(generator, ChatTemplate.World);
         string first = chat.Send("Hello there", options).Text;
@@ -96,7 +96,7 @@ public sealed partial class CliTests
         var options = new GenerationOptions
         {
             MaxTokens = 60,
-            Sampler = new TopPSampler { Temperature = 1, TopP = 1, Seed = 5, Penalties = new PenaltyProcessor { PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, Decay = 0.996f } },
+            Sampling = new SamplingSettings { Temperature = 1, TopP = 1, Seed = 5, PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, PenaltyDecay = 0.996f },
         };
         using var chat = new ChatSession(generator, ChatTemplate.World);
         using var cancellation = new CancellationTokenSource();

@@ -66,7 +66,7 @@ public sealed partial class CliTests
         string text = generator.Generate("Once", new GenerationOptions
         {
             MaxTokens = 200,
-            Sampler = new TopPSampler { Temperature = 4, TopP = 0.85f, Seed = 1 },
+            Sampling = new SamplingSettings { Temperature = 4, TopP = 0.85f, Seed = 1 },
         }).Text;
         // The terminal form, written independently of the CLI: C0 controls but line feed and tab, DEL and C1 as \xHH,
         // a carriage return as \r unless a line feed follows.

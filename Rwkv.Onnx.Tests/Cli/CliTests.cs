@@ -256,7 +256,7 @@ public sealed partial class CliTests
         using (RwkvModel model = RwkvModel.Load(_model))
         {
             expected = new TextGenerator(model, ByteTokenizer.Create())
-                .Generate("In the beginning", new GenerationOptions { MaxTokens = 40, Sampler = new GreedySampler() }).Text;
+                .Generate("In the beginning", new GenerationOptions { MaxTokens = 40, Sampling = SamplingSettings.Greedy }).Text;
         }
         Match timings = TimingsLine().Match(run.Stderr);
         Assert.Multiple(() =>

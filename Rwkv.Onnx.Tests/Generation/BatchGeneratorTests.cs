@@ -13,14 +13,14 @@ public sealed class BatchGeneratorTests
 
     private sealed record Spec(string Prompt, int MaxTokens, int? Seed, string[] StopStrings)
     {
-        // A fresh sampler each time, so the batched and the solo run draw the same numbers.
+        // Options with this spec's settings; each run creates its own sampler from them.
         public GenerationOptions Options() => new()
         {
             MaxTokens = MaxTokens,
             StopStrings = StopStrings,
-            Sampler = Seed is int seed
-                ? new TopPSampler { Temperature = 1f, TopP = 0.9f, Seed = seed, Penalties = new PenaltyProcessor { PresencePenalty = 0.2f, FrequencyPenalty = 0.2f, Decay = 0.99f } }
-                : new GreedySampler(),
+            Sampling = Seed is int seed
+                ? new SamplingSettings { Temperature = 1f, TopP = 0.9f, Seed = seed, PresencePenalty = 0.2f, FrequencyPenalty = 0.2f, PenaltyDecay = 0.99f }
+                : SamplingSettings.Greedy,
         };
     }
 
@@ -61,6 +61,29 @@ public sealed class BatchGeneratorTests
             }
             // 3 at first, 4 once the last joins, then fewer as they reach their budgets.
             Assert.That(sizes.Where((size, i) => i == 0 || size != sizes[i - 1]), Is.EqualTo(new[] { 3, 4, 3, 2, 1 }));
+        });
+    }
+
+    [Test]
+    public void Add_TwoSequencesWithOneOptionsObject_EachGeneratesAsIfAlone()
+    {
+        // Seeded sampling with penalties: a sampler shared through the options would interleave the two sequences'
+        // random numbers and mix their penalty counts.
+        Spec first = new("The quick brown fox", 30, 8, []);
+        Spec second = first with { Prompt = "Once upon a time" };
+        GenerationResult[] alone = [Solo(first), Solo(second)];
+
+        GenerationOptions shared = first.Options();
+        using var batch = new BatchGenerator(Model, s_bytes);
+        BatchSequence a = batch.Add(first.Prompt, shared);
+        BatchSequence b = batch.Add(second.Prompt, shared);
+        batch.Run();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(a.Result!.Tokens, Is.EqualTo(alone[0].Tokens));
+            Assert.That(b.Result!.Tokens, Is.EqualTo(alone[1].Tokens));
+            Assert.That(alone[0].Tokens, Is.Not.EqualTo(alone[1].Tokens), "the prompts lead to different text");
         });
     }
 

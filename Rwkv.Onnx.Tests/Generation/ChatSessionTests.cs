@@ -12,7 +12,7 @@ public sealed class ChatSessionTests
 
     private static RwkvModel Model => GenerationTestModels.Model;
 
-    private static GenerationOptions Greedy(int maxTokens) => new() { MaxTokens = maxTokens, Sampler = new GreedySampler() };
+    private static GenerationOptions Greedy(int maxTokens) => new() { MaxTokens = maxTokens, Sampling = SamplingSettings.Greedy };
 
     [Test]
     public void Send_SecondTurn_SeesTheSameLogitsAsFeedingTheWholeHistory()
@@ -52,6 +52,75 @@ public sealed class ChatSessionTests
             Assert.That(chat.HistoryTokens, Is.EqualTo(expectedHistory));
             // The reply continues the whole history greedily.
             Assert.That(second.Tokens, Is.EqualTo(GenerationTestModels.GreedyTokens(wholeHistory, second.Tokens.Count)));
+        });
+    }
+
+    [Test]
+    public void Send_TwoConversationsSharingOneOptionsObject_EachRepliesAsIfAlone()
+    {
+        // Seeded sampling with penalties, turns interleaved between the two conversations: a sampler shared through
+        // the options would hand each conversation the other's random numbers.
+        var options = new GenerationOptions
+        {
+            MaxTokens = 15,
+            Sampling = new SamplingSettings { Temperature = 1f, Seed = 4, PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, PenaltyDecay = 0.996f },
+        };
+        string[][] turns = [["Hello there", "How are you?"], ["Tell me a story", "Go on"]];
+        var generator = new TextGenerator(Model, s_bytes);
+        string[][] alone = [.. turns.Select(conversation =>
+        {
+            using var chat = new ChatSession(generator, ChatTemplate.World);
+            return conversation.Select(turn => chat.Send(turn, options).Text).ToArray();
+        })];
+
+        using var first = new ChatSession(generator, ChatTemplate.World);
+        using var second = new ChatSession(generator, ChatTemplate.World);
+        string[][] interleaved = [new string[2], new string[2]];
+        for (int turn = 0; turn < 2; turn++)
+        {
+            interleaved[0][turn] = first.Send(turns[0][turn], options).Text;
+            interleaved[1][turn] = second.Send(turns[1][turn], options).Text;
+        }
+
+        Assert.That(interleaved, Is.EqualTo(alone));
+    }
+
+    [Test]
+    public void Send_SeededConversation_DrawsOneRandomSequenceAcrossTurns()
+    {
+        // A conversation is one sequence: its second reply continues the first reply's random generator, as the chat
+        // command always did, rather than drawing the first reply's numbers again.
+        var sampling = new SamplingSettings { Temperature = 1f, Seed = 6 };
+        var options = new GenerationOptions { MaxTokens = 12, Sampling = sampling };
+        using var chat = new ChatSession(new TextGenerator(Model, s_bytes), ChatTemplate.World);
+        using RwkvState beforeFirst = chat.State.Clone();
+        GenerationResult first = chat.Send("Hello there", options);
+        using RwkvState beforeSecond = chat.State.Clone();
+        GenerationResult second = chat.Send("How are you?", options);
+
+        // The same two replies by a hand-written loop over the same states, with one sampler for both.
+        ISampler sampler = sampling.CreateSampler();
+        using RwkvRunner runner = Model.CreateRunner();
+        List<int> Reply(RwkvState state, string turn, int count)
+        {
+            float[] logits = new float[Model.VocabSize];
+            runner.Forward(s_bytes.EncodeToArray(ChatTemplate.World.FormatTurn(turn)), state, logits);
+            var tokens = new List<int>();
+            for (int i = 0; i < count; i++)
+            {
+                tokens.Add(sampler.Sample(logits));
+                runner.Forward([tokens[^1]], state, logits);
+            }
+            return tokens;
+        }
+        List<int> expectedFirst = Reply(beforeFirst, "Hello there", first.Tokens.Count);
+        List<int> expectedSecond = Reply(beforeSecond, "How are you?", second.Tokens.Count);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.Tokens, Is.EqualTo(expectedFirst));
+            Assert.That(second.Tokens, Is.EqualTo(expectedSecond));
+            Assert.That(second.Tokens, Has.Count.GreaterThan(3), "the second reply draws several numbers");
         });
     }
 

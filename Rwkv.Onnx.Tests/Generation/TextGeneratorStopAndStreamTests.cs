@@ -26,7 +26,7 @@ public sealed class TextGeneratorStopAndStreamTests
         {
             MaxTokens = 80,
             StopStrings = stops,
-            Sampler = new TopPSampler { Temperature = 1f, Seed = 11 },
+            Sampling = new SamplingSettings { Temperature = 1f, Seed = 11 },
         };
         GenerationResult free = Generator.Generate(Prompt, Options());
         string text = free.Text;
@@ -204,9 +204,9 @@ public sealed class TextGeneratorStopAndStreamTests
     [Test]
     public void Generate_SamplerWithPenalties_IsResetAndFedEveryToken()
     {
-        var sampler = new GreedySampler { Penalties = new PenaltyProcessor { PresencePenalty = 100f } };
-        GenerationResult first = Generator.Generate(Prompt, new GenerationOptions { MaxTokens = 20, Sampler = sampler });
-        GenerationResult second = Generator.Generate(Prompt, new GenerationOptions { MaxTokens = 20, Sampler = sampler });
+        var sampling = new SamplingSettings { Temperature = 0, PresencePenalty = 100f };
+        GenerationResult first = Generator.Generate(Prompt, new GenerationOptions { MaxTokens = 20, Sampling = sampling });
+        GenerationResult second = Generator.Generate(Prompt, new GenerationOptions { MaxTokens = 20, Sampling = sampling });
         Assert.Multiple(() =>
         {
             // A presence penalty of 100 forbids every repeat within a generation...

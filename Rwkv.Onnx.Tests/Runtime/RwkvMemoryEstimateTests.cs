@@ -165,7 +165,7 @@ public sealed class RwkvMemoryEstimateTests
         {
             try
             {
-                batch.Add("hi", new GenerationOptions { MaxTokens = 1, Sampler = new GreedySampler() });
+                batch.Add("hi", new GenerationOptions { MaxTokens = 1, Sampling = SamplingSettings.Greedy });
             }
             catch (MemoryLimitExceededException e)
             {

@@ -6,7 +6,7 @@ namespace Rwkv.Onnx.Generation;
 
 /// <summary>
 /// Generates several sequences together: each <see cref="Step"/> samples the next token of every active sequence
-/// (each with its own sampler, stops and budget) and feeds them all to the model in one batched step-graph run.
+/// (each with its own sampler, created from its options, and its own stops and budget) and feeds them all to the model in one batched step-graph run.
 /// Sequences join with <see cref="Add"/> at any time (their prompt is prefilled alone, so prompts of any length mix)
 /// and leave when they finish or are <see cref="Remove"/>d, independently of the others.
 /// </summary>
@@ -71,7 +71,7 @@ public sealed class BatchGenerator : IDisposable
     /// generates its first token at the next <see cref="Step"/>.
     /// </summary>
     /// <param name="prompt">The prompt; it must encode to at least one token.</param>
-    /// <param name="options">Budget, sampler and stops of this sequence; null for the defaults. Its sampler must not be shared with another sequence.</param>
+    /// <param name="options">Budget, sampling and stops of this sequence; null for the defaults. Sequences may share one options object: each creates its own sampler from it.</param>
     /// <param name="onText">Called with each new piece of final text of this sequence, if given.</param>
     /// <param name="initialState">A batch-1 state to start from (it is copied, not changed), e.g. a tuned state; null for the model's initial state.</param>
     /// <returns>The sequence.</returns>

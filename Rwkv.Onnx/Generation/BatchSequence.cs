@@ -8,7 +8,7 @@ using Rwkv.Onnx.Tokenization;
 namespace Rwkv.Onnx.Generation;
 
 /// <summary>
-/// One sequence of a <see cref="BatchGenerator"/>: its prompt, options (sampler, stops, budget), the text and tokens
+/// One sequence of a <see cref="BatchGenerator"/>: its prompt, options (sampling, stops, budget), its own sampler, the text and tokens
 /// generated so far and, once it has left the batch, its <see cref="Result"/>.
 /// </summary>
 /// <remarks>Created by <see cref="BatchGenerator.Add"/>; read it from the thread that drives the generator.</remarks>
@@ -28,8 +28,7 @@ public sealed class BatchSequence
     {
         Id = id;
         Options = options;
-        _sampler = options.Sampler;
-        _sampler.Reset();
+        _sampler = options.CreateSampler();   // its own, even when other sequences share the options
         _stopTokens = [.. options.StopTokens];
         if (options.StopAtEndOfText && tokenizer.EndOfTextId is int endOfText)
         {

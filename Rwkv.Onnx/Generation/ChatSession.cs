@@ -1,4 +1,5 @@
 using Rwkv.Onnx.Exceptions;
+using Rwkv.Onnx.Sampling;
 
 namespace Rwkv.Onnx.Generation;
 
@@ -11,17 +12,24 @@ namespace Rwkv.Onnx.Generation;
 /// <code>
 /// using TextGenerator generator = TextGenerator.Load("models/rwkv7-world-0.1b");
 /// using var chat = new ChatSession(generator, ChatTemplate.World);
-/// var options = new GenerationOptions { MaxTokens = 300, Sampler = new TopPSampler { Temperature = 1, TopP = 0.3f } };
+/// var options = new GenerationOptions { MaxTokens = 300, Sampling = new SamplingSettings { Temperature = 1, TopP = 0.3f } };
 /// Console.WriteLine(chat.Send("What is RWKV?", options).Text);
 /// Console.WriteLine(chat.Send("Say it in one sentence.", options).Text);
 /// </code>
 /// </example>
-/// <remarks>Owns its state; not thread-safe (one conversation, one caller).</remarks>
+/// <remarks>
+/// A conversation is one sequence: it owns its state and its sampler, created from the first reply's
+/// <see cref="GenerationOptions.Sampling"/> and kept while the replies' sampling settings stay equal, so a seeded
+/// conversation draws one random sequence from turn to turn (penalty counts start afresh with each reply). Options
+/// may be shared with other sessions and generations. Not thread-safe (one conversation, one caller).
+/// </remarks>
 public sealed class ChatSession : IDisposable
 {
     private readonly TextGenerator _generator;
     private readonly RwkvState _state;
     private readonly List<int> _history = [];
+    private ISamplerFactory? _samplerSource;
+    private ISampler? _sampler;
     private bool _preambleFed;
 
     /// <summary>Starts a conversation.</summary>
@@ -57,7 +65,7 @@ public sealed class ChatSession : IDisposable
     /// generates the reply.
     /// </summary>
     /// <param name="userMessage">The user's message.</param>
-    /// <param name="options">Budget and sampler; the template's stop strings are added to its own. Null for the defaults.</param>
+    /// <param name="options">Budget and sampling; the template's stop strings are added to its own. Null for the defaults.</param>
     /// <param name="onText">Called with each new piece of final reply text, if given.</param>
     /// <param name="cancellationToken">
     /// Stops the reply between tokens. The reply so far stays in the conversation: it was fed to the state, and it is
@@ -81,16 +89,21 @@ public sealed class ChatSession : IDisposable
         var turnOptions = new GenerationOptions
         {
             MaxTokens = options.MaxTokens,
-            Sampler = options.Sampler,
+            Sampling = options.Sampling,
             StopTokens = options.StopTokens,
             StopAtEndOfText = options.StopAtEndOfText,
             StopStrings = [.. Template.StopStrings, .. options.StopStrings],
         };
+        if (_sampler is null || !Equals(_samplerSource, options.Sampling))
+        {
+            _sampler = options.CreateSampler();
+            _samplerSource = options.Sampling;
+        }
         _history.AddRange(_generator.Tokenizer.EncodeToIds(turn));
         GenerationResult result;
         try
         {
-            result = _generator.Generate(turn, _state, turnOptions, onText, cancellationToken);
+            result = _generator.Generate(turn, _state, turnOptions, _sampler, onText, cancellationToken);
         }
         catch (GenerationCanceledException cancelled)
         {

@@ -6,13 +6,17 @@ namespace Rwkv.Onnx.Generation;
 /// Options of <see cref="TextGenerator"/> (the counterparts of Hugging Face's <c>max_new_tokens</c>, sampling
 /// settings, <c>eos_token_id</c> and <c>stop_strings</c>). Every property is validated when set.
 /// </summary>
+/// <remarks>
+/// Immutable settings, no running state: one options object can serve any number of generations, concurrently too.
+/// Each generation and each batch sequence creates its own sampler from <see cref="Sampling"/>.
+/// </remarks>
 public sealed class GenerationOptions
 {
     /// <summary>The default of <see cref="MaxTokens"/>.</summary>
     public const int DefaultMaxTokens = 100;
 
     private readonly int _maxTokens = DefaultMaxTokens;
-    private readonly ISampler _sampler = new GreedySampler();
+    private readonly ISamplerFactory _sampling = SamplingSettings.Greedy;
     private readonly IReadOnlyList<int> _stopTokens = [];
     private readonly IReadOnlyList<string> _stopStrings = [];
 
@@ -29,17 +33,18 @@ public sealed class GenerationOptions
     }
 
     /// <summary>
-    /// Chooses each next token. Default <see cref="GreedySampler"/>. A generation calls <see cref="ISampler.Reset"/>
-    /// first and <see cref="ISampler.Accept"/> for every generated token; a stateful sampler serves one generation at a time.
+    /// How each next token is chosen: usually a <see cref="SamplingSettings"/>, or your own <see cref="ISamplerFactory"/>
+    /// for a custom sampler. Default <see cref="SamplingSettings.Greedy"/>. Every generation (every batch sequence)
+    /// calls <see cref="ISamplerFactory.CreateSampler"/> once and keeps the sampler to itself.
     /// </summary>
     /// <exception cref="ArgumentNullException">The value is null.</exception>
-    public ISampler Sampler
+    public ISamplerFactory Sampling
     {
-        get => _sampler;
+        get => _sampling;
         init
         {
-            ArgumentNullException.ThrowIfNull(value, nameof(Sampler));
-            _sampler = value;
+            ArgumentNullException.ThrowIfNull(value, nameof(Sampling));
+            _sampling = value;
         }
     }
 
@@ -86,4 +91,10 @@ public sealed class GenerationOptions
             _stopStrings = [.. value];
         }
     }
+
+    /// <summary>The sampler of one new sequence, from <see cref="Sampling"/>.</summary>
+    /// <exception cref="InvalidOperationException">A custom factory returned null.</exception>
+    internal ISampler CreateSampler() =>
+        _sampling.CreateSampler()
+        ?? throw new InvalidOperationException($"The sampler factory {_sampling.GetType().Name} returned null; {nameof(ISamplerFactory.CreateSampler)} must return a new sampler.");
 }

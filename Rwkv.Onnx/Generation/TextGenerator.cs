@@ -21,7 +21,7 @@ namespace Rwkv.Onnx.Generation;
 /// {
 ///     MaxTokens = 200,
 ///     StopStrings = ["\n\n"],
-///     Sampler = new TopPSampler { Temperature = 1.0f, TopP = 0.3f, Seed = 42 },
+///     Sampling = new SamplingSettings { Temperature = 1.0f, TopP = 0.3f, Seed = 42 },
 /// });
 /// Console.WriteLine(result.Text);
 ///
@@ -34,8 +34,9 @@ namespace Rwkv.Onnx.Generation;
 /// <remarks>
 /// <para>
 /// Unlike the Hugging Face pipeline, <see cref="GenerationResult.Text"/> never includes the prompt. Each call
-/// without a state starts from the model's initial state with its own state and runner, so calls on different
-/// threads are independent as long as their samplers are not shared. The overloads that take an
+/// without a state starts from the model's initial state with its own state, runner and sampler (created from
+/// <see cref="GenerationOptions.Sampling"/>), so calls on different threads are independent, also when they share
+/// one <see cref="GenerationOptions"/>. The overloads that take an
 /// <see cref="RwkvState"/> continue from it and advance it in place (a conversation, or an initial state from
 /// state tuning); such a state belongs to one call at a time.
 /// </para>
@@ -101,7 +102,7 @@ public sealed class TextGenerator : IDisposable
 
     /// <summary>Generates text after <paramref name="prompt"/>, from the model's initial state.</summary>
     /// <param name="prompt">The prompt; it must encode to at least one token.</param>
-    /// <param name="options">Token budget, sampler and stops; null for the defaults (100 tokens, greedy, stop at end of text).</param>
+    /// <param name="options">Token budget, sampling and stops; null for the defaults (100 tokens, greedy, stop at end of text).</param>
     /// <param name="onText">Called with each new piece of text as soon as it is final (never a split character, never part of a stop string), if given.</param>
     /// <param name="cancellationToken">Stops generation between tokens with a <see cref="GenerationCanceledException"/>.</param>
     /// <returns>The text, the tokens, the timings and why generation stopped.</returns>
@@ -114,13 +115,14 @@ public sealed class TextGenerator : IDisposable
     {
         int[] promptTokens = EncodePrompt(prompt);
         using RwkvState state = Model.CreateState();
-        return Run(promptTokens, state, options ?? new GenerationOptions(), onText, cancellationToken);
+        options ??= new GenerationOptions();
+        return Run(promptTokens, state, options, options.CreateSampler(), onText, cancellationToken);
     }
 
     /// <summary>Generates text after <paramref name="prompt"/>, continuing from <paramref name="state"/> and advancing it in place.</summary>
     /// <param name="prompt">The text to feed first; it must encode to at least one token.</param>
     /// <param name="state">A batch-1 state of this generator's model, e.g. a conversation's state or a clone of a tuned initial state.</param>
-    /// <param name="options">Token budget, sampler and stops; null for the defaults.</param>
+    /// <param name="options">Token budget, sampling and stops; null for the defaults.</param>
     /// <param name="onText">Called with each new piece of final text, if given.</param>
     /// <param name="cancellationToken">Stops generation between tokens with a <see cref="GenerationCanceledException"/>; the state then covers the prompt and its <see cref="GenerationCanceledException.GeneratedTokens"/>.</param>
     /// <returns>The text, the tokens, the timings and why generation stopped.</returns>
@@ -133,12 +135,21 @@ public sealed class TextGenerator : IDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(state);
-        return Run(EncodePrompt(prompt), state, options ?? new GenerationOptions(), onText, cancellationToken);
+        options ??= new GenerationOptions();
+        return Run(EncodePrompt(prompt), state, options, options.CreateSampler(), onText, cancellationToken);
     }
+
+    /// <summary>
+    /// As <see cref="Generate(string, RwkvState, GenerationOptions?, Action{string}?, CancellationToken)"/>, with a
+    /// sampler the caller keeps across generations (a conversation's); it is reset first (its penalty counts).
+    /// </summary>
+    internal GenerationResult Generate(string prompt, RwkvState state, GenerationOptions options, ISampler sampler,
+        Action<string>? onText, CancellationToken cancellationToken) =>
+        Run(EncodePrompt(prompt), state, options, sampler, onText, cancellationToken);
 
     /// <summary>Streams the text generated after <paramref name="prompt"/>, from the model's initial state.</summary>
     /// <param name="prompt">The prompt; it must encode to at least one token.</param>
-    /// <param name="options">Token budget, sampler and stops; null for the defaults.</param>
+    /// <param name="options">Token budget, sampling and stops; null for the defaults.</param>
     /// <param name="cancellationToken">Stops generation between tokens with an <see cref="OperationCanceledException"/>.</param>
     /// <returns>The pieces of final text (never a split character or part of a stop string); the model runs on the thread pool.</returns>
     /// <exception cref="ArgumentException"><paramref name="prompt"/> encodes to no tokens (thrown at the call).</exception>
@@ -148,7 +159,7 @@ public sealed class TextGenerator : IDisposable
     /// <summary>Streams the text generated after <paramref name="prompt"/>, continuing from <paramref name="state"/> and advancing it in place.</summary>
     /// <param name="prompt">The text to feed first; it must encode to at least one token.</param>
     /// <param name="state">A batch-1 state of this generator's model; used by this enumeration alone until it ends.</param>
-    /// <param name="options">Token budget, sampler and stops; null for the defaults.</param>
+    /// <param name="options">Token budget, sampling and stops; null for the defaults.</param>
     /// <param name="cancellationToken">Stops generation between tokens with an <see cref="OperationCanceledException"/>.</param>
     /// <returns>The pieces of final text; the model runs on the thread pool.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="state"/> is null.</exception>
@@ -180,11 +191,11 @@ public sealed class TextGenerator : IDisposable
         return tokens;
     }
 
-    private GenerationResult Run(int[] promptTokens, RwkvState state, GenerationOptions options, Action<string>? onText,
-        CancellationToken cancellationToken)
+    private GenerationResult Run(int[] promptTokens, RwkvState state, GenerationOptions options, ISampler sampler,
+        Action<string>? onText, CancellationToken cancellationToken)
     {
         using RwkvRunner runner = Model.CreateRunner();
-        var loop = new DecodeLoop(this, runner, state, options);
+        var loop = new DecodeLoop(this, runner, state, options, sampler);
         loop.Prefill(promptTokens);
         while (true)
         {
@@ -212,7 +223,8 @@ public sealed class TextGenerator : IDisposable
         try
         {
             using RwkvRunner runner = Model.CreateRunner();
-            var loop = new DecodeLoop(this, runner, state ?? owned!, options); // owned is set when state is null
+            // A sampler per enumeration: enumerating the same stream twice gives two independent generations.
+            var loop = new DecodeLoop(this, runner, state ?? owned!, options, options.CreateSampler()); // owned is set when state is null
             await Task.Run(() => loop.Prefill(promptTokens), cancellationToken).ConfigureAwait(false);
             while (true)
             {
@@ -254,12 +266,12 @@ public sealed class TextGenerator : IDisposable
         private GenerationStopReason _stopReason = GenerationStopReason.MaxTokens;
         private bool _finished;
 
-        public DecodeLoop(TextGenerator generator, RwkvRunner runner, RwkvState state, GenerationOptions options)
+        public DecodeLoop(TextGenerator generator, RwkvRunner runner, RwkvState state, GenerationOptions options, ISampler sampler)
         {
             _runner = runner;
             _state = state;
             _options = options;
-            _sampler = options.Sampler;
+            _sampler = sampler;
             _stopTokens = [.. options.StopTokens];
             if (options.StopAtEndOfText && generator.Tokenizer.EndOfTextId is int endOfText)
             {

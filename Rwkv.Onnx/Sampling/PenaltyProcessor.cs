@@ -27,7 +27,7 @@ public sealed class PenaltyProcessor
     public float PresencePenalty
     {
         get => _presencePenalty;
-        init => _presencePenalty = Finite(value, nameof(PresencePenalty));
+        init => _presencePenalty = SamplingChecks.Penalty(value, nameof(PresencePenalty));
     }
 
     /// <summary>Subtracted per (decayed) occurrence from the logit of every token that occurred. Default 0.</summary>
@@ -35,7 +35,7 @@ public sealed class PenaltyProcessor
     public float FrequencyPenalty
     {
         get => _frequencyPenalty;
-        init => _frequencyPenalty = Finite(value, nameof(FrequencyPenalty));
+        init => _frequencyPenalty = SamplingChecks.Penalty(value, nameof(FrequencyPenalty));
     }
 
     /// <summary>Factor, in (0, 1], applied to every occurrence before each accepted token; 1 (default) never forgets. ChatRWKV uses 0.996.</summary>
@@ -43,14 +43,7 @@ public sealed class PenaltyProcessor
     public float Decay
     {
         get => _decay;
-        init
-        {
-            if (!(value > 0 && value <= 1))
-            {
-                throw new ArgumentOutOfRangeException(nameof(Decay), value, $"Decay must be in (0, 1]; got {value}.");
-            }
-            _decay = value;
-        }
+        init => _decay = SamplingChecks.Decay(value, nameof(Decay));
     }
 
     /// <summary>Tokens that count with weight 0 (presence penalty only), e.g. the ids of space, tab and the digits. Default none.</summary>
@@ -112,7 +105,4 @@ public sealed class PenaltyProcessor
         _occurrences.Clear();
         _index.Clear();
     }
-
-    private static float Finite(float value, string name) =>
-        float.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number; got {value}.");
 }

@@ -29,14 +29,7 @@ public sealed class TopPSampler : BaseSampler
     public float Temperature
     {
         get => _temperature;
-        init
-        {
-            if (!float.IsFinite(value) || value < 0)
-            {
-                throw new ArgumentOutOfRangeException(nameof(Temperature), value, $"Temperature must be a finite number >= 0; got {value}.");
-            }
-            _temperature = value;
-        }
+        init => _temperature = SamplingChecks.Temperature(value, nameof(Temperature));
     }
 
     /// <summary>Cumulative probability of the nucleus, in (0, 1]; 1 keeps every token. Default 1.</summary>
@@ -44,14 +37,7 @@ public sealed class TopPSampler : BaseSampler
     public float TopP
     {
         get => _topP;
-        init
-        {
-            if (!(value > 0 && value <= 1))
-            {
-                throw new ArgumentOutOfRangeException(nameof(TopP), value, $"TopP must be in (0, 1]; got {value}.");
-            }
-            _topP = value;
-        }
+        init => _topP = SamplingChecks.TopP(value, nameof(TopP));
     }
 
     /// <summary>Keeps only the k most likely tokens before top-p; 0 (default) keeps all.</summary>
@@ -59,14 +45,7 @@ public sealed class TopPSampler : BaseSampler
     public int TopK
     {
         get => _topK;
-        init
-        {
-            if (value < 0)
-            {
-                throw new ArgumentOutOfRangeException(nameof(TopK), value, $"TopK must be >= 0 (0 = no limit); got {value}.");
-            }
-            _topK = value;
-        }
+        init => _topK = SamplingChecks.TopK(value, nameof(TopK));
     }
 
     /// <summary>
@@ -77,14 +56,7 @@ public sealed class TopPSampler : BaseSampler
     public float MinP
     {
         get => _minP;
-        init
-        {
-            if (!(value >= 0 && value <= 1))
-            {
-                throw new ArgumentOutOfRangeException(nameof(MinP), value, $"MinP must be in [0, 1] (0 = off); got {value}.");
-            }
-            _minP = value;
-        }
+        init => _minP = SamplingChecks.MinP(value, nameof(MinP));
     }
 
     /// <summary>Seed of the random generator; null (default) seeds from the system.</summary>

@@ -60,7 +60,7 @@ internal static class ChatCommand
             };
             using RwkvState? initial = state.Load(parsed, generator.Model);
             using var chat = new ChatSession(generator, chosen, initial);
-            var options = new GenerationOptions { MaxTokens = parsed.GetValue(maxTokens), Sampler = sampling.Read(parsed, stderr) };
+            var options = new GenerationOptions { MaxTokens = parsed.GetValue(maxTokens), Sampling = sampling.Read(parsed, stderr) };
             bool interactive = console.InputIsTerminal;
             stderr.WriteLine(interactive
                 ? $"chat ({chosen.Name} template): one message per line; Ctrl-C stops a reply; Ctrl-D, or Ctrl-C at the prompt, quits."

@@ -50,7 +50,7 @@ internal static class GenerateCommand
             var options = new GenerationOptions
             {
                 MaxTokens = parsed.GetValue(maxTokens),
-                Sampler = sampling.Read(parsed, stderr),
+                Sampling = sampling.Read(parsed, stderr),
                 StopStrings = [.. (parsed.GetValue(stop) ?? []).Select(value => TextEscapes.Unescape(value, "--stop"))],
             };
 

@@ -69,12 +69,12 @@ internal sealed class SamplingCommandOptions
     }
 
     /// <summary>
-    /// The sampler the command line asks for; penalties only when one is non-zero. Options that have no effect (the
+    /// The sampling settings the command line asks for (each generation creates its sampler from them). Options that have no effect (the
     /// truncation options and the seed with temperature 0, the penalty decay without a penalty) get a <c>warning:</c> line
     /// on <paramref name="stderr"/> rather than an error: as with Hugging Face's <c>generate</c>, a script that always
     /// passes its sampling settings and varies the temperature should run, but nobody should believe they took effect.
     /// </summary>
-    public ISampler Read(ParseResult parsed, TextWriter stderr)
+    public SamplingSettings Read(ParseResult parsed, TextWriter stderr)
     {
         float temperature = parsed.GetValue(_temperature);
         float presence = parsed.GetValue(_presence), frequency = parsed.GetValue(_frequency);
@@ -86,17 +86,16 @@ internal sealed class SamplingCommandOptions
         {
             stderr.WriteLine("warning: --penalty-decay has no effect while --presence-penalty and --frequency-penalty are both 0.");
         }
-        PenaltyProcessor? penalties = presence == 0 && frequency == 0
-            ? null
-            : new PenaltyProcessor { PresencePenalty = presence, FrequencyPenalty = frequency, Decay = parsed.GetValue(_decay) };
-        return new TopPSampler
+        return new SamplingSettings
         {
             Temperature = temperature,
             TopP = parsed.GetValue(_topP),
             TopK = parsed.GetValue(_topK),
             MinP = parsed.GetValue(_minP),
             Seed = parsed.GetValue(_seed),
-            Penalties = penalties,
+            PresencePenalty = presence,
+            FrequencyPenalty = frequency,
+            PenaltyDecay = parsed.GetValue(_decay),
         };
     }
 
