@@ -127,6 +127,15 @@ public sealed class Rwkv5ParityTests
         Assert.That(a.GroupNormEpsilon, Is.EqualTo(PublishedEpsilon));
         Assert.That(manifest.State.Take(3).Select(s => (s.Slot, string.Join("x", s.Shape))),
             Is.EqualTo(new[] { ("att_shift", "128"), ("wkv", $"{128 / headSize}x{headSize}x{headSize}"), ("ffn_shift", "128") }));
+        Assert.That(manifest.State[1].Layout, Is.EqualTo(new[] { "head", "value", "key" }), "RWKV-6 and 7's layout");
+        // As RWKV-6 (84·C per prefill token, pair decays) with C 128, F 448, H·N·N = 128·N, chunks of L 16.
+        Assert.That(manifest.Activations, Is.EqualTo(new RwkvActivationInfo
+        {
+            StepFloatsPerSequence = (32 * 128) + (2 * 448) + (2 * 128 * headSize),
+            PrefillFloatsPerToken = (84 * 128) + (3 * 448),
+            WkvChunkLength = 16,
+            WkvChunkFloatsPerToken = (30 * 128) + (7 * 128 * headSize / 16) + (5 * 16 * 128),
+        }));
     }
 
     [TestCase("5.0")]
