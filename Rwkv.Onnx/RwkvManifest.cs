@@ -235,7 +235,7 @@ public sealed record RwkvManifest
         }
         if (string.IsNullOrEmpty(timeState.Tensor) || !timeState.Tensor.Contains(RwkvTimeStateInfo.LayerPlaceholder, StringComparison.Ordinal))
         {
-            Fail("state.time_state.tensor", $"names the tuned tensor of state tensor '{tensor.Input}' '{timeState.Tensor}'; expected a name with '{RwkvTimeStateInfo.LayerPlaceholder}' for the layer index");
+            Fail("state.time_state.tensor", $"fills state tensor '{tensor.Input}' from the tuned tensor '{timeState.Tensor}'; expected a name with '{RwkvTimeStateInfo.LayerPlaceholder}' for the layer index");
         }
         if (timeState.Layout is not { } tuned || tuned.Count != layout.Count || !Distinct(tuned) || tuned.Except(layout, StringComparer.Ordinal).Any())
         {
