@@ -138,6 +138,7 @@ public static class RwkvExporter
             PrefillRecurrence = chunkLength > 0 ? $"chunked-{chunkLength}" : "scan",
             Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]) },
             State = StateTensors(architecture),
+            Activations = ActivationSizes.For(architecture, chunkLength),
             Tokenizer = tokenizer,
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
         };
@@ -246,6 +247,8 @@ public static class RwkvExporter
             Shape = slot.Shape,
             DType = "float32",
             Initial = slot.Initial,
+            Layout = slot.Layout,
+            TimeState = slot.TimeState,
         }))];
 
     /// <summary>

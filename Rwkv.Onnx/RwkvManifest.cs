@@ -67,6 +67,9 @@ public sealed record RwkvManifest
     /// <summary>State tensors per sequence, in layer order; each has a past (input) and present (output) name.</summary>
     public required IReadOnlyList<RwkvStateTensorInfo> State { get; init; }
 
+    /// <summary>The sizes of the graphs' intermediate tensors, from which <see cref="RwkvMemoryEstimate"/> estimates a run.</summary>
+    public required RwkvActivationInfo Activations { get; init; }
+
     /// <summary>Tokenizer kind (<c>bytes</c> for vocab-256 models) and file, if any.</summary>
     public required RwkvTokenizerInfo Tokenizer { get; init; }
 
@@ -192,6 +195,15 @@ public sealed record RwkvManifest
             {
                 Fail("state", $"gives state tensor '{tensor.Input}' the shape [{string.Join(", ", tensor.Shape)}], more elements than one buffer holds");
             }
+            ValidateLayout(tensor, path);
+        }
+        RwkvActivationInfo activations = Present(m.Activations, "activations");
+        Positive(activations.StepFloatsPerSequence, "activations.step_floats_per_sequence");
+        Positive(activations.PrefillFloatsPerToken, "activations.prefill_floats_per_token");
+        if (activations.WkvChunkLength < 0 || activations.WkvChunkFloatsPerToken < 0 || (activations.WkvChunkLength > 0) != (activations.WkvChunkFloatsPerToken > 0))
+        {
+            Fail("activations.wkv_chunk_length", $"has activations.wkv_chunk_length {activations.WkvChunkLength} and activations.wkv_chunk_floats_per_token " +
+                $"{activations.WkvChunkFloatsPerToken}; expected both positive (a chunked prefill) or both 0 (a scan)");
         }
         RwkvTokenizerInfo tokenizer = Present(m.Tokenizer, "tokenizer");
         Present(tokenizer.Kind, "tokenizer.kind");
@@ -204,6 +216,34 @@ public sealed record RwkvManifest
         Present(source.Format, "source.format");
         Present(source.Sha256, "source.sha256");
     }
+
+    // A state tensor's axis names, and the tuned tensor that fills it: the runtime maps a state-tuning file by these names
+    // alone, so they must name each axis once and the tuned tensor's axes must be the same names in some order.
+    private static void ValidateLayout(RwkvStateTensorInfo tensor, string path)
+    {
+        void Fail(string key, string what) => throw new ModelContractException(path, key, $"Manifest '{path}' {what}.");
+        static bool Distinct(IReadOnlyList<string> names) => names.All(n => !string.IsNullOrEmpty(n)) && names.Distinct(StringComparer.Ordinal).Count() == names.Count;
+
+        if (tensor.Layout is not { } layout || layout.Count != tensor.Shape.Count || !Distinct(layout))
+        {
+            Fail("state.layout", $"gives state tensor '{tensor.Input}' the layout {FormatNames(tensor.Layout)}; expected {tensor.Shape.Count} distinct axis names, one per dimension of its shape [{string.Join(", ", tensor.Shape)}]");
+            return;
+        }
+        if (tensor.TimeState is not { } timeState)
+        {
+            return;
+        }
+        if (string.IsNullOrEmpty(timeState.Tensor) || !timeState.Tensor.Contains(RwkvTimeStateInfo.LayerPlaceholder, StringComparison.Ordinal))
+        {
+            Fail("state.time_state.tensor", $"fills state tensor '{tensor.Input}' from the tuned tensor '{timeState.Tensor}'; expected a name with '{RwkvTimeStateInfo.LayerPlaceholder}' for the layer index");
+        }
+        if (timeState.Layout is not { } tuned || tuned.Count != layout.Count || !Distinct(tuned) || tuned.Except(layout, StringComparer.Ordinal).Any())
+        {
+            Fail("state.time_state.layout", $"gives the tuned tensor of state tensor '{tensor.Input}' the layout {FormatNames(timeState.Layout)}; expected the axes {FormatNames(layout)} in some order");
+        }
+    }
+
+    private static string FormatNames(IReadOnlyList<string>? names) => names is null ? "none" : $"[{string.Join(", ", names)}]";
 
     /// <summary>Reads <see cref="RwkvContract.ManifestFile"/> from a model directory.</summary>
     /// <exception cref="ModelContractException">The file is missing or invalid.</exception>
@@ -314,6 +354,54 @@ public sealed record RwkvStateTensorInfo
 
     /// <summary>Value of every element in the initial state (0, or -1e30 for RWKV-4's max-exponent slot).</summary>
     public required float Initial { get; init; }
+
+    /// <summary>
+    /// The name of each axis of <see cref="Shape"/>, in order: <c>channel</c> for a vector, <c>head</c>, <c>value</c>,
+    /// <c>key</c> for the per-head matrices of RWKV-5, 6 and 7 (row i is what value channel i reads: y = S r).
+    /// </summary>
+    public required IReadOnlyList<string> Layout { get; init; }
+
+    /// <summary>The tensor of a state-tuning file that fills this state tensor; null when state tuning does not touch it.</summary>
+    public RwkvTimeStateInfo? TimeState { get; init; }
+}
+
+/// <summary>
+/// Where a state-tuning file (RWKV-PEFT's <c>blocks.{layer}.att.time_state</c>) puts the initial value of a state
+/// tensor, as the exporter decided it for the model's version: <see cref="RwkvState.FromTimeState"/> follows it.
+/// </summary>
+public sealed record RwkvTimeStateInfo
+{
+    /// <summary>The text in <see cref="Tensor"/> that stands for the layer index.</summary>
+    public const string LayerPlaceholder = "{layer}";
+
+    /// <summary>The tuned tensor's name, with <see cref="LayerPlaceholder"/> for the layer index, e.g. <c>blocks.{layer}.att.time_state</c>.</summary>
+    public required string Tensor { get; init; }
+
+    /// <summary>
+    /// The tuned tensor's axes in its own order, named as in <see cref="RwkvStateTensorInfo.Layout"/>: the same names
+    /// in the same order copy it as is; another order transposes it into the state's.
+    /// </summary>
+    public required IReadOnlyList<string> Layout { get; init; }
+}
+
+/// <summary>
+/// How many floats ONNX Runtime's intermediate tensors take while the graphs run, in the terms
+/// <see cref="RwkvMemoryEstimate"/> adds up; the exporter derives them from the architecture and multiples measured on
+/// exported models (BENCHMARKS.md, "Memory estimate").
+/// </summary>
+public sealed record RwkvActivationInfo
+{
+    /// <summary>Floats per sequence of a decode step (the step graph).</summary>
+    public required long StepFloatsPerSequence { get; init; }
+
+    /// <summary>Floats per token of a prefill run, outside the chunked recurrence.</summary>
+    public required long PrefillFloatsPerToken { get; init; }
+
+    /// <summary>Tokens per chunk L of the prefill graph's chunked recurrence, which pads a run to a multiple of L; 0 when it scans token by token.</summary>
+    public required int WkvChunkLength { get; init; }
+
+    /// <summary>Floats per token of the padded run inside the chunked recurrence; 0 when it scans token by token.</summary>
+    public required long WkvChunkFloatsPerToken { get; init; }
 }
 
 /// <summary>Which tokenizer the model uses.</summary>

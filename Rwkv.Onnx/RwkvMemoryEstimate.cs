@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Rwkv.Onnx;
 
 /// <summary>
@@ -11,33 +9,17 @@ namespace Rwkv.Onnx;
 /// decoding and runs a prefill, and throws <see cref="Exceptions.MemoryLimitExceededException"/> when it does not fit.
 /// </summary>
 /// <remarks>
-/// <para>The state and buffers are counted exactly. The activations are estimated with the structure of the exported
-/// graphs and multiples that were measured: per token of a prefill chunk, a multiple of the width C for the tensors every
-/// layer makes (the token-shift mixes, the projections and LoRAs, the norms) and three times the channel mix's F-wide
-/// hidden layer; for the chunked recurrence, per token of the chunk padded to the WKV chunk length L, its own tensors
-/// (copies of the inputs in chunk layout, RWKV-7's and RWKV-5/6's per-chunk H·N·N matrices, the [L, L, C] pair decays
-/// of RWKV-4/5/6); per sequence of a decode step, twice the largest state tensor and a multiple of the width. The
-/// multiples were fitted to the private memory of <c>rwkv-onnx bench</c> runs of the 0.1B shapes (L12 D768) of RWKV-7
-/// (chunked and scan), RWKV-6 and RWKV-4 at batch 1 to 256 and chunks of 1 to 256 tokens (RWKV-5 takes RWKV-6's);
-/// over those runs and three held out, the whole estimate was within −7 % and +26 % of the measured memory
-/// (BENCHMARKS.md, "Memory estimate"). ONNX Runtime's arena grows in steps, so a large run can take a little more.</para>
+/// <para>The state and buffers are counted exactly. The activations are estimated from the manifest's
+/// <see cref="RwkvManifest.Activations"/>, which the exporter derives from the graphs' structure and multiples that were
+/// measured: floats per token of a prefill chunk, floats per token of the chunk padded to the WKV chunk length inside a
+/// chunked recurrence, and floats per sequence of a decode step. Fitted to <c>rwkv-onnx bench</c> runs of the 0.1B
+/// shapes at batch 1 to 256 and chunks of 1 to 256 tokens, the whole estimate was within −7 % and +26 % of the measured
+/// memory (BENCHMARKS.md, "Memory estimate"). ONNX Runtime's arena grows in steps, so a large run can take a little more.</para>
 /// <para>Activations live in the model's provider: on a GPU provider they are device memory, which this estimate
 /// does not check; <see cref="ActivationBytes"/> is then zero.</para>
 /// </remarks>
 public sealed record RwkvMemoryEstimate
 {
-
-    // The chunked recurrence, per token of the chunk padded to the WKV chunk length L: widths for its padded, chunked and
-    // decay-scaled copies of r, w, k, v (and RWKV-7's a, b), matrices of the chunk states (H·N·N per chunk, RWKV-7 and
-    // RWKV-5/6) and [L, L, C] pair decays per chunk (RWKV-4/5/6).
-    private const int ChunkTokenWidths = 30;
-    private const int ChunkStateMatrices = 7;
-    private const int PairDecayTensors = 5;
-
-    // A decode step, per sequence: widths for the step's vectors, and copies of the largest state tensor.
-    private const int StepWidths = 32;
-    private const int StepStateCopies = 2;
-
     /// <summary>
     /// The loaded model's own memory, for an estimate made before loading (as <c>rwkv-onnx bench</c> does); the
     /// runtime's estimates, made for a loaded model, leave it zero.
@@ -100,16 +82,11 @@ public sealed record RwkvMemoryEstimate
         new() { StateBytes = Bytes(2.0 * batchSize * StateFloatsPerSequence(manifest)) };
 
     /// <summary>A decode step of <paramref name="batchSize"/> sequences: the bound tokens and logits, and the step graph's activations.</summary>
-    internal static RwkvMemoryEstimate ForStep(RwkvManifest manifest, int batchSize, bool countActivations)
+    internal static RwkvMemoryEstimate ForStep(RwkvManifest manifest, int batchSize, bool countActivations) => new()
     {
-        RwkvArchitectureInfo a = manifest.Architecture;
-        double activations = (double)batchSize * (StepWidths * (double)a.Embedding + 2.0 * a.FfnSize + StepStateCopies * LargestStateTensor(manifest));
-        return new()
-        {
-            BufferBytes = Bytes((double)batchSize * a.Vocab, 2.0 * batchSize),
-            ActivationBytes = countActivations ? Bytes(activations) : 0,
-        };
-    }
+        BufferBytes = Bytes((double)batchSize * manifest.Architecture.Vocab, 2.0 * batchSize),
+        ActivationBytes = countActivations ? Bytes((double)batchSize * manifest.Activations.StepFloatsPerSequence) : 0,
+    };
 
     /// <summary>
     /// One prefill run of <paramref name="chunkTokens"/> tokens for each of <paramref name="batchSize"/> sequences: the
@@ -117,23 +94,20 @@ public sealed record RwkvMemoryEstimate
     /// </summary>
     internal static RwkvMemoryEstimate ForPrefill(RwkvManifest manifest, int batchSize, int chunkTokens, bool allLogits, bool countActivations)
     {
-        RwkvArchitectureInfo a = manifest.Architecture;
-        double c = a.Embedding, tokens = chunkTokens;
-        double perToken = TokenWidths(a.Version) * c + 3.0 * a.FfnSize;
-        double chunkPart = 0;
-        if (WkvChunkLength(manifest) is int l)
+        RwkvActivationInfo sizes = manifest.Activations;
+        double tokens = chunkTokens;
+        double activations = tokens * sizes.PrefillFloatsPerToken;
+        if (sizes.WkvChunkLength > 0)
         {
-            double padded = Math.Ceiling(tokens / l) * l;
-            double chunkStates = a.Version == "4" ? 0 : ChunkStateMatrices * (double)a.Heads * a.HeadSize * a.HeadSize / l;
-            double pairDecays = a.Version == "7" ? 0 : PairDecayTensors * (double)l * c;
-            chunkPart = padded * (ChunkTokenWidths * c + chunkStates + pairDecays);
+            double padded = Math.Ceiling(tokens / sizes.WkvChunkLength) * sizes.WkvChunkLength;
+            activations += padded * sizes.WkvChunkFloatsPerToken;
         }
         double logitRows = allLogits ? tokens : 1;
         return new()
         {
             // The graph's head output and our copy of it.
-            BufferBytes = Bytes(2.0 * batchSize * logitRows * a.Vocab, 2.0 * batchSize * tokens),
-            ActivationBytes = countActivations ? Bytes(batchSize * (tokens * perToken + chunkPart)) : 0,
+            BufferBytes = Bytes(2.0 * batchSize * logitRows * manifest.Architecture.Vocab, 2.0 * batchSize * tokens),
+            ActivationBytes = countActivations ? Bytes(batchSize * activations) : 0,
         };
     }
 
@@ -160,28 +134,8 @@ public sealed record RwkvMemoryEstimate
         return string.Join(", ", parts);
     }
 
-    // Activations per token of a prefill chunk in multiples of the width, besides the channel mix: RWKV-4's time mix makes
-    // r, k and v from three mixes; RWKV-7 makes six mixes, six projections and four LoRAs; RWKV-5/6 fall in between but
-    // keep more of them alive at once.
-    private static int TokenWidths(string version) => version switch
-    {
-        "4" => 24,
-        "7" => 70,
-        _ => 84,
-    };
-
     private static double StateFloatsPerSequence(RwkvManifest manifest) =>
         manifest.State.Sum(s => s.Shape.Aggregate(1.0, (product, d) => product * d));
-
-    private static double LargestStateTensor(RwkvManifest manifest) =>
-        manifest.State.Count == 0 ? 0 : manifest.State.Max(s => s.Shape.Aggregate(1.0, (product, d) => product * d));
-
-    // "chunked-32" → 32; "scan" or a manifest that predates the field → null (token by token).
-    private static int? WkvChunkLength(RwkvManifest manifest) =>
-        manifest.PrefillRecurrence is string recurrence && recurrence.StartsWith("chunked-", StringComparison.Ordinal)
-            && int.TryParse(recurrence.AsSpan("chunked-".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int length) && length > 0
-            ? length
-            : null;
 
     // float32 elements (and int64 elements) to bytes, saturating at long.MaxValue.
     private static long Bytes(double floats, double longs = 0)

@@ -5,30 +5,27 @@ namespace Rwkv.Onnx;
 
 public sealed partial class RwkvState
 {
-    /// <summary>The slot that holds the per-head matrix state in the manifest of RWKV-5, 6 and 7.</summary>
-    private const string WkvSlot = "wkv";
-
     /// <summary>
     /// Creates a batch-1 state from an initial state trained by state tuning (RWKV-PEFT writes one
-    /// <c>blocks.{i}.att.time_state</c> tensor <c>[H, N, N]</c> per layer): each layer's <c>wkv</c> slot gets its
-    /// <c>time_state</c>, the token-shift slots their initial value. Generation started from a clone of it follows
-    /// the tuned behaviour.
+    /// <c>blocks.{i}.att.time_state</c> tensor <c>[H, N, N]</c> per layer): each state tensor whose manifest entry has a
+    /// <see cref="RwkvStateTensorInfo.TimeState"/> gets its tuned tensor, arranged from the tuned tensor's layout into the
+    /// state's; the others (the token shifts) their initial value. Generation started from a clone of it follows the
+    /// tuned behaviour.
     /// </summary>
     /// <remarks>
-    /// <c>time_state</c> is laid out <c>[head, value, key]</c>: RWKV-Runner and ChatRWKV load it unchanged into
-    /// RWKV-7's state and transpose it into RWKV-5/6's <c>[head, key, value]</c> state. Our <c>wkv</c> slot is
-    /// <c>[head, value, key]</c> for RWKV-6 and 7 (copied as is) and <c>[head, key, value]</c> for RWKV-5 (transposed
-    /// per head). RWKV-4 has no matrix state and cannot take a tuned state.
+    /// The exporter decides the mapping per RWKV version and writes it into the manifest; this method follows it and
+    /// knows no versions. Exports of RWKV-5, 6 and 7 map <c>blocks.{layer}.att.time_state</c>, laid out
+    /// <c>[head, value, key]</c> like their <c>wkv</c> state, onto it as is; RWKV-4 has no matrix state and no mapping.
     /// </remarks>
     /// <param name="model">The model the state was tuned for.</param>
     /// <param name="tensors">The tuned tensors; other tensors in it are ignored.</param>
     /// <returns>The state; the caller disposes it.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="StateMismatchException">
-    /// The model is RWKV-4, a layer's <c>time_state</c> is missing or has another shape than the model's <c>wkv</c>
-    /// slot, or the source has <c>time_state</c> tensors for more layers than the model has.
+    /// The model's manifest maps no state tensor to a tuned tensor (RWKV-4), a layer's tuned tensor is missing or has
+    /// another shape than the manifest's mapping gives, or the source has tuned tensors for more layers than the model has.
     /// </exception>
-    /// <exception cref="NonFiniteValueException">A <c>time_state</c> value is NaN or infinite (the exception names the tensor and index).</exception>
+    /// <exception cref="NonFiniteValueException">A tuned value is NaN or infinite (the exception names the tensor and index).</exception>
     /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
     public static RwkvState FromTimeState(RwkvModel model, ITensorSource tensors)
     {
@@ -36,51 +33,11 @@ public sealed partial class RwkvState
         ArgumentNullException.ThrowIfNull(tensors);
         model.ThrowIfDisposed();
         RwkvManifest manifest = model.Manifest;
-        string version = manifest.Architecture.Version;
-        if (!manifest.State.Any(s => s.Slot == WkvSlot))
-        {
-            throw new StateMismatchException("a model with a wkv state (RWKV-5, 6 or 7)", $"RWKV-{version}",
-                $"RWKV-{version} has no matrix (wkv) state, so the tuned state of {tensors.Description} cannot be loaded into it.");
-        }
-        bool transpose = version.StartsWith('5');
-        int layers = manifest.Architecture.Layers;
-        if (tensors.TryGetTensor(TimeStateName(layers), out _, out _))
-        {
-            throw new StateMismatchException($"{layers} layers", "more layers",
-                $"{tensors.Description} has '{TimeStateName(layers)}', but the model has only {layers} layers (0 to {layers - 1}).");
-        }
-
+        CheckTimeStateSource(manifest, tensors);
         var state = new RwkvState(model, 1);
         try
         {
-            float[][] buffers = state.HostForUpdate();
-            for (int i = 0; i < manifest.State.Count; i++)
-            {
-                RwkvStateTensorInfo slot = manifest.State[i];
-                if (slot.Slot != WkvSlot)
-                {
-                    continue;
-                }
-                string name = TimeStateName(slot.Layer);
-                if (!tensors.TryGetTensor(name, out IReadOnlyList<int> shape, out float[] data))
-                {
-                    throw new StateMismatchException($"tensor '{name}'", "none", $"{tensors.Description} has no tensor '{name}'.");
-                }
-                if (!shape.SequenceEqual(slot.Shape) || data.Length != buffers[i].Length)
-                {
-                    throw new StateMismatchException(FormatShape(slot.Shape), FormatShape(shape),
-                        $"Tensor '{name}' of {tensors.Description} has shape {FormatShape(shape)} ({data.Length} values); the model's '{slot.Input}' needs {FormatShape(slot.Shape)}.");
-                }
-                NonFiniteValueException.ThrowIfAny(data, name, tensors.Description);
-                if (transpose)
-                {
-                    TransposePerHead(data, buffers[i], slot.Shape[0], slot.Shape[1]);
-                }
-                else
-                {
-                    data.CopyTo(buffers[i], 0);
-                }
-            }
+            FillFromTimeState(manifest, tensors, state.HostForUpdate());
             return state;
         }
         catch
@@ -90,22 +47,107 @@ public sealed partial class RwkvState
         }
     }
 
-    private static string TimeStateName(int layer) => string.Create(CultureInfo.InvariantCulture, $"blocks.{layer}.att.time_state");
+    /// <summary>Refuses a model without a mapped state tensor, and a source with tuned tensors beyond the model's layers.</summary>
+    internal static void CheckTimeStateSource(RwkvManifest manifest, ITensorSource tensors)
+    {
+        RwkvArchitectureInfo a = manifest.Architecture;
+        List<RwkvTimeStateInfo> mappings = [.. manifest.State.Select(s => s.TimeState).OfType<RwkvTimeStateInfo>()];
+        if (mappings.Count == 0)
+        {
+            throw new StateMismatchException("a model whose state a tuned state fills", $"RWKV-{a.Version}",
+                $"The manifest of this RWKV-{a.Version} model maps no state tensor to a tuned tensor ('time_state'), so the tuned state of {tensors.Description} cannot be loaded into it.");
+        }
+        foreach (string pattern in mappings.Select(m => m.Tensor).Distinct(StringComparer.Ordinal))
+        {
+            string beyond = TensorName(pattern, a.Layers);
+            if (tensors.TryGetTensor(beyond, out _, out _))
+            {
+                throw new StateMismatchException($"{a.Layers} layers", "more layers",
+                    $"{tensors.Description} has '{beyond}', but the model has only {a.Layers} layers (0 to {a.Layers - 1}).");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes each mapped tuned tensor into its state buffer (<paramref name="buffers"/> in manifest order, batch 1),
+    /// moving its axes from the tuned tensor's layout into the state tensor's as the manifest names them.
+    /// </summary>
+    internal static void FillFromTimeState(RwkvManifest manifest, ITensorSource tensors, float[][] buffers)
+    {
+        for (int i = 0; i < manifest.State.Count; i++)
+        {
+            RwkvStateTensorInfo slot = manifest.State[i];
+            if (slot.TimeState is not { } mapping)
+            {
+                continue;
+            }
+            string name = TensorName(mapping.Tensor, slot.Layer);
+            if (!tensors.TryGetTensor(name, out IReadOnlyList<int> shape, out float[] data))
+            {
+                throw new StateMismatchException($"tensor '{name}'", "none", $"{tensors.Description} has no tensor '{name}'.");
+            }
+            // Axis d of the state is axis sourceAxis[d] of the tuned tensor, which therefore has the shape `wanted`.
+            int[] sourceAxis = [.. slot.Layout.Select(axis => IndexOf(mapping.Layout, axis))];
+            int[] wanted = new int[slot.Shape.Count];
+            for (int d = 0; d < wanted.Length; d++)
+            {
+                wanted[sourceAxis[d]] = slot.Shape[d];
+            }
+            if (!shape.SequenceEqual(wanted) || data.Length != buffers[i].Length)
+            {
+                throw new StateMismatchException(FormatShape(wanted), FormatShape(shape),
+                    $"Tensor '{name}' of {tensors.Description} has shape {FormatShape(shape)} ({data.Length} values); the model's '{slot.Input}' needs {FormatShape(wanted)} ({string.Join(", ", mapping.Layout)}).");
+            }
+            NonFiniteValueException.ThrowIfAny(data, name, tensors.Description);
+            Permute(data, wanted, sourceAxis, buffers[i]);
+        }
+    }
+
+    private static string TensorName(string pattern, int layer) =>
+        pattern.Replace(RwkvTimeStateInfo.LayerPlaceholder, layer.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+    private static int IndexOf(IReadOnlyList<string> names, string name)
+    {
+        for (int i = 0; i < names.Count; i++)
+        {
+            if (names[i] == name)
+            {
+                return i;
+            }
+        }
+        throw new InvalidOperationException($"Axis '{name}' is not in [{string.Join(", ", names)}]; RwkvManifest.Validate admits only permutations.");
+    }
 
     private static string FormatShape(IReadOnlyList<int> shape) => $"[{string.Join(", ", shape)}]";
 
-    // destination[h, j, i] = source[h, i, j] for each of `heads` n × n matrices.
-    private static void TransposePerHead(float[] source, float[] destination, int heads, int n)
+    // destination[i_0, .., i_{r-1}] = source[j] with source axis sourceAxis[d] at index i_d: a copy when the axes are in order.
+    private static void Permute(float[] source, int[] sourceShape, int[] sourceAxis, float[] destination)
     {
-        for (int h = 0; h < heads; h++)
+        int rank = sourceShape.Length;
+        if (sourceAxis.Select((axis, d) => axis == d).All(same => same))
         {
-            int o = h * n * n;
-            for (int i = 0; i < n; i++)
+            source.CopyTo(destination, 0);
+            return;
+        }
+        var sourceStride = new long[rank];
+        long stride = 1;
+        for (int a = rank - 1; a >= 0; a--)
+        {
+            sourceStride[a] = stride;
+            stride *= sourceShape[a];
+        }
+        var index = new int[rank];
+        for (int i = 0; i < destination.Length; i++)
+        {
+            long offset = 0;
+            for (int d = 0; d < rank; d++)
             {
-                for (int j = 0; j < n; j++)
-                {
-                    destination[o + (j * n) + i] = source[o + (i * n) + j];
-                }
+                offset += index[d] * sourceStride[sourceAxis[d]];
+            }
+            destination[i] = source[offset];
+            for (int d = rank - 1; d >= 0 && ++index[d] == sourceShape[sourceAxis[d]]; d--)
+            {
+                index[d] = 0;
             }
         }
     }

@@ -22,6 +22,18 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// </summary>
     public virtual int DefaultWkvChunkLength => 16;
 
+    /// <summary>
+    /// The intermediate tensors a prefill token keeps alive in the time mix, in multiples of the width C (measured; see
+    /// <see cref="ActivationSizes"/>).
+    /// </summary>
+    public abstract int PrefillTokenWidths { get; }
+
+    /// <summary>Whether the chunked recurrence keeps per-chunk H·N·N state matrices (every version with a matrix state).</summary>
+    public virtual bool ChunkKeepsStateMatrices => true;
+
+    /// <summary>Whether the chunked recurrence builds [L, L, C] pair decays (the decay from each position of a chunk to each later one).</summary>
+    public virtual bool ChunkKeepsPairDecays => true;
+
     /// <summary>Epsilon of ln0/ln1/ln2/ln_out in every published RWKV.</summary>
     protected const float LayerNormEpsilon = 1e-5f;
 

@@ -72,12 +72,17 @@ internal sealed partial class RwkvV4(RwkvArchitectureInfo info) : RwkvArchitectu
 
     public override IReadOnlyList<StateSlot> StateSlots { get; } =
     [
-        new("att_shift", [info.Embedding]),
-        new("aa", [info.Embedding]),
-        new("bb", [info.Embedding]),
-        new("pp", [info.Embedding], NoHistory),
-        new("ffn_shift", [info.Embedding]),
+        StateSlot.Channels("att_shift", info.Embedding),
+        StateSlot.Channels("aa", info.Embedding),
+        StateSlot.Channels("bb", info.Embedding),
+        StateSlot.Channels("pp", info.Embedding, NoHistory),
+        StateSlot.Channels("ffn_shift", info.Embedding),
     ];
+
+    // r, k and v from three mixes.
+    public override int PrefillTokenWidths => 24;
+
+    public override bool ChunkKeepsStateMatrices => false; // its state is vectors
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {

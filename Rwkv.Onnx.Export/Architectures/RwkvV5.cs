@@ -19,8 +19,8 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// </summary>
 /// <remarks>
 /// State per layer: <c>att_shift</c> [C], <c>wkv</c> [H, N, N], <c>ffn_shift</c> [C]. The wkv matrix of head h
-/// is S[h][j][i] with j the key index and i the value index (ChatRWKV's and rwkv.cpp's layout), so an
-/// exported state is element (h·N + j)·N + i.
+/// is S[h][i][j] with i the value index and j the key index, as for RWKV-6 and 7, so every version's state reads
+/// the same way (ChatRWKV and rwkv.cpp keep RWKV-5's as the transpose, [head][key][value]).
 /// </remarks>
 internal sealed class RwkvV5 : RwkvArchitecture
 {
@@ -39,9 +39,9 @@ internal sealed class RwkvV5 : RwkvArchitecture
         _bonusName = bonusName;
         StateSlots =
         [
-            new("att_shift", [info.Embedding]),
-            new("wkv", [info.Heads, info.HeadSize, info.HeadSize]),
-            new("ffn_shift", [info.Embedding]),
+            StateSlot.Channels("att_shift", info.Embedding),
+            StateSlot.ValueKeyMatrices("wkv", info.Heads, info.HeadSize) with { TimeState = StateSlot.PeftTimeState },
+            StateSlot.Channels("ffn_shift", info.Embedding),
         ];
     }
 
@@ -96,6 +96,9 @@ internal sealed class RwkvV5 : RwkvArchitecture
     }
 
     public override IReadOnlyList<StateSlot> StateSlots { get; }
+
+    // As RWKV-6 (measured there): fewer tensors than RWKV-7, but more of them alive at once.
+    public override int PrefillTokenWidths => 84;
 
     private IEnumerable<string> Mixes => _gated ? ["time_mix_k", "time_mix_v", "time_mix_r", "time_mix_g"] : ["time_mix_k", "time_mix_v", "time_mix_r"];
 
@@ -179,20 +182,21 @@ internal sealed class RwkvV5 : RwkvArchitecture
         Value r = b.Linear("att.receptance", mixes[2]);
 
         // Per head, in the layouts the products want (rows [.., H, 1, N], columns [.., H, N, 1]), reshaped once.
-        Value rRow = b.HeadRows(r), kColumn = b.HeadColumns(k), vRow = b.HeadRows(v);
+        Value rColumn = b.HeadColumns(r), kRow = b.HeadRows(k), vColumn = b.HeadColumns(v);
         Value y;
         if (b.Chunked)
         {
+            // RWKV-6's chunk with a constant decay: the recurrences differ only in where w comes from.
             Value logDecay = Expand(Max(Log(b.W(DecayName)), b.Graph.Const(RwkvV6.MinLogDecay)), Shape(k)); // per position, so padding can be 0
-            y = b.HeadRows(b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f)], splitHeads: true, x => WkvChunk(b, x)));
+            y = b.HeadColumns(b.ChunkedRecurrence("wkv", ["wkv"], [(r, 0f), (logDecay, 0f), (k, 0f), (v, 0f)], splitHeads: true, x => RwkvV6.WkvChunk(b, x)));
         }
         else
         {
-            Value w = Reshape(b.W(DecayName), Info.Heads, Info.HeadSize, 1); // per key index, broadcast over values
-            y = b.Recurrence("wkv", [rRow, kColumn, vRow], (s, t) => Wkv(s, t, w));
+            Value w = b.WRows(DecayName); // per key index, broadcast over values
+            y = b.Recurrence("wkv", [rColumn, kRow, vColumn], (s, t) => Wkv(s, t, w));
         }
-        Value bonus = ReduceSumLastAxis(b.HeadRows(r * k * b.W(_bonusName))) * vRow; // r·(u ⊙ k vᵀ) = (Σⱼ rⱼ uⱼ kⱼ) v, per head
-        y = b.FromHeads(b.GroupNormHeadRows("att.ln_x", y + bonus, Info.GroupNormEpsilon));
+        Value bonus = ReduceSumLastAxis(b.HeadRows(r * k * b.W(_bonusName))) * vColumn; // (u ⊙ v kᵀ)·r = (Σⱼ rⱼ uⱼ kⱼ) v, per head
+        y = b.FromHeads(b.GroupNormHeadColumns("att.ln_x", y + bonus, Info.GroupNormEpsilon));
         if (_gated)
         {
             Value g = b.Linear("att.gate", mixes[3]);
@@ -201,23 +205,11 @@ internal sealed class RwkvV5 : RwkvArchitecture
         return b.Linear("att.output", y);
     }
 
-    // y = r·S (the state before this token);  S ← diag(w)·S + k vᵀ.   S is [batch, H, N(key), N(value)]; r, v are rows, k a column, w is [H, N, 1].
+    // y = S r (the state before this token);  S ← S·diag(w) + v kᵀ.   S is [batch, H, N(value), N(key)]; r, v are columns, k a row, w is [H, 1, N].
     private static (Value State, Value Output) Wkv(Value s, Value[] t, Value w)
     {
         (Value r, Value k, Value v) = (t[0], t[1], t[2]);
-        return (s * w + k * v, MatMul(r, s));
-    }
-
-    // One chunk at once, with Γ_t = w_1⋯w_t:  y_t = (Γ_{t-1}⊙r_t)ᵀ S_0 + Σ_{s<t} A[t, s] v_sᵀ,
-    // A[t, s] = Σ_j r_tj k_sj Γ_{t-1,j}/Γ_{s,j};  S_L = diag(Γ_L) S_0 + Σ_s (k_s⊙Γ_L/Γ_s) v_sᵀ.   S is [.., N(key), N(value)].
-    private static ChunkedWkv WkvChunk(RwkvBlock b, Value[] x)
-    {
-        (Value r, Value logW, Value k, Value v) = (x[0], x[1], x[2], x[3]); // [B, T/L, H, L, N]
-        Value rPrev = r * Exp(CumSum(logW, -2, exclusive: true));                   // r_t ⊙ Γ_{t-1}
-        Value kTilde = k * Exp(CumSum(logW, -2, exclusive: true, reverse: true));   // k_s ⊙ Γ_L/Γ_s
-        Value gammaL = TransposeLastTwo(Exp(ReduceSum(logW, -2)), 5);               // Γ_L as a column [.., N, 1]
-        Value d = MatMul(TransposeLastTwo(kTilde, 5), v), y0 = MatMul(b.DecayedScores(r, k, logW), v);
-        return new ChunkedWkv([gammaL, d], (s, t) => [s[0] * t[0] + t[1]], s => MatMul(rPrev, s[0]) + y0);
+        return (s * w + v * k, MatMul(s, r));
     }
 
     // r = σ(Wr xr);  k = relu(Wk xk)²;  out = r ⊙ (Wv k)

@@ -16,7 +16,8 @@ internal sealed partial class RwkvV6
     //   y_t = S_0 (Γ_{t-1}⊙r_t) + Σ_{s<t} A[t, s] v_s,   A[t, s] = Σ_j r_tj k_sj Γ_{t-1,j}/Γ_{s,j}
     //   S_L = S_0 diag(Γ_L) + Σ_s v_s (k_s⊙Γ_L/Γ_s)ᵀ
     // Every decay ratio is a sum of log-decays over its own span (no 1/Γ): Γ itself underflows when w is near 0.
-    private static ChunkedWkv WkvChunk(RwkvBlock b, Value[] x)
+    // RWKV-5 runs it too, with its constant decay expanded to every position.
+    internal static ChunkedWkv WkvChunk(RwkvBlock b, Value[] x)
     {
         (Value r, Value logW, Value k, Value v) = (x[0], x[1], x[2], x[3]); // [B, T/L, H, L, N]
         Value rPrev = r * Exp(CumSum(logW, -2, exclusive: true));                   // r_t ⊙ Γ_{t-1}

@@ -93,10 +93,13 @@ internal sealed partial class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitectu
     /// <summary>wkv is [H, N(value), N(key)], as for RWKV-7 (ChatRWKV's v6 state is the transpose, [H, key, value]).</summary>
     public override IReadOnlyList<StateSlot> StateSlots { get; } =
     [
-        new("att_shift", [info.Embedding]),
-        new("wkv", [info.Heads, info.HeadSize, info.HeadSize]),
-        new("ffn_shift", [info.Embedding]),
+        StateSlot.Channels("att_shift", info.Embedding),
+        StateSlot.ValueKeyMatrices("wkv", info.Heads, info.HeadSize) with { TimeState = StateSlot.PeftTimeState },
+        StateSlot.Channels("ffn_shift", info.Embedding),
     ];
+
+    // Five mixes, five projections and two LoRAs, more of them alive at once than RWKV-7's.
+    public override int PrefillTokenWidths => 84;
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {

@@ -93,10 +93,15 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
 
     public override IReadOnlyList<StateSlot> StateSlots { get; } =
     [
-        new("att_shift", [info.Embedding]),
-        new("wkv", [info.Heads, info.HeadSize, info.HeadSize]),
-        new("ffn_shift", [info.Embedding]),
+        StateSlot.Channels("att_shift", info.Embedding),
+        StateSlot.ValueKeyMatrices("wkv", info.Heads, info.HeadSize) with { TimeState = StateSlot.PeftTimeState },
+        StateSlot.Channels("ffn_shift", info.Embedding),
     ];
+
+    // Six mixes, six projections and four LoRAs.
+    public override int PrefillTokenWidths => 70;
+
+    public override bool ChunkKeepsPairDecays => false; // its chunk builds no [L, L, C] pair decays
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {

@@ -49,6 +49,8 @@ public sealed class RwkvExporterTests
             Shape = manifest.State[1].Shape,
             DType = "float32",
             Initial = 0,
+            Layout = manifest.State[1].Layout,
+            TimeState = manifest.State[1].TimeState,
         }));
         Assert.That(manifest.State[1].Shape, Is.EqualTo(new[] { 1, 64, 64 }));
         using (FileStream source = File.OpenRead(checkpoint))

@@ -14,8 +14,9 @@ internal sealed class ReferenceLayerState
     public float[] AttShift { get; }
 
     /// <summary>
-    /// The WKV matrices, <c>[H, N, N]</c>, as the exporter lays them out: RWKV-6/7 [head][value][key], RWKV-5
-    /// [head][key][value] (ChatRWKV's).
+    /// The WKV matrices, <c>[H, N, N]</c>: RWKV-6/7 [head][value][key], as the exporter lays out every version's;
+    /// RWKV-5 [head][key][value], ChatRWKV's, so that its reference stays the published math and a comparison with
+    /// an exported state transposes it.
     /// </summary>
     public float[] Wkv { get; }
 

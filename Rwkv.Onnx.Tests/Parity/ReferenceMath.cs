@@ -106,6 +106,23 @@ internal static class ReferenceMath
         return y;
     }
 
+    /// <summary>Each of the n × n matrices in <paramref name="matrices"/> transposed: result[h, j, i] = matrices[h, i, j].</summary>
+    public static float[] TransposePerHead(float[] matrices, int n)
+    {
+        var result = new float[matrices.Length];
+        for (int o = 0; o < matrices.Length; o += n * n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    result[o + (j * n) + i] = matrices[o + (i * n) + j];
+                }
+            }
+        }
+        return result;
+    }
+
     public static void AddInPlace(float[] x, float[] delta)
     {
         for (int i = 0; i < x.Length; i++)

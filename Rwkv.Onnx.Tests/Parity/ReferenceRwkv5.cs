@@ -109,7 +109,8 @@ internal sealed class ReferenceRwkv5
 
     /// <summary>
     /// The live recurrent state, one entry per layer. The arrays are the ones <see cref="Forward"/>
-    /// updates: read them to compare states, write them to start from a given state.
+    /// updates: read them to compare states, write them to start from a given state. The wkv matrices are
+    /// ChatRWKV's [head][key][value], the transpose of the exported state's [head][value][key].
     /// </summary>
     public IReadOnlyList<ReferenceLayerState> State => _state;
 

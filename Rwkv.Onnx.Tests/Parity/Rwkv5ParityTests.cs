@@ -127,6 +127,15 @@ public sealed class Rwkv5ParityTests
         Assert.That(a.GroupNormEpsilon, Is.EqualTo(PublishedEpsilon));
         Assert.That(manifest.State.Take(3).Select(s => (s.Slot, string.Join("x", s.Shape))),
             Is.EqualTo(new[] { ("att_shift", "128"), ("wkv", $"{128 / headSize}x{headSize}x{headSize}"), ("ffn_shift", "128") }));
+        Assert.That(manifest.State[1].Layout, Is.EqualTo(new[] { "head", "value", "key" }), "RWKV-6 and 7's layout");
+        // As RWKV-6 (84·C per prefill token, pair decays) with C 128, F 448, H·N·N = 128·N, chunks of L 16.
+        Assert.That(manifest.Activations, Is.EqualTo(new RwkvActivationInfo
+        {
+            StepFloatsPerSequence = (32 * 128) + (2 * 448) + (2 * 128 * headSize),
+            PrefillFloatsPerToken = (84 * 128) + (3 * 448),
+            WkvChunkLength = 16,
+            WkvChunkFloatsPerToken = (30 * 128) + (7 * 128 * headSize / 16) + (5 * 16 * 128),
+        }));
     }
 
     [TestCase("5.0")]
@@ -176,14 +185,16 @@ public sealed class Rwkv5ParityTests
             maxLogit = Math.Max(maxLogit, MaxAbsDifference(actual, expected));
             Assert.That(actual, Is.EqualTo(expected).Within(1e-4f), $"position {t}");
         }
-        // State layout is part of the contract: [layer slots in manifest order], wkv as [head][key][value].
+        // State layout is part of the contract: [layer slots in manifest order], wkv as [head][value][key] like RWKV-6/7,
+        // the transpose of the reference's (ChatRWKV's) [head][key][value].
         // Measured: logits within 1.2e-5, wkv within 2.4e-5 (5.0, whose decays reach 0.98 per token).
         float[][] graphState = state.Current;
         for (int layer = 0; layer < Layers; layer++)
         {
-            maxWkv = Math.Max(maxWkv, MaxAbsDifference(graphState[(3 * layer) + 1], reference.State[layer].Wkv));
+            float[] expectedWkv = ReferenceMath.TransposePerHead(reference.State[layer].Wkv, reference.HeadSize);
+            maxWkv = Math.Max(maxWkv, MaxAbsDifference(graphState[(3 * layer) + 1], expectedWkv));
             Assert.That(graphState[3 * layer], Is.EqualTo(reference.State[layer].AttShift).Within(1e-4f), $"att_shift.{layer}");
-            Assert.That(graphState[(3 * layer) + 1], Is.EqualTo(reference.State[layer].Wkv).Within(2e-4f), $"wkv.{layer}");
+            Assert.That(graphState[(3 * layer) + 1], Is.EqualTo(expectedWkv).Within(2e-4f), $"wkv.{layer}");
             Assert.That(graphState[(3 * layer) + 2], Is.EqualTo(reference.State[layer].FfnShift).Within(1e-4f), $"ffn_shift.{layer}");
         }
         TestContext.Out.WriteLine($"RWKV-{version} {mode} chunk {chunk}: max |Δlogit| {maxLogit:E3}, max |Δwkv| {maxWkv:E3}");

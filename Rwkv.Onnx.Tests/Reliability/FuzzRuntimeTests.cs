@@ -165,6 +165,10 @@ public sealed class FuzzRuntimeTests
     [TestCase("\"file\": \"step.onnx\"", "\"file\": \"../../../etc/step.onnx\"", "step_graph.file", TestName = "Manifest_GraphOutsideTheDirectory_NamesTheField")]
     [TestCase("\"layers\": 2", "\"layers\": -2", "architecture.layers", TestName = "Manifest_NegativeLayers_NamesTheField")]
     [TestCase("\"state\": [", "\"state\": [null, ", "state", TestName = "Manifest_NullStateTensor_NamesTheField")]
+    [TestCase("\"layout\": [", "\"layout\": null, \"x\": [", "state.layout", TestName = "Manifest_NullStateLayout_NamesTheField")]
+    [TestCase("\"tensor\": \"blocks.{layer}.att.time_state\"", "\"tensor\": \"blocks.0.att.time_state\"", "state.time_state.tensor", TestName = "Manifest_TimeStateWithoutLayerPlaceholder_NamesTheField")]
+    [TestCase("\"activations\": {", "\"activations\": null, \"x\": {", "activations", TestName = "Manifest_NullActivations_NamesTheField")]
+    [TestCase("\"step_floats_per_sequence\": ", "\"step_floats_per_sequence\": -", "activations.step_floats_per_sequence", TestName = "Manifest_NegativeStepActivations_NamesTheField")]
     public void Manifest_Corrupt_ModelContractExceptionNamingTheKey(string find, string replace, string key)
     {
         string json = File.ReadAllText(Path.Combine(_modelDirectory, RwkvContract.ManifestFile));
@@ -202,7 +206,9 @@ public sealed class FuzzRuntimeTests
         foreach (RwkvStateTensorInfo s in m.State)
         {
             total += s.Slot.Length + s.Input.Length + s.Output.Length + s.DType.Length + checked(s.Shape.Aggregate(1L, (p, d) => p * d));
+            total += s.Layout.Sum(a => a.Length) + (s.TimeState is { } t ? t.Tensor.Length + t.Layout.Sum(a => a.Length) : 0);
         }
+        total += m.Activations.StepFloatsPerSequence + m.Activations.PrefillFloatsPerToken + m.Activations.WkvChunkLength + m.Activations.WkvChunkFloatsPerToken;
         Assert.That(total, Is.Positive);
     }
 

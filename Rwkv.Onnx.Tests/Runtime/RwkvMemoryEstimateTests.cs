@@ -50,6 +50,37 @@ public sealed class RwkvMemoryEstimateTests
     }
 
     [Test]
+    public void Export_WritesTheFittedActivationSizes()
+    {
+        // RWKV-7, C 64, F 256, H 1, N 64, chunks of L 32. Step: 32·C + 2·F + 2 copies of the largest state (wkv, 64·64).
+        // Prefill: 70·C for RWKV-7's time mix + 3·F. Chunk: 30·C + 7 H·N·N matrices per L tokens, and no pair decays.
+        RwkvActivationInfo sizes = _model.Manifest.Activations;
+
+        Assert.That(sizes.StepFloatsPerSequence, Is.EqualTo((32 * 64) + (2 * 256) + (2 * 64 * 64)));
+        Assert.That(sizes.PrefillFloatsPerToken, Is.EqualTo((70 * 64) + (3 * 256)));
+        Assert.That(sizes.WkvChunkLength, Is.EqualTo(32));
+        Assert.That(sizes.WkvChunkFloatsPerToken, Is.EqualTo((30 * 64) + (7 * 64 * 64 / 32)));
+    }
+
+    [Test]
+    public void ForStepAndForPrefill_ComputeFromTheManifestsActivationSizes()
+    {
+        RwkvManifest chunked = _model.Manifest with
+        {
+            Activations = new RwkvActivationInfo { StepFloatsPerSequence = 1000, PrefillFloatsPerToken = 100, WkvChunkLength = 32, WkvChunkFloatsPerToken = 10 },
+        };
+        RwkvManifest scan = chunked with { Activations = chunked.Activations with { WkvChunkLength = 0, WkvChunkFloatsPerToken = 0 } };
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(RwkvMemoryEstimate.ForStep(chunked, 3, countActivations: true).ActivationBytes, Is.EqualTo(3 * 1000 * sizeof(float)));
+            // 33 tokens of 100 floats, and inside the recurrence 33 padded to 64 tokens of 10 floats; two sequences.
+            Assert.That(RwkvMemoryEstimate.ForPrefill(chunked, 2, 33, false, true).ActivationBytes, Is.EqualTo(2 * ((33 * 100) + (64 * 10)) * sizeof(float)));
+            Assert.That(RwkvMemoryEstimate.ForPrefill(scan, 2, 33, false, true).ActivationBytes, Is.EqualTo(2 * 33 * 100 * sizeof(float)));
+        });
+    }
+
+    [Test]
     public void ForPrefill_LongerChunksAndMoreSequences_NeedMore()
     {
         long Activations(int batch, int tokens) => RwkvMemoryEstimate.ForPrefill(_model.Manifest, batch, tokens, false, true).ActivationBytes;

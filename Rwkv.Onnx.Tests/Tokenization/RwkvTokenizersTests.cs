@@ -32,6 +32,7 @@ public class RwkvTokenizersTests
         PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = [], Outputs = [] },
         Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = 0, Sha256 = "" },
         State = [],
+        Activations = new RwkvActivationInfo { StepFloatsPerSequence = 1, PrefillFloatsPerToken = 1, WkvChunkLength = 0, WkvChunkFloatsPerToken = 0 },
         Tokenizer = new RwkvTokenizerInfo { Kind = kind, File = file },
         Source = new RwkvSourceInfo { File = "x.bin", Format = "rwkv.cpp", Sha256 = "" },
     };
