@@ -25,8 +25,12 @@ namespace Rwkv.Onnx;
 /// </remarks>
 public sealed partial class RwkvState : IDisposable
 {
-    /// <summary>Version of the <see cref="Save"/> format.</summary>
-    public const int SaveFormatVersion = 1;
+    /// <summary>
+    /// Version of the <see cref="Save"/> format. Version 2 records each tensor's layout (its axis names in the manifest),
+    /// so a state saved for another layout (RWKV-5 exports before format 2 kept <c>wkv</c> as [head][key][value]) is
+    /// refused instead of loaded transposed.
+    /// </summary>
+    public const int SaveFormatVersion = 2;
 
     private const uint SaveMagic = 0x534B5752; // "RWKS" in little-endian byte order.
 
@@ -323,7 +327,8 @@ public sealed partial class RwkvState : IDisposable
 
     /// <summary>
     /// Writes the state to <paramref name="stream"/>: a header (magic <c>RWKS</c>, <see cref="SaveFormatVersion"/>,
-    /// layer count, embedding size, architecture version, batch size, tensor count, element count per tensor),
+    /// layer count, embedding size, architecture version, batch size, tensor count, then per tensor its element count and
+    /// its layout, the manifest's axis names joined by commas),
     /// then every tensor as little-endian float32, in manifest order. The stream is left open.
     /// </summary>
     /// <param name="stream">A writable stream.</param>
@@ -357,9 +362,10 @@ public sealed partial class RwkvState : IDisposable
         writer.Write(BatchSize);
         float[][] current = Current;
         writer.Write(current.Length);
-        foreach (float[] buffer in current)
+        for (int i = 0; i < current.Length; i++)
         {
-            writer.Write(buffer.Length);
+            writer.Write(current[i].Length);
+            writer.Write(LayoutText(_model.Manifest.State[i]));
         }
         foreach (float[] buffer in current)
         {
@@ -457,17 +463,24 @@ public sealed partial class RwkvState : IDisposable
     }
 
     // The size of the header SaveCore writes for the manifest's model: magic, format version, layers, embedding,
-    // version string (7-bit encoded length, then UTF-8), batch size, tensor count, one element count per tensor.
-    private static long HeaderBytes(RwkvManifest manifest)
+    // version string, batch size, tensor count, then per tensor its element count and layout string (strings as
+    // BinaryWriter writes them: 7-bit encoded length, then UTF-8).
+    private static long HeaderBytes(RwkvManifest manifest) =>
+        (4 * sizeof(int)) + ShortStringBytes(manifest.Architecture.Version) + (2 * sizeof(int))
+        + manifest.State.Sum(s => sizeof(int) + ShortStringBytes(LayoutText(s)));
+
+    private static long ShortStringBytes(string text)
     {
-        int version = Encoding.UTF8.GetByteCount(manifest.Architecture.Version);
+        int bytes = Encoding.UTF8.GetByteCount(text);
         int lengthPrefix = 1;
-        for (int rest = version >> 7; rest > 0; rest >>= 7)
+        for (int rest = bytes >> 7; rest > 0; rest >>= 7)
         {
             lengthPrefix++;
         }
-        return (4 * sizeof(int)) + lengthPrefix + version + (2 * sizeof(int)) + ((long)manifest.State.Count * sizeof(int));
+        return lengthPrefix + bytes;
     }
+
+    private static string LayoutText(RwkvStateTensorInfo tensor) => string.Join(",", tensor.Layout);
 
     private static long DataBytes(RwkvManifest manifest, int batchSize) =>
         manifest.State.Sum(s => s.Shape.Aggregate((long)batchSize, (product, d) => product * d)) * sizeof(float);
@@ -480,7 +493,14 @@ public sealed partial class RwkvState : IDisposable
         {
             throw new InvalidDataException($"The stream is not a saved RWKV state: it starts with 0x{magic:X8}; expected 0x{SaveMagic:X8} ('RWKS').");
         }
-        Expect("format version", SaveFormatVersion, reader.ReadInt32());
+        int format = reader.ReadInt32();
+        if (format == 1)
+        {
+            throw new StateMismatchException($"{SaveFormatVersion}", $"{format}",
+                $"The saved state has format version 1, which does not record its tensors' layouts (RWKV-5's wkv state changed layout since); " +
+                $"this runtime reads format {SaveFormatVersion}: rebuild the state with this model and save it again.");
+        }
+        Expect("format version", SaveFormatVersion, format);
         Expect("layer count", manifest.Architecture.Layers, reader.ReadInt32());
         Expect("embedding size", manifest.Architecture.Embedding, reader.ReadInt32());
         Expect("architecture version", manifest.Architecture.Version, ReadShortString(reader, "architecture version"));
@@ -496,6 +516,7 @@ public sealed partial class RwkvState : IDisposable
             // The saved count is an int32, so a product beyond it can never match; saturate instead of overflowing.
             long expected = manifest.State[i].Shape.Aggregate((long)batchSize, (product, d) => product <= int.MaxValue ? product * d : long.MaxValue);
             Expect($"element count of '{manifest.State[i].Input}'", expected, reader.ReadInt32());
+            Expect($"layout of '{manifest.State[i].Input}'", LayoutText(manifest.State[i]), ReadShortString(reader, $"layout of '{manifest.State[i].Input}'"));
             dataBytes += expected * sizeof(float);
         }
         return (batchSize, dataBytes);

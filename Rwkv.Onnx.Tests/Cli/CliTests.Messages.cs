@@ -30,8 +30,8 @@ public sealed partial class CliTests
         string manifest = Path.Combine(corrupt, RwkvContract.ManifestFile);
         File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"layers\": 12", "\"layers\": \"twelve\"", StringComparison.Ordinal));
 
-        // The start of a state saved for a 4-layer model: RwkvState.Save's magic, then format version 1 and layer count 4 as little-endian int32s.
-        byte[] fourLayers = [.. "RWKS"u8, 1, 0, 0, 0, 4, 0, 0, 0];
+        // The start of a state saved for a 4-layer model: RwkvState.Save's magic, then format version 2 and layer count 4 as little-endian int32s.
+        byte[] fourLayers = [.. "RWKS"u8, 2, 0, 0, 0, 4, 0, 0, 0];
         return new BadInputs(root, Write("empty.bin", []), Write("notes.txt", Encoding.UTF8.GetBytes("hello, this is not a model\n")),
             Directory.CreateDirectory(Path.Combine(root, "empty-dir")).FullName, Path.Combine(root, "missing"),
             Write("truncated.bin", File.ReadAllBytes(SharedFixtures.RwkvCppModel(Model, "FP32"))[..100]), corrupt, Write("four-layers.state", fourLayers));

@@ -134,12 +134,14 @@ public sealed class FuzzRuntimeTests
         int largest = _model.Manifest.State.Max(s => s.Shape.Aggregate(1, (p, d) => p * d));
         int batch = int.MaxValue / largest;
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(batchAt), batch);
+        int at = batchAt + 8;
         for (int i = 0; i < _model.Manifest.State.Count; i++)
         {
             long count = (long)batch * _model.Manifest.State[i].Shape.Aggregate(1, (p, d) => p * d);
-            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(batchAt + 8 + (4 * i)), (int)count);
+            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), (int)count);
+            at += 4 + 1 + bytes[at + 4]; // the count, then the layout string (a one-byte length, then its UTF-8)
         }
-        byte[] header = bytes[..(batchAt + 8 + (4 * _model.Manifest.State.Count))];
+        byte[] header = bytes[..at];
 
         foreach (Stream stream in new Stream[] { new MemoryStream(header), new ForwardOnlyStream(header) })
         {
@@ -153,7 +155,7 @@ public sealed class FuzzRuntimeTests
     [Test]
     public void SavedState_VersionStringOf2GiB_IsInvalidData()
     {
-        byte[] bytes = [.. "RWKS"u8, .. BitConverter.GetBytes(1), .. BitConverter.GetBytes(_model.Manifest.Architecture.Layers),
+        byte[] bytes = [.. "RWKS"u8, .. BitConverter.GetBytes(RwkvState.SaveFormatVersion), .. BitConverter.GetBytes(_model.Manifest.Architecture.Layers),
             .. BitConverter.GetBytes(_model.Manifest.Architecture.Embedding), 0xFF, 0xFF, 0xFF, 0xFF, 0x07];
 
         var e = Assert.Throws<InvalidDataException>(() => RwkvState.Load(_model, new MemoryStream(bytes)));

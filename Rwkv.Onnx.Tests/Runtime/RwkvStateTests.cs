@@ -1,3 +1,4 @@
+using System.Text;
 using Rwkv.Onnx.Exceptions;
 
 namespace Rwkv.Onnx.Tests.Runtime;
@@ -102,17 +103,41 @@ public class RwkvStateTests(RwkvStateLocation stateLocation)
     [Test]
     public void Load_ElementCountDiffers_ThrowsStateMismatchNamingTensor()
     {
-        using RwkvState state = _model.CreateState();
-        using var stream = new MemoryStream();
-        state.Save(stream);
-        byte[] saved = stream.ToArray();
-        // The first element count follows batch size and tensor count, at the end of the header.
-        int firstCountOffset = saved.Length - (state.Current.Sum(b => b.Length) * sizeof(float)) - (state.Current.Length * sizeof(int));
-        saved[firstCountOffset]++;
+        byte[] saved = SaveFreshState();
+        saved[FirstTensorEntryOffset()]++;
 
         var e = Assert.Throws<StateMismatchException>(() => RwkvState.Load(_model, new MemoryStream(saved)));
 
-        Assert.That(e.Message, Does.Contain($"'{_model.Manifest.State[0].Input}'"));
+        Assert.That(e.Message, Does.Contain($"element count of '{_model.Manifest.State[0].Input}'"));
+    }
+
+    [Test]
+    public void Load_LayoutDiffers_ThrowsStateMismatchNamingTensorAndBothLayouts()
+    {
+        // A wkv state saved as [head][key][value] (RWKV-5 before format 2) must not load into a [head][value][key] slot.
+        int wkv = _model.Manifest.State.Select((s, i) => (s, i)).First(p => p.s.Layout.Count == 3).i;
+        string layout = string.Join(",", _model.Manifest.State[wkv].Layout);
+        Assert.That(layout, Is.EqualTo("head,value,key"));
+        byte[] saved = SaveFreshState();
+        int at = IndexOf(saved, Encoding.UTF8.GetBytes(layout));
+        Encoding.UTF8.GetBytes("head,key,value").CopyTo(saved, at);
+
+        var e = Assert.Throws<StateMismatchException>(() => RwkvState.Load(_model, new MemoryStream(saved)));
+
+        Assert.That(e.Message, Does.Contain($"layout of '{_model.Manifest.State[wkv].Input}'"));
+        Assert.That(e.Actual, Is.EqualTo("head,key,value"));
+        Assert.That(e.Expected, Is.EqualTo("head,value,key"));
+    }
+
+    [Test]
+    public void Load_FormatVersionOne_RefusedWithHowToMakeANewOne()
+    {
+        byte[] saved = SaveFreshState();
+        saved[4] = 1;
+
+        var e = Assert.Throws<StateMismatchException>(() => RwkvState.Load(_model, new MemoryStream(saved)));
+
+        Assert.That(e.Message, Does.Contain("format version 1").And.Contain("save it again"));
     }
 
     [Test]
@@ -227,6 +252,22 @@ public class RwkvStateTests(RwkvStateLocation stateLocation)
 
         Assert.That(() => runner.Forward([1], first, new float[Vocab]), Throws.TypeOf<ObjectDisposedException>());
         Assert.That(runner.Dispose, Throws.Nothing);
+    }
+
+    // The first tensor's element count follows the header's batch size and tensor count.
+    private int FirstTensorEntryOffset() =>
+        (4 * sizeof(int)) + 1 + Encoding.UTF8.GetByteCount(_model.Manifest.Architecture.Version) + (2 * sizeof(int));
+
+    private static int IndexOf(byte[] haystack, byte[] needle)
+    {
+        for (int i = 0; i + needle.Length <= haystack.Length; i++)
+        {
+            if (haystack.AsSpan(i, needle.Length).SequenceEqual(needle))
+            {
+                return i;
+            }
+        }
+        throw new AssertionException("The saved state does not contain the layout text.");
     }
 
     private byte[] SaveFreshState()
