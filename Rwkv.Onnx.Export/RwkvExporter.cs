@@ -136,7 +136,16 @@ public static class RwkvExporter
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
             PrefillRecurrence = chunkLength > 0 ? $"chunked-{chunkLength}" : "scan",
-            Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]) },
+            Weights = new RwkvFileInfo
+            {
+                File = RwkvContract.WeightsFile,
+                Bytes = new FileInfo(weightsPath).Length,
+                Sha256 = Sha256([weightsPath]),
+                Tensors = [.. weights.All.OrderBy(w => w.Offset).Select(w => new RwkvTensorInfo
+                {
+                    Name = w.Name, DType = Name(w.Type), Shape = w.Shape, Offset = w.Offset, Length = w.Length,
+                })],
+            },
             State = StateTensors(architecture),
             Tokenizer = tokenizer,
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
@@ -230,6 +239,16 @@ public static class RwkvExporter
         WeightDType.Int8 => "int8",
         WeightDType.Int4 => "int4",
         _ => "fp32",
+    };
+
+    /// <summary>The manifest's name of an element type stored in the weights file (<see cref="RwkvTensorInfo.DType"/>).</summary>
+    private static string Name(ElementType type) => type switch
+    {
+        ElementType.Float => "float32",
+        ElementType.Float16 => "float16",
+        ElementType.UInt8 => "uint8",
+        ElementType.Int64 => "int64",
+        _ => throw new InvalidOperationException($"Element type {type} has no manifest name."),
     };
 
     internal static string Name(QuantizedCompute compute) => compute == QuantizedCompute.Int8 ? "int8" : "fp32";

@@ -77,6 +77,9 @@ public sealed class RwkvModel : IDisposable
 
     internal bool IsDisposed => _gate.IsClosed;
 
+    /// <summary>How many weights the sessions share from one mapping of the weights file (0 when they load their own).</summary>
+    internal int SharedWeightCount => _sharedWeights?.Count ?? 0;
+
     /// <summary>Whether graph runs allocate their activations in host memory (the CPU provider), where they are checked.</summary>
     internal bool ActivationsOnHost => Options.ExecutionProvider == RwkvExecutionProvider.Cpu;
 
@@ -174,16 +177,15 @@ public sealed class RwkvModel : IDisposable
         DeviceState? deviceState = null;
         try
         {
-            // Checked before any session exists: the step graph's weights become shared initializers of both.
-            ModelProto stepGraph = ReadGraph(directory, manifest.StepGraph);
-            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepGraph);
+            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, ReadGraph(directory, manifest.StepGraph));
             ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, ReadGraph(directory, manifest.PrefillGraph));
             sessionOptions = CreateSessionOptions(options);
             // On the CPU both graphs pack the same MatMul weights; one container keeps a single packed copy, which
             // ONNX Runtime only does for initializers added to the session options. GPU providers do not pack.
-            if (options.ExecutionProvider == RwkvExecutionProvider.Cpu)
+            // Manifests that predate the tensor list leave each session to load its own weights from the graphs.
+            if (options.ExecutionProvider == RwkvExecutionProvider.Cpu && manifest.Weights.Tensors is { } tensors)
             {
-                sharedWeights = SharedWeights.Create(directory, manifest, manifest.StepGraph.File, stepGraph, sessionOptions);
+                sharedWeights = SharedWeights.Create(directory, manifest, tensors, sessionOptions);
             }
             prepackedWeights = new PrePackedWeightsContainer();
             (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);

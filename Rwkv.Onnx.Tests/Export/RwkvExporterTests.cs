@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Rwkv.Onnx.Export;
@@ -72,10 +73,27 @@ public sealed class RwkvExporterTests
             Assert.That(model.Graph.Output.Select(i => i.Name), Is.EqualTo(file == RwkvContract.StepGraphFile ? manifest.StepGraph.Outputs : manifest.PrefillGraph.Outputs));
         }
         Assert.That(Graph(RwkvContract.StepGraphFile).Graph.Node.Select(n => n.Name), Has.Some.StartsWith("/blocks.3/att/"));
+        // The manifest lists the weights file's tensors exactly as the graphs' external initializers name them, in file order.
+        var listed = manifest.Weights.Tensors!.Select(t => (t.Name, t.DType, string.Join(",", t.Shape), t.Offset, t.Length)).ToList();
+        var initializers = new[] { RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile }
+            .SelectMany(file => Graph(file).Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
+            .Select(t => (t.Name, DType(t.DataType),
+                string.Join(",", t.Dims), long.Parse(t.ExternalData.Single(e => e.Key == "offset").Value, CultureInfo.InvariantCulture),
+                long.Parse(t.ExternalData.Single(e => e.Key == "length").Value, CultureInfo.InvariantCulture)))
+            .Distinct().OrderBy(t => t.Item4).ToList();
+        Assert.That(listed, Is.EqualTo(initializers));
         Assert.That(new FileInfo(Path.Combine(output, RwkvContract.WeightsFile)).Length, Is.EqualTo(manifest.Weights.Bytes));
         Assert.That(Directory.GetDirectories(_work), Has.Length.EqualTo(1), "no temporary directory is left beside the output");
 
         ModelProto Graph(string file) => ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(output, file)));
+        static string DType(int type) => (TensorProto.Types.DataType)type switch
+        {
+            TensorProto.Types.DataType.Float => "float32",
+            TensorProto.Types.DataType.Float16 => "float16",
+            TensorProto.Types.DataType.Uint8 => "uint8",
+            TensorProto.Types.DataType.Int64 => "int64",
+            _ => $"ONNX type {type}",
+        };
     }
 
     [Test]

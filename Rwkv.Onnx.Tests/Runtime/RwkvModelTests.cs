@@ -101,22 +101,46 @@ public class RwkvModelTests
         Assert.That(e.InnerException, Is.TypeOf<OnnxRuntimeException>());
     }
 
-    [TestCase("offset", "999999999999", "names bytes")]
-    [TestCase("length", "4", "bytes of external data")]
-    [TestCase("offset", "-8", "expected a non-negative integer")]
-    public void Load_StepGraphWeightOutsideTheWeightsFile_ThrowsNamingTheInitializer(string key, string value, string expected)
+    [TestCase(999_999_999_999L, null, "places weight")]
+    [TestCase(null, 4L, "but 4 bytes")]
+    [TestCase(-8L, null, "expected a non-negative integer")]
+    public void Load_ManifestWeightOutsideTheWeightsFile_ThrowsNamingTheWeight(long? offset, long? length, string expected)
     {
         string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
-        string step = Path.Combine(copy, RwkvContract.StepGraphFile);
-        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(step));
-        TensorProto tensor = model.Graph.Initializer.First(t => t.DataLocation == TensorProto.Types.DataLocation.External && t.Name.Contains("att.key"));
-        tensor.ExternalData.Single(entry => entry.Key == key).Value = value;
-        File.WriteAllBytes(step, model.ToByteArray());
+        RwkvManifest manifest = RwkvManifest.Load(copy);
+        IReadOnlyList<RwkvTensorInfo> tensors = manifest.Weights.Tensors!; // the exporter lists them
+        int index = tensors.ToList().FindIndex(t => t.Name.Contains("att.key", StringComparison.Ordinal));
+        RwkvTensorInfo tensor = tensors[index];
+        RwkvTensorInfo damaged = tensor with { Offset = offset ?? tensor.Offset, Length = length ?? tensor.Length };
+        WriteManifest(copy, manifest with { Weights = manifest.Weights with { Tensors = [.. tensors.Select((t, i) => i == index ? damaged : t)] } });
 
         var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
 
         Assert.That(e.Key, Is.EqualTo(tensor.Name));
-        Assert.That(e.Message, Does.Contain(expected).And.Contain(step));
+        Assert.That(e.ModelPath, Is.EqualTo(Path.Combine(copy, RwkvContract.ManifestFile)));
+        Assert.That(e.Message, Does.Contain(expected).And.Contain($"'{tensor.Name}'").And.Contain(RwkvContract.ManifestFile));
+    }
+
+    [Test]
+    public void Load_ManifestWeightWithUnknownDType_ThrowsNamingTheWeightAndDType()
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        RwkvManifest manifest = RwkvManifest.Load(copy);
+        IReadOnlyList<RwkvTensorInfo> tensors = manifest.Weights.Tensors!; // the exporter lists them
+        WriteManifest(copy, manifest with { Weights = manifest.Weights with { Tensors = [tensors[0] with { DType = "complex64" }, .. tensors.Skip(1)] } });
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
+
+        Assert.That(e.Key, Is.EqualTo(tensors[0].Name));
+        Assert.That(e.Message, Does.Contain("'complex64'").And.Contain("expected float32"));
+    }
+
+    [Test]
+    public void Load_ManifestListingTheWeights_SharesEveryOneOnTheCpu()
+    {
+        using var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+
+        Assert.That(model.SharedWeightCount, Is.EqualTo(model.Manifest.Weights.Tensors!.Count).And.GreaterThan(0));
     }
 
     [Test]
