@@ -1,9 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
-using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx;
 
@@ -140,9 +138,9 @@ public sealed class RwkvModel : IDisposable
     /// <exception cref="ModelContractException">
     /// The directory, manifest or a file it names is missing or invalid; the manifest has a format version
     /// this runtime does not read; the weights file has another size (or, when verified, SHA-256) than the
-    /// manifest records; a graph is not a valid ONNX model, or ONNX Runtime cannot load it (the
-    /// <see cref="OnnxRuntimeException"/> is the inner exception); a weight of the step graph lies outside the
-    /// weights file; a graph lacks an input or output the manifest names, or has another element type or shape
+    /// manifest records; ONNX Runtime cannot load a graph (not a valid ONNX model, an unknown operator; the
+    /// <see cref="OnnxRuntimeException"/> is the inner exception); a weight the manifest lists lies outside the
+    /// weights file or has a size its shape and dtype do not give; a graph lacks an input or output the manifest names, or has another element type or shape
     /// than the manifest and the contract give it (tokens int64, logits float32, state of the manifest's dtype and
     /// shape, which must be float32); or a graph was exported with another manifest.
     /// </exception>
@@ -177,8 +175,6 @@ public sealed class RwkvModel : IDisposable
         DeviceState? deviceState = null;
         try
         {
-            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, ReadGraph(directory, manifest.StepGraph));
-            ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, ReadGraph(directory, manifest.PrefillGraph));
             sessionOptions = CreateSessionOptions(options);
             // On the CPU both graphs pack the same MatMul weights; one container keeps a single packed copy, which
             // ONNX Runtime only does for initializers added to the session options. GPU providers do not pack.
@@ -189,6 +185,8 @@ public sealed class RwkvModel : IDisposable
             }
             prepackedWeights = new PrePackedWeightsContainer();
             (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
+            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepSession);
+            ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
             GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);
             GraphIoValidator.Validate(directory, manifest, manifest.PrefillGraph, prefillSession, prefill: true);
             sharedWeights?.ReleaseResidentPages();
@@ -319,25 +317,13 @@ public sealed class RwkvModel : IDisposable
     }
 
     // The exporter writes the manifest into each graph's metadata; a graph from another export names other
-    // weights or another architecture. Graphs without the metadata (written by other tools) are not checked.
-    private static ModelProto ReadGraph(string directory, RwkvGraphInfo graph)
+    // weights or another architecture. Graphs without the metadata (written by other tools) are not checked. ONNX
+    // Runtime reads the metadata with the model, so the check needs no parser of our own, but only runs once the
+    // session exists.
+    private static void ValidateEmbeddedManifest(string directory, RwkvManifest manifest, RwkvGraphInfo graph, InferenceSession session)
     {
         string path = Path.Combine(directory, graph.File);
-        try
-        {
-            return ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new ModelContractException(path, graph.File, $"Graph '{path}' is not a valid ONNX model: {e.Message}", e);
-        }
-    }
-
-    private static void ValidateEmbeddedManifest(string directory, RwkvManifest manifest, RwkvGraphInfo graph, ModelProto model)
-    {
-        string path = Path.Combine(directory, graph.File);
-        string? json = model.MetadataProps.FirstOrDefault(p => p.Key == RwkvContract.ManifestMetadataKey)?.Value;
-        if (json is null)
+        if (!session.ModelMetadata.CustomMetadataMap.TryGetValue(RwkvContract.ManifestMetadataKey, out string? json))
         {
             return;
         }
