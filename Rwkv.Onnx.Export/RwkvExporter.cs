@@ -8,7 +8,7 @@ using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Export;
 
-/// <summary>Exports an RWKV checkpoint to an ONNX model directory (step graph, prefill graph, shared weights, manifest).</summary>
+/// <summary>Exports an RWKV checkpoint to an ONNX model directory (step graph, prefill graph, state-copy graph, shared weights, manifest).</summary>
 public static class RwkvExporter
 {
     /// <summary>
@@ -122,6 +122,7 @@ public static class RwkvExporter
         RwkvArchitectureInfo info = architecture.Info;
         (List<string> stepIn, List<string> stepOut) = architecture.GraphIo(GraphKind.Step);
         (List<string> prefillIn, List<string> prefillOut) = architecture.GraphIo(GraphKind.Prefill);
+        List<RwkvStateTensorInfo> state = StateTensors(architecture);
         var manifest = new RwkvManifest
         {
             FormatVersion = RwkvContract.FormatVersion,
@@ -135,6 +136,7 @@ public static class RwkvExporter
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
+            StateCopyGraph = new RwkvGraphInfo { File = RwkvContract.StateCopyGraphFile, Inputs = [.. state.Select(t => t.Input)], Outputs = [.. state.Select(t => t.Output)] },
             PrefillRecurrence = chunkLength > 0 ? $"chunked-{chunkLength}" : "scan",
             Weights = new RwkvFileInfo
             {
@@ -146,7 +148,7 @@ public static class RwkvExporter
                     Name = w.Name, DType = Name(w.Type), Shape = w.Shape, Offset = w.Offset, Length = w.Length,
                 })],
             },
-            State = StateTensors(architecture),
+            State = state,
             Tokenizer = tokenizer,
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
         };
@@ -165,6 +167,11 @@ public static class RwkvExporter
             });
             progress?.Report(new ExportProgress(stage, 1, 1));
         }
+        OnnxModelWriter.Write(StateCopyGraph.Build(state, options.Opset), Path.Combine(directory, RwkvContract.StateCopyGraphFile), new Dictionary<string, string>
+        {
+            [RwkvContract.ManifestMetadataKey] = json,
+            [RwkvContract.GraphKindMetadataKey] = "state_copy",
+        });
         File.WriteAllText(Path.Combine(directory, RwkvContract.ManifestFile), json);
         return manifest;
     }
@@ -185,7 +192,7 @@ public static class RwkvExporter
                 throw new ArgumentException($"Tokenizer '{path}' {mismatch}.", nameof(options));
             }
             string file = Path.GetFileName(path);
-            if (file is RwkvContract.ManifestFile or RwkvContract.StepGraphFile or RwkvContract.PrefillGraphFile or RwkvContract.WeightsFile)
+            if (file is RwkvContract.ManifestFile or RwkvContract.StepGraphFile or RwkvContract.PrefillGraphFile or RwkvContract.StateCopyGraphFile or RwkvContract.WeightsFile)
             {
                 throw new ArgumentException($"Tokenizer '{path}' has the name of a model file ('{file}'); rename it.", nameof(options));
             }

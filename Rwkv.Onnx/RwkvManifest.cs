@@ -56,6 +56,13 @@ public sealed record RwkvManifest
     public required RwkvGraphInfo PrefillGraph { get; init; }
 
     /// <summary>
+    /// The state-copy graph (<see cref="RwkvContract.StateCopyGraphFile"/>): inputs are the state inputs and outputs the
+    /// state outputs, both in <see cref="State"/> order. Null in manifests that predate it; the runtime needs it only to keep
+    /// state in device memory.
+    /// </summary>
+    public RwkvGraphInfo? StateCopyGraph { get; init; }
+
+    /// <summary>
     /// How the prefill graph runs the WKV recurrence: <c>scan</c> (token by token) or <c>chunked-{L}</c> (chunked-parallel
     /// over chunks of L tokens). Informational only; null in manifests of exporters that predate the field.
     /// </summary>
@@ -157,8 +164,12 @@ public sealed record RwkvManifest
         {
             Positive(blockSize, "block_size");
         }
-        foreach ((RwkvGraphInfo? info, string key) in new[] { (m.StepGraph, "step_graph"), (m.PrefillGraph, "prefill_graph") })
+        foreach ((RwkvGraphInfo? info, string key) in new[] { (m.StepGraph, "step_graph"), (m.PrefillGraph, "prefill_graph"), (m.StateCopyGraph, "state_copy_graph") })
         {
+            if (info is null && key == "state_copy_graph")
+            {
+                continue; // optional: manifests that predate it lack it
+            }
             RwkvGraphInfo graph = Present(info, key);
             PlainFile(graph.File, $"{key}.file");
             Names(graph.Inputs, $"{key}.inputs");

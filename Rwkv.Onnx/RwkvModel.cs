@@ -156,7 +156,16 @@ public sealed class RwkvModel : IDisposable
             throw new ModelContractException(directory, "directory", $"Model directory '{directory}' does not exist.");
         }
         RwkvManifest manifest = RwkvManifest.Load(directory);
-        foreach (string file in new[] { manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.Weights.File })
+        bool stateOnDevice = ResolveStateLocation(options) == RwkvStateLocation.Device;
+        if (stateOnDevice && manifest.StateCopyGraph is null)
+        {
+            string manifestPath = Path.Combine(directory, RwkvContract.ManifestFile);
+            throw new ModelContractException(manifestPath, "state_copy_graph",
+                $"Manifest '{manifestPath}' names no state_copy_graph, which keeping state in device memory needs. " +
+                "Re-export the model with this version, or keep state in host memory (RwkvStateLocation.Host).");
+        }
+        foreach (string file in new[] { manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.Weights.File }
+            .Concat(manifest.StateCopyGraph is { } copyGraph ? [copyGraph.File] : []))
         {
             string path = Path.Combine(directory, file);
             if (!File.Exists(path))
@@ -172,6 +181,7 @@ public sealed class RwkvModel : IDisposable
         PrePackedWeightsContainer? prepackedWeights = null;
         InferenceSession? stepSession = null;
         InferenceSession? prefillSession = null;
+        InferenceSession? copySession = null;
         DeviceState? deviceState = null;
         try
         {
@@ -190,14 +200,20 @@ public sealed class RwkvModel : IDisposable
             GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);
             GraphIoValidator.Validate(directory, manifest, manifest.PrefillGraph, prefillSession, prefill: true);
             sharedWeights?.ReleaseResidentPages();
-            if (ResolveStateLocation(options) == RwkvStateLocation.Device)
+            if (stateOnDevice && manifest.StateCopyGraph is { } stateCopyGraph)
             {
-                deviceState = DeviceState.Create(options, manifest.State.Count, sessionOptions, stepSession);
+                copySession = CreateSession(directory, stateCopyGraph.File, sessionOptions, prepackedWeights);
+                ValidateEmbeddedManifest(directory, manifest, stateCopyGraph, copySession);
+                GraphIoValidator.ValidateStateCopy(directory, manifest, stateCopyGraph, copySession);
+                InferenceSession copier = copySession;
+                copySession = null; // DeviceState.Create owns it from here, even when it throws
+                deviceState = DeviceState.Create(options, manifest.State, copier, stepSession);
             }
             return new RwkvModel(directory, manifest, options, sessionOptions, sharedWeights, prepackedWeights, stepSession, prefillSession, deviceState);
         }
         catch
         {
+            copySession?.Dispose();
             deviceState?.ReleaseModelLease();
             prefillSession?.Dispose();
             stepSession?.Dispose();

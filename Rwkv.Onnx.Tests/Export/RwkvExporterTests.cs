@@ -34,7 +34,7 @@ public sealed class RwkvExporterTests
 
         Assert.That(Directory.GetFiles(output).Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
-            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.WeightsFile,
+            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.StateCopyGraphFile, RwkvContract.WeightsFile,
         }));
         RwkvArchitectureInfo a = manifest.Architecture;
         Assert.That((a.Version, a.Layers, a.Embedding, a.Heads, a.HeadSize, a.Vocab, a.FfnSize), Is.EqualTo(("7", 12, 64, 1, 64, 256, 256)));
@@ -94,6 +94,28 @@ public sealed class RwkvExporterTests
             TensorProto.Types.DataType.Int64 => "int64",
             _ => $"ONNX type {type}",
         };
+    }
+
+    [Test]
+    public void Export_WritesStateCopyGraph_OneIdentityPerStateTensorInManifestOrder()
+    {
+        string output = Path.Combine(_work, "model");
+        RwkvManifest manifest = RwkvExporter.Export(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), output, new ExportOptions());
+
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(output, RwkvContract.StateCopyGraphFile)));
+
+        Assert.That(manifest.StateCopyGraph, Is.Not.Null);
+        Assert.That(manifest.StateCopyGraph!.File, Is.EqualTo(RwkvContract.StateCopyGraphFile));
+        Assert.That(manifest.StateCopyGraph.Inputs, Is.EqualTo(Enumerable.Range(0, 12).SelectMany(l => new[] { $"past_att_shift.{l}", $"past_wkv.{l}", $"past_ffn_shift.{l}" })));
+        Assert.That(manifest.StateCopyGraph.Outputs, Is.EqualTo(manifest.StateCopyGraph.Inputs.Select(n => n.Replace("past_", "present_", StringComparison.Ordinal))));
+        Assert.That(model.Graph.Input.Select(i => i.Name), Is.EqualTo(manifest.StateCopyGraph.Inputs));
+        Assert.That(model.Graph.Output.Select(o => o.Name), Is.EqualTo(manifest.StateCopyGraph.Outputs));
+        Assert.That(model.Graph.Node.Select(n => (n.OpType, n.Input.Single(), n.Output.Single())),
+            Is.EqualTo(manifest.State.Select(s => ("Identity", s.Input, s.Output))));
+        Assert.That(model.Graph.Initializer, Is.Empty);
+        Assert.That(model.Graph.Input.Select(i => string.Join(",", i.Type.TensorType.Shape.Dim.Select(d => d.HasDimParam ? d.DimParam : d.DimValue.ToString(CultureInfo.InvariantCulture)))),
+            Is.EqualTo(manifest.State.Select(s => string.Join(",", ["batch", .. s.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture))]))));
+        Assert.That(model.MetadataProps.Single(p => p.Key == RwkvContract.ManifestMetadataKey).Value, Is.EqualTo(manifest.ToJson()));
     }
 
     [Test]

@@ -58,6 +58,7 @@ public class RwkvModelTests
     [TestCase(RwkvContract.StepGraphFile)]
     [TestCase(RwkvContract.PrefillGraphFile)]
     [TestCase(RwkvContract.WeightsFile)]
+    [TestCase(RwkvContract.StateCopyGraphFile)]
     public void Load_FileNamedByManifestMissing_ThrowsNamingFile(string file)
     {
         string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
@@ -133,6 +134,35 @@ public class RwkvModelTests
 
         Assert.That(e.Key, Is.EqualTo(tensors[0].Name));
         Assert.That(e.Message, Does.Contain("'complex64'").And.Contain("expected float32"));
+    }
+
+    [Test]
+    public void Load_StateOnDeviceWithoutStateCopyGraph_AsksForAReExport_WhileHostStateLoads()
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        WriteManifest(copy, RwkvManifest.Load(copy) with { StateCopyGraph = null });
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy, new RwkvModelOptions { StateLocation = RwkvStateLocation.Device }));
+
+        Assert.That(e.Key, Is.EqualTo("state_copy_graph"));
+        Assert.That(e.Message, Does.Contain(RwkvContract.ManifestFile).And.Contain("Re-export"));
+        using var host = RwkvModel.Load(copy, new RwkvModelOptions { StateLocation = RwkvStateLocation.Host });
+        Assert.That(host.StateOnDevice, Is.False);
+    }
+
+    [Test]
+    public void Load_StateOnDevice_RunsTheExportedStateCopyGraph()
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        // A copy graph that swaps two state tensors' outputs must be refused, not run.
+        RwkvManifest manifest = RwkvManifest.Load(copy);
+        RwkvGraphInfo graph = manifest.StateCopyGraph!; // the exporter writes it
+        WriteManifest(copy, manifest with { StateCopyGraph = graph with { Outputs = [graph.Outputs[1], graph.Outputs[0], .. graph.Outputs.Skip(2)] } });
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy, new RwkvModelOptions { StateLocation = RwkvStateLocation.Device }));
+
+        Assert.That(e.Key, Is.EqualTo("state_copy_graph"));
+        Assert.That(e.Message, Does.Contain("state order"));
     }
 
     [Test]
