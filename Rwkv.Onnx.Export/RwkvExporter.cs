@@ -276,10 +276,15 @@ public static class RwkvExporter
 
     /// <summary>
     /// SHA-256 of <paramref name="files"/> concatenated in order (one file: the file's own hash), as the manifest records
-    /// the weights and the source checkpoint's data files.
+    /// the weights and the source checkpoint's data files (<see cref="RwkvSourceInfo.Sha256"/>), so that a tool can check
+    /// a checkpoint against the manifest of its export.
     /// </summary>
-    internal static string Sha256(IReadOnlyList<string> files)
+    /// <param name="files">The files, in the order the checkpoint lists them.</param>
+    /// <returns>The lower-case hex digest.</returns>
+    /// <exception cref="IOException">A file cannot be read.</exception>
+    public static string Sha256(IReadOnlyList<string> files)
     {
+        ArgumentNullException.ThrowIfNull(files);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] buffer = new byte[1 << 20];
         foreach (string file in files)

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 using Rwkv.Onnx.Tests.Fixtures;
 using Rwkv.Onnx.Tests.Parity;
 

@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Tests.Runtime;
 
