@@ -131,6 +131,7 @@ public static class RwkvExporter
             BlockSize = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? options.BlockSize : null,
             QuantizedCompute = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? Name(options.QuantizedCompute) : null,
             ResidualRescaleEvery = rescaleEvery > 0 ? rescaleEvery : null,
+            SessionConfig = SessionConfig(options.WeightDType, headDType),
             Opset = options.Opset,
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
@@ -235,6 +236,15 @@ public static class RwkvExporter
     internal static string Name(QuantizedCompute compute) => compute == QuantizedCompute.Int8 ? "int8" : "fp32";
 
     private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
+
+    // Pre-packing gives each session a private packed copy of every float MatMul weight (with the mapped file, twice the
+    // weights at load) and buys nothing measurable: MLAS multiplies one token by the unpacked matrix directly and packs
+    // panels per call for longer inputs (BENCHMARKS.md, issue 17). MatMulNBits needs its packed form (unpacked, it
+    // dequantizes every call: 0.4 tok/s at the 0.1B int4 shape), so any quantized matrix keeps pre-packing on.
+    private static Dictionary<string, string> SessionConfig(WeightDType weights, WeightDType head) =>
+        IsQuantized(weights) || IsQuantized(head)
+            ? new Dictionary<string, string>(StringComparer.Ordinal)
+            : new Dictionary<string, string>(StringComparer.Ordinal) { [RwkvContract.DisablePrepackingConfigKey] = "1" };
 
     private static List<RwkvStateTensorInfo> StateTensors(RwkvArchitecture architecture) =>
         [.. Enumerable.Range(0, architecture.Info.Layers).SelectMany(layer => architecture.StateSlots.Select(slot => new RwkvStateTensorInfo

@@ -178,7 +178,7 @@ public sealed class RwkvModel : IDisposable
             ModelProto stepGraph = ReadGraph(directory, manifest.StepGraph);
             ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepGraph);
             ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, ReadGraph(directory, manifest.PrefillGraph));
-            sessionOptions = CreateSessionOptions(options);
+            sessionOptions = CreateSessionOptions(options, manifest);
             // On the CPU both graphs pack the same MatMul weights; one container keeps a single packed copy, which
             // ONNX Runtime only does for initializers added to the session options. GPU providers do not pack.
             if (options.ExecutionProvider == RwkvExecutionProvider.Cpu)
@@ -189,7 +189,10 @@ public sealed class RwkvModel : IDisposable
             (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
             GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);
             GraphIoValidator.Validate(directory, manifest, manifest.PrefillGraph, prefillSession, prefill: true);
-            sharedWeights?.ReleaseResidentPages();
+            if (!ComputesFromStoredWeights(manifest))
+            {
+                sharedWeights?.ReleaseResidentPages();
+            }
             if (ResolveStateLocation(options) == RwkvStateLocation.Device)
             {
                 deviceState = DeviceState.Create(options, manifest.State.Count, sessionOptions, stepSession);
@@ -357,7 +360,11 @@ public sealed class RwkvModel : IDisposable
             $"'{manifest.Weights.File}' of {manifest.Weights.Bytes} bytes and SHA-256 {manifest.Weights.Sha256}");
     }
 
-    private static SessionOptions CreateSessionOptions(RwkvModelOptions options)
+    // Without pre-packing the sessions multiply by the mapped weights themselves, so the mapping stays resident.
+    private static bool ComputesFromStoredWeights(RwkvManifest manifest) =>
+        manifest.SessionConfig.TryGetValue(RwkvContract.DisablePrepackingConfigKey, out string? value) && value == "1";
+
+    private static SessionOptions CreateSessionOptions(RwkvModelOptions options, RwkvManifest manifest)
     {
         string? providerName = options.ExecutionProvider switch
         {
@@ -378,6 +385,11 @@ public sealed class RwkvModel : IDisposable
         {
             sessionOptions.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
             sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
+            // The manifest's entries are what any client of the directory applies (README, "Using the directory").
+            foreach ((string key, string value) in manifest.SessionConfig)
+            {
+                sessionOptions.AddSessionConfigEntry(key, value);
+            }
             switch (options.ExecutionProvider)
             {
                 case RwkvExecutionProvider.Cuda:

@@ -10,10 +10,11 @@ namespace Rwkv.Onnx;
 
 /// <summary>
 /// Hands the weights both graphs read to ONNX Runtime as shared initializers over one read-only mapping of the
-/// weights file, so the step and prefill sessions pre-pack each matrix once, into the model's
-/// <see cref="PrePackedWeightsContainer"/>. ONNX Runtime shares pre-packed weights between sessions only for
-/// initializers added with <see cref="SessionOptions.AddInitializer"/>; loaded from the graphs' external data,
-/// each session packed its own copy (1.1 GB private memory instead of 0.56 GB for the 0.1B fp32 model).
+/// weights file. Float exports run without pre-packing (<see cref="RwkvManifest.SessionConfig"/>), so both sessions
+/// compute from this one mapping: loaded from the graphs' external data, each session would map the file itself and
+/// the process would count its pages twice. Quantized exports pre-pack each matrix once, into the model's
+/// <see cref="PrePackedWeightsContainer"/>, which ONNX Runtime shares between sessions only for initializers added
+/// with <see cref="SessionOptions.AddInitializer"/>.
 /// </summary>
 internal sealed unsafe partial class SharedWeights : IDisposable
 {
@@ -83,7 +84,7 @@ internal sealed unsafe partial class SharedWeights : IDisposable
     }
 
     /// <summary>
-    /// Drops the mapped pages from this process's resident set once the sessions exist. Pre-packing read every
+    /// Drops the mapped pages from this process's resident set once pre-packed sessions exist. Pre-packing read every
     /// matrix through the mapping, but the sessions compute from their packed copies, so those pages would only
     /// inflate RSS (by the size of the weights file); the few still read (the embedding rows, the norms) fault
     /// back in from the page cache. Linux only; elsewhere the pages stay until the system reclaims them.

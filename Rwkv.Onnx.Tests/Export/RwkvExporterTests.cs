@@ -90,6 +90,25 @@ public sealed class RwkvExporterTests
         Assert.That(fp16.State.Select(s => s.DType).Distinct(), Is.EqualTo(new[] { "float32" }));
     }
 
+    [TestCase(WeightDType.Float32, null, true)]
+    [TestCase(WeightDType.Float16, null, true)]
+    [TestCase(WeightDType.Int4, null, false)]
+    [TestCase(WeightDType.Int8, null, false)]
+    [TestCase(WeightDType.Float32, WeightDType.Int8, false)]
+    public void Export_SessionConfig_TurnsOffPrepackingOnlyWithoutQuantizedMatrices(WeightDType weights, WeightDType? head, bool disabled)
+    {
+        // MatMulNBits dequantizes every call without its packed form; float MatMuls read the mapped weights directly.
+        string checkpoint = SharedFixtures.RwkvCppModel("7v0-834K", "FP32");
+        RwkvManifest manifest = RwkvExporter.Export(checkpoint, Path.Combine(_work, "out"),
+            new ExportOptions { WeightDType = weights, HeadWeightDType = head, BlockSize = 16 });
+
+        Assert.That(manifest.FormatVersion, Is.EqualTo(2));
+        Assert.That(manifest.SessionConfig, disabled
+            ? Is.EquivalentTo(new Dictionary<string, string> { ["session.disable_prepacking"] = "1" })
+            : Is.Empty);
+        Assert.That(RwkvManifest.Load(Path.Combine(_work, "out")).SessionConfig, Is.EquivalentTo(manifest.SessionConfig));
+    }
+
     [Test]
     public void Export_MissingCheckpoint_ThrowsFileNotFoundAndWritesNothing()
     {
