@@ -8,7 +8,7 @@ using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Export;
 
-/// <summary>Exports an RWKV checkpoint to an ONNX model directory (step graph, prefill graph, shared weights, manifest).</summary>
+/// <summary>Exports an RWKV checkpoint to an ONNX model directory (step graph, prefill graph, state-copy graph, shared weights, manifest).</summary>
 public static class RwkvExporter
 {
     /// <summary>
@@ -122,6 +122,7 @@ public static class RwkvExporter
         RwkvArchitectureInfo info = architecture.Info;
         (List<string> stepIn, List<string> stepOut) = architecture.GraphIo(GraphKind.Step);
         (List<string> prefillIn, List<string> prefillOut) = architecture.GraphIo(GraphKind.Prefill);
+        List<RwkvStateTensorInfo> state = StateTensors(architecture);
         var manifest = new RwkvManifest
         {
             FormatVersion = RwkvContract.FormatVersion,
@@ -136,9 +137,19 @@ public static class RwkvExporter
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
             PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
+            StateCopyGraph = new RwkvGraphInfo { File = RwkvContract.StateCopyGraphFile, Inputs = [.. state.Select(t => t.Input)], Outputs = [.. state.Select(t => t.Output)] },
             PrefillRecurrence = chunkLength > 0 ? $"chunked-{chunkLength}" : "scan",
-            Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]) },
-            State = StateTensors(architecture),
+            Weights = new RwkvFileInfo
+            {
+                File = RwkvContract.WeightsFile,
+                Bytes = new FileInfo(weightsPath).Length,
+                Sha256 = Sha256([weightsPath]),
+                Tensors = [.. weights.All.OrderBy(w => w.Offset).Select(w => new RwkvTensorInfo
+                {
+                    Name = w.Name, DType = Name(w.Type), Shape = w.Shape, Offset = w.Offset, Length = w.Length,
+                })],
+            },
+            State = state,
             Tokenizer = tokenizer,
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
         };
@@ -157,6 +168,11 @@ public static class RwkvExporter
             });
             progress?.Report(new ExportProgress(stage, 1, 1));
         }
+        OnnxModelWriter.Write(StateCopyGraph.Build(state, options.Opset), Path.Combine(directory, RwkvContract.StateCopyGraphFile), new Dictionary<string, string>
+        {
+            [RwkvContract.ManifestMetadataKey] = json,
+            [RwkvContract.GraphKindMetadataKey] = "state_copy",
+        });
         File.WriteAllText(Path.Combine(directory, RwkvContract.ManifestFile), json);
         return manifest;
     }
@@ -177,7 +193,7 @@ public static class RwkvExporter
                 throw new ArgumentException($"Tokenizer '{path}' {mismatch}.", nameof(options));
             }
             string file = Path.GetFileName(path);
-            if (file is RwkvContract.ManifestFile or RwkvContract.StepGraphFile or RwkvContract.PrefillGraphFile or RwkvContract.WeightsFile)
+            if (file is RwkvContract.ManifestFile or RwkvContract.StepGraphFile or RwkvContract.PrefillGraphFile or RwkvContract.StateCopyGraphFile or RwkvContract.WeightsFile)
             {
                 throw new ArgumentException($"Tokenizer '{path}' has the name of a model file ('{file}'); rename it.", nameof(options));
             }
@@ -233,6 +249,16 @@ public static class RwkvExporter
         _ => "fp32",
     };
 
+    /// <summary>The manifest's name of an element type stored in the weights file (<see cref="RwkvTensorInfo.DType"/>).</summary>
+    private static string Name(ElementType type) => type switch
+    {
+        ElementType.Float => "float32",
+        ElementType.Float16 => "float16",
+        ElementType.UInt8 => "uint8",
+        ElementType.Int64 => "int64",
+        _ => throw new InvalidOperationException($"Element type {type} has no manifest name."),
+    };
+
     internal static string Name(QuantizedCompute compute) => compute == QuantizedCompute.Int8 ? "int8" : "fp32";
 
     private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
@@ -260,10 +286,15 @@ public static class RwkvExporter
 
     /// <summary>
     /// SHA-256 of <paramref name="files"/> concatenated in order (one file: the file's own hash), as the manifest records
-    /// the weights and the source checkpoint's data files.
+    /// the weights and the source checkpoint's data files (<see cref="RwkvSourceInfo.Sha256"/>), so that a tool can check
+    /// a checkpoint against the manifest of its export.
     /// </summary>
-    internal static string Sha256(IReadOnlyList<string> files)
+    /// <param name="files">The files, in the order the checkpoint lists them.</param>
+    /// <returns>The lower-case hex digest.</returns>
+    /// <exception cref="IOException">A file cannot be read.</exception>
+    public static string Sha256(IReadOnlyList<string> files)
     {
+        ArgumentNullException.ThrowIfNull(files);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         byte[] buffer = new byte[1 << 20];
         foreach (string file in files)

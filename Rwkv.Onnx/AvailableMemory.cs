@@ -7,9 +7,10 @@ namespace Rwkv.Onnx;
 /// How much memory this process can still allocate, and the check that refuses a run whose
 /// <see cref="RwkvMemoryEstimate"/> exceeds it. On Linux: <c>MemAvailable</c> from <c>/proc/meminfo</c>, lowered to the
 /// room left under the process's cgroup limit when that is less (v2 <c>memory.max</c>, v1 <c>memory.limit_in_bytes</c>,
-/// at its own cgroup and every ancestor). Elsewhere: the GC's total available memory less the memory load.
+/// at its own cgroup and every ancestor). Elsewhere: the GC's total available memory less the memory load. Public so that
+/// a tool can check its own buffers, or a run it sizes from a <see cref="RwkvMemoryEstimate"/>, by the runtime's rule.
 /// </summary>
-internal static class AvailableMemory
+public static class AvailableMemory
 {
     /// <summary>
     /// Runs estimated below this are not checked: reading the operating system's figures (~0.2 ms for
@@ -25,14 +26,16 @@ internal static class AvailableMemory
     private static readonly AsyncLocal<Reading?> s_simulated = new();
 
     /// <summary>Bytes the process can still allocate, and where that figure comes from (for messages).</summary>
-    internal readonly record struct Reading(long Bytes, string Source);
+    /// <param name="Bytes">Bytes the process can still allocate.</param>
+    /// <param name="Source">Where the figure comes from, e.g. <c>MemAvailable</c> or a cgroup's <c>memory.max</c>.</param>
+    public readonly record struct Reading(long Bytes, string Source);
 
     /// <summary>The memory the process can allocate now, or the figure set by <see cref="Simulate"/>.</summary>
     public static Reading Read() =>
         s_simulated.Value ?? (OperatingSystem.IsLinux() ? ReadLinux(MemInfoPath, SelfCgroupPath, CgroupRoot) ?? ReadGc() : ReadGc());
 
     /// <summary>Makes <see cref="Read"/> return <paramref name="bytes"/> in this async flow until the result is disposed (tests).</summary>
-    public static IDisposable Simulate(long bytes)
+    internal static IDisposable Simulate(long bytes)
     {
         Reading? previous = s_simulated.Value;
         s_simulated.Value = new Reading(bytes, "simulated");

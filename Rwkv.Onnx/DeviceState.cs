@@ -29,25 +29,31 @@ internal sealed class DeviceState
 
     public StateCopier Copier { get; }
 
-    /// <summary>Creates the allocator of the provider's memory in <paramref name="stepSession"/> and the copier.</summary>
-    public static DeviceState Create(RwkvModelOptions options, int stateCount, SessionOptions sessionOptions, InferenceSession stepSession)
+    /// <summary>
+    /// Creates the allocator of the provider's memory in <paramref name="stepSession"/> and the copier, which takes
+    /// <paramref name="copySession"/> (the state-copy graph's session) even if this throws.
+    /// </summary>
+    public static DeviceState Create(RwkvModelOptions options, IReadOnlyList<RwkvStateTensorInfo> state, InferenceSession copySession, InferenceSession stepSession)
     {
-        OrtMemoryInfo memoryInfo = options.ExecutionProvider switch
-        {
-            RwkvExecutionProvider.Cuda => new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, options.DeviceId, OrtMemType.Default),
-            RwkvExecutionProvider.DirectML => new OrtMemoryInfo("DML", OrtAllocatorType.DeviceAllocator, options.DeviceId, OrtMemType.Default),
-            _ => new OrtMemoryInfo(OrtMemoryInfo.allocatorCPU, OrtAllocatorType.ArenaAllocator, 0, OrtMemType.Default),
-        };
+        var copier = new StateCopier(copySession, state);
+        OrtMemoryInfo? memoryInfo = null;
         OrtAllocator? allocator = null;
         try
         {
+            memoryInfo = options.ExecutionProvider switch
+            {
+                RwkvExecutionProvider.Cuda => new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, options.DeviceId, OrtMemType.Default),
+                RwkvExecutionProvider.DirectML => new OrtMemoryInfo("DML", OrtAllocatorType.DeviceAllocator, options.DeviceId, OrtMemType.Default),
+                _ => new OrtMemoryInfo(OrtMemoryInfo.allocatorCPU, OrtAllocatorType.ArenaAllocator, 0, OrtMemType.Default),
+            };
             allocator = new OrtAllocator(stepSession, memoryInfo);
-            return new DeviceState(memoryInfo, allocator, new StateCopier(stateCount, sessionOptions));
+            return new DeviceState(memoryInfo, allocator, copier);
         }
         catch
         {
+            copier.Dispose();
             allocator?.Dispose();
-            memoryInfo.Dispose();
+            memoryInfo?.Dispose();
             throw;
         }
     }

@@ -66,6 +66,39 @@ internal static class GraphIoValidator
         }
     }
 
+    /// <summary>
+    /// Validates the state-copy graph loaded in <paramref name="session"/>: the manifest lists every state input and output
+    /// in state order, and the graph has each with the state's dtype and <c>[batch, ...shape]</c>.
+    /// </summary>
+    /// <exception cref="ModelContractException">The manifest's list differs from the state tensors, or a name is missing, or an
+    /// element type or shape differs.</exception>
+    public static void ValidateStateCopy(string directory, RwkvManifest manifest, RwkvGraphInfo graph, InferenceSession session)
+    {
+        string path = Path.Combine(directory, graph.File);
+        string manifestPath = Path.Combine(directory, RwkvContract.ManifestFile);
+        if (!graph.Inputs.SequenceEqual(manifest.State.Select(s => s.Input)) || !graph.Outputs.SequenceEqual(manifest.State.Select(s => s.Output)))
+        {
+            throw new ModelContractException(manifestPath, "state_copy_graph",
+                $"Manifest '{manifestPath}' gives state_copy_graph other inputs or outputs than its state tensors; expected " +
+                $"the {manifest.State.Count} state inputs and outputs in state order.");
+        }
+        var input = new Tensors(path, "input", session.InputMetadata);
+        var output = new Tensors(path, "output", session.OutputMetadata);
+        foreach (RwkvStateTensorInfo state in manifest.State)
+        {
+            int?[] shape = [null, .. state.Shape.Select(d => (int?)d)];
+            foreach ((Tensors tensors, string name, IReadOnlyDictionary<string, NodeMetadata> metadata, string direction) in
+                new[] { (input, state.Input, session.InputMetadata, "input"), (output, state.Output, session.OutputMetadata, "output") })
+            {
+                if (!metadata.ContainsKey(name))
+                {
+                    throw new ModelContractException(path, name, $"Graph '{path}' has no {direction} '{name}', which the manifest requires.");
+                }
+                tensors.Expect(name, state.DType, shape, "the manifest");
+            }
+        }
+    }
+
     /// <summary>The ONNX name of an element type: <c>float32</c>, <c>float16</c>, <c>int64</c>, ...</summary>
     internal static string TypeName(TensorElementType type) => type switch
     {

@@ -27,6 +27,13 @@ public static class RwkvContract
     /// <summary>The chunked prefill graph.</summary>
     public const string PrefillGraphFile = "prefill.onnx";
 
+    /// <summary>
+    /// The state-copy graph: one Identity per state tensor, <c>past_{slot}.{layer}</c> to <c>present_{slot}.{layer}</c>. A
+    /// runtime that keeps state in device memory runs it with inputs bound where the values are and outputs where they
+    /// must go, and ONNX Runtime moves the data (ONNX Runtime 1.31's <c>CopyTensors</c> only knows plugin providers).
+    /// </summary>
+    public const string StateCopyGraphFile = "state_copy.onnx";
+
     /// <summary>The external-data file holding every weight once, shared by both graphs.</summary>
     public const string WeightsFile = "weights.onnx.data";
 
@@ -54,7 +61,7 @@ public static class RwkvContract
     /// <summary>The ONNX <c>metadata_props</c> key that holds the manifest JSON.</summary>
     public const string ManifestMetadataKey = "rwkv.manifest";
 
-    /// <summary>The ONNX <c>metadata_props</c> key that names the graph kind (<c>step</c> or <c>prefill</c>).</summary>
+    /// <summary>The ONNX <c>metadata_props</c> key that names the graph kind (<c>step</c>, <c>prefill</c> or <c>state_copy</c>).</summary>
     public const string GraphKindMetadataKey = "rwkv.graph";
 
     /// <summary>Name of the graph input that carries state slot <paramref name="slot"/> of layer <paramref name="layer"/>.</summary>

@@ -56,6 +56,13 @@ public sealed record RwkvManifest
     public required RwkvGraphInfo PrefillGraph { get; init; }
 
     /// <summary>
+    /// The state-copy graph (<see cref="RwkvContract.StateCopyGraphFile"/>): inputs are the state inputs and outputs the
+    /// state outputs, both in <see cref="State"/> order. Null in manifests that predate it; the runtime needs it only to keep
+    /// state in device memory.
+    /// </summary>
+    public RwkvGraphInfo? StateCopyGraph { get; init; }
+
+    /// <summary>
     /// How the prefill graph runs the WKV recurrence: <c>scan</c> (token by token) or <c>chunked-{L}</c> (chunked-parallel
     /// over chunks of L tokens). Informational only; null in manifests of exporters that predate the field.
     /// </summary>
@@ -190,8 +197,12 @@ public sealed record RwkvManifest
         {
             Positive(blockSize, "block_size");
         }
-        foreach ((RwkvGraphInfo? info, string key) in new[] { (m.StepGraph, "step_graph"), (m.PrefillGraph, "prefill_graph") })
+        foreach ((RwkvGraphInfo? info, string key) in new[] { (m.StepGraph, "step_graph"), (m.PrefillGraph, "prefill_graph"), (m.StateCopyGraph, "state_copy_graph") })
         {
+            if (info is null && key == "state_copy_graph")
+            {
+                continue; // optional: manifests that predate it lack it
+            }
             RwkvGraphInfo graph = Present(info, key);
             PlainFile(graph.File, $"{key}.file");
             Names(graph.Inputs, $"{key}.inputs");
@@ -208,6 +219,13 @@ public sealed record RwkvManifest
             Fail("weights.bytes", $"has weights.bytes {weights.Bytes}; expected a size in bytes");
         }
         Present(weights.Sha256, "weights.sha256");
+        foreach (RwkvTensorInfo? tensor in weights.Tensors ?? [])
+        {
+            if (tensor is null || string.IsNullOrEmpty(tensor.Name) || tensor.DType is null || tensor.Shape is null)
+            {
+                Fail("weights.tensors", "has a weights tensor without a name, dtype or shape");
+            }
+        }
         foreach (RwkvStateTensorInfo? tensor in Present(m.State, "state"))
         {
             if (tensor is null || tensor.Slot is null || string.IsNullOrEmpty(tensor.Input) || string.IsNullOrEmpty(tensor.Output) || tensor.DType is null || tensor.Shape is null)
@@ -325,6 +343,33 @@ public sealed record RwkvFileInfo
 
     /// <summary>Lower-case hex SHA-256 of the file.</summary>
     public required string Sha256 { get; init; }
+
+    /// <summary>
+    /// For the weights file: every tensor it holds, in file order, as the graphs' external initializers name them. A
+    /// client can create each weight once from these entries (one mapping of the file) and hand it to every session,
+    /// without parsing a graph. Null for other files and in manifests that predate the field.
+    /// </summary>
+    public IReadOnlyList<RwkvTensorInfo>? Tensors { get; init; }
+}
+
+/// <summary>One tensor stored in an external-data file: where its bytes are and how to read them.</summary>
+public sealed record RwkvTensorInfo
+{
+    /// <summary>Initializer name in the graphs, e.g. <c>blocks.3.att.key.weight</c>.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Element type: <c>float32</c>, <c>float16</c>, <c>uint8</c>, <c>int8</c>, <c>int32</c> or <c>int64</c>.</summary>
+    [JsonPropertyName("dtype")]
+    public required string DType { get; init; }
+
+    /// <summary>Dimensions, outermost first; empty for a scalar.</summary>
+    public required IReadOnlyList<long> Shape { get; init; }
+
+    /// <summary>Byte offset of the tensor's first element in the file, little-endian, row-major.</summary>
+    public required long Offset { get; init; }
+
+    /// <summary>Number of bytes: the product of <see cref="Shape"/> times the size of <see cref="DType"/>.</summary>
+    public required long Length { get; init; }
 }
 
 /// <summary>One recurrent state tensor of one layer.</summary>

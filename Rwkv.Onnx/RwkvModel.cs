@@ -1,9 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
-using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
-using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx;
 
@@ -77,6 +75,9 @@ public sealed class RwkvModel : IDisposable
 
     internal bool IsDisposed => _gate.IsClosed;
 
+    /// <summary>How many weights the sessions share from one mapping of the weights file (0 when they load their own).</summary>
+    internal int SharedWeightCount => _sharedWeights?.Count ?? 0;
+
     /// <summary>Whether graph runs allocate their activations in host memory (the CPU provider), where they are checked.</summary>
     internal bool ActivationsOnHost => Options.ExecutionProvider == RwkvExecutionProvider.Cpu;
 
@@ -137,9 +138,9 @@ public sealed class RwkvModel : IDisposable
     /// <exception cref="ModelContractException">
     /// The directory, manifest or a file it names is missing or invalid; the manifest has a format version
     /// this runtime does not read; the weights file has another size (or, when verified, SHA-256) than the
-    /// manifest records; a graph is not a valid ONNX model, or ONNX Runtime cannot load it (the
-    /// <see cref="OnnxRuntimeException"/> is the inner exception); a weight of the step graph lies outside the
-    /// weights file; a graph lacks an input or output the manifest names, or has another element type or shape
+    /// manifest records; ONNX Runtime cannot load a graph (not a valid ONNX model, an unknown operator; the
+    /// <see cref="OnnxRuntimeException"/> is the inner exception); a weight the manifest lists lies outside the
+    /// weights file or has a size its shape and dtype do not give; a graph lacks an input or output the manifest names, or has another element type or shape
     /// than the manifest and the contract give it (tokens int64, logits float32, state of the manifest's dtype and
     /// shape, which must be float32); or a graph was exported with another manifest.
     /// </exception>
@@ -155,7 +156,16 @@ public sealed class RwkvModel : IDisposable
             throw new ModelContractException(directory, "directory", $"Model directory '{directory}' does not exist.");
         }
         RwkvManifest manifest = RwkvManifest.Load(directory);
-        foreach (string file in new[] { manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.Weights.File })
+        bool stateOnDevice = ResolveStateLocation(options) == RwkvStateLocation.Device;
+        if (stateOnDevice && manifest.StateCopyGraph is null)
+        {
+            string manifestPath = Path.Combine(directory, RwkvContract.ManifestFile);
+            throw new ModelContractException(manifestPath, "state_copy_graph",
+                $"Manifest '{manifestPath}' names no state_copy_graph, which keeping state in device memory needs. " +
+                "Re-export the model with this version, or keep state in host memory (RwkvStateLocation.Host).");
+        }
+        foreach (string file in new[] { manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.Weights.File }
+            .Concat(manifest.StateCopyGraph is { } copyGraph ? [copyGraph.File] : []))
         {
             string path = Path.Combine(directory, file);
             if (!File.Exists(path))
@@ -171,36 +181,43 @@ public sealed class RwkvModel : IDisposable
         PrePackedWeightsContainer? prepackedWeights = null;
         InferenceSession? stepSession = null;
         InferenceSession? prefillSession = null;
+        InferenceSession? copySession = null;
         DeviceState? deviceState = null;
         try
         {
-            // Checked before any session exists: the step graph's weights become shared initializers of both.
-            ModelProto stepGraph = ReadGraph(directory, manifest.StepGraph);
-            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepGraph);
-            ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, ReadGraph(directory, manifest.PrefillGraph));
             sessionOptions = CreateSessionOptions(options, manifest);
-            // On the CPU both graphs pack the same MatMul weights; one container keeps a single packed copy, which
-            // ONNX Runtime only does for initializers added to the session options. GPU providers do not pack.
-            if (options.ExecutionProvider == RwkvExecutionProvider.Cpu)
+            // On the CPU both sessions take the weights from one mapping, added to the session options: float exports
+            // compute from it (their manifest turns pre-packing off), quantized ones pack each matrix once into the
+            // shared container, which ONNX Runtime only does for such initializers. GPU providers do not pack.
+            // Without the manifest's tensor list each session loads its own weights from the graphs.
+            if (options.ExecutionProvider == RwkvExecutionProvider.Cpu && manifest.Weights.Tensors is { } tensors)
             {
-                sharedWeights = SharedWeights.Create(directory, manifest, manifest.StepGraph.File, stepGraph, sessionOptions);
+                sharedWeights = SharedWeights.Create(directory, manifest, tensors, sessionOptions);
             }
             prepackedWeights = new PrePackedWeightsContainer();
             (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
+            ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepSession);
+            ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
             GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);
             GraphIoValidator.Validate(directory, manifest, manifest.PrefillGraph, prefillSession, prefill: true);
             if (!ComputesFromStoredWeights(manifest))
             {
                 sharedWeights?.ReleaseResidentPages();
             }
-            if (ResolveStateLocation(options) == RwkvStateLocation.Device)
+            if (stateOnDevice && manifest.StateCopyGraph is { } stateCopyGraph)
             {
-                deviceState = DeviceState.Create(options, manifest.State.Count, sessionOptions, stepSession);
+                copySession = CreateSession(directory, stateCopyGraph.File, sessionOptions, prepackedWeights);
+                ValidateEmbeddedManifest(directory, manifest, stateCopyGraph, copySession);
+                GraphIoValidator.ValidateStateCopy(directory, manifest, stateCopyGraph, copySession);
+                InferenceSession copier = copySession;
+                copySession = null; // DeviceState.Create owns it from here, even when it throws
+                deviceState = DeviceState.Create(options, manifest.State, copier, stepSession);
             }
             return new RwkvModel(directory, manifest, options, sessionOptions, sharedWeights, prepackedWeights, stepSession, prefillSession, deviceState);
         }
         catch
         {
+            copySession?.Dispose();
             deviceState?.ReleaseModelLease();
             prefillSession?.Dispose();
             stepSession?.Dispose();
@@ -320,25 +337,13 @@ public sealed class RwkvModel : IDisposable
     }
 
     // The exporter writes the manifest into each graph's metadata; a graph from another export names other
-    // weights or another architecture. Graphs without the metadata (written by other tools) are not checked.
-    private static ModelProto ReadGraph(string directory, RwkvGraphInfo graph)
+    // weights or another architecture. Graphs without the metadata (written by other tools) are not checked. ONNX
+    // Runtime reads the metadata with the model, so the check needs no parser of our own, but only runs once the
+    // session exists.
+    private static void ValidateEmbeddedManifest(string directory, RwkvManifest manifest, RwkvGraphInfo graph, InferenceSession session)
     {
         string path = Path.Combine(directory, graph.File);
-        try
-        {
-            return ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new ModelContractException(path, graph.File, $"Graph '{path}' is not a valid ONNX model: {e.Message}", e);
-        }
-    }
-
-    private static void ValidateEmbeddedManifest(string directory, RwkvManifest manifest, RwkvGraphInfo graph, ModelProto model)
-    {
-        string path = Path.Combine(directory, graph.File);
-        string? json = model.MetadataProps.FirstOrDefault(p => p.Key == RwkvContract.ManifestMetadataKey)?.Value;
-        if (json is null)
+        if (!session.ModelMetadata.CustomMetadataMap.TryGetValue(RwkvContract.ManifestMetadataKey, out string? json))
         {
             return;
         }

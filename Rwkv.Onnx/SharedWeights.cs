@@ -1,10 +1,8 @@
-using System.Globalization;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Rwkv.Onnx.Exceptions;
-using Rwkv.Onnx.Proto;
 
 namespace Rwkv.Onnx;
 
@@ -14,7 +12,8 @@ namespace Rwkv.Onnx;
 /// compute from this one mapping: loaded from the graphs' external data, each session would map the file itself and
 /// the process would count its pages twice. Quantized exports pre-pack each matrix once, into the model's
 /// <see cref="PrePackedWeightsContainer"/>, which ONNX Runtime shares between sessions only for initializers added
-/// with <see cref="SessionOptions.AddInitializer"/>.
+/// with <see cref="SessionOptions.AddInitializer"/>. The tensors come from the manifest's list
+/// (<see cref="RwkvFileInfo.Tensors"/>), so the runtime reads no graph to find them.
 /// </summary>
 internal sealed unsafe partial class SharedWeights : IDisposable
 {
@@ -37,14 +36,13 @@ internal sealed unsafe partial class SharedWeights : IDisposable
     public int Count => _values.Count;
 
     /// <summary>
-    /// Maps the weights file and adds every initializer of <paramref name="model"/> (the graph in
-    /// <paramref name="graphFile"/>) stored in it to <paramref name="sessionOptions"/>. The options must not outlive
-    /// the returned object.
+    /// Maps the weights file and adds every tensor the manifest lists in it (<see cref="RwkvFileInfo.Tensors"/>) to
+    /// <paramref name="sessionOptions"/>, under its initializer name. The options must not outlive the returned object.
     /// </summary>
-    /// <exception cref="ModelContractException">An initializer names bytes outside the weights file, or a size its shape does not have.</exception>
-    public static SharedWeights Create(string directory, RwkvManifest manifest, string graphFile, ModelProto model, SessionOptions sessionOptions)
+    /// <exception cref="ModelContractException">A listed tensor names bytes outside the weights file, a size its shape and dtype do not have, or a dtype the runtime does not share.</exception>
+    public static SharedWeights Create(string directory, RwkvManifest manifest, IReadOnlyList<RwkvTensorInfo> tensors, SessionOptions sessionOptions)
     {
-        string graphPath = Path.Combine(directory, graphFile);
+        string manifestPath = Path.Combine(directory, RwkvContract.ManifestFile);
         string weightsPath = Path.Combine(directory, manifest.Weights.File);
         long fileLength = new FileInfo(weightsPath).Length;
         MemoryMappedFile file = MemoryMappedFile.CreateFromFile(weightsPath, FileMode.Open, mapName: null, capacity: 0, MemoryMappedFileAccess.Read);
@@ -52,23 +50,20 @@ internal sealed unsafe partial class SharedWeights : IDisposable
         try
         {
             weights = new SharedWeights(file, file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read));
-            foreach (TensorProto tensor in model.Graph.Initializer)
+            foreach (RwkvTensorInfo tensor in tensors)
             {
-                if (tensor.DataLocation != TensorProto.Types.DataLocation.External)
+                (long offset, long length) = (tensor.Offset, tensor.Length);
+                if (offset < 0 || length < 0)
                 {
-                    continue;
+                    throw new ModelContractException(manifestPath, tensor.Name,
+                        $"Manifest '{manifestPath}' gives weight '{tensor.Name}' offset {offset} and length {length}; expected a non-negative integer for each.");
                 }
-                (string location, long offset, long length) = ExternalData(tensor, graphPath);
-                if (location != manifest.Weights.File)
+                if (offset > fileLength - length)
                 {
-                    continue;
+                    throw new ModelContractException(manifestPath, tensor.Name,
+                        $"Manifest '{manifestPath}' places weight '{tensor.Name}' at bytes [{offset}, {offset + length}) of '{manifest.Weights.File}', which has {fileLength}.");
                 }
-                if (offset < 0 || length < 0 || offset > fileLength - length)
-                {
-                    throw new ModelContractException(graphPath, tensor.Name,
-                        $"Initializer '{tensor.Name}' of graph '{graphPath}' names bytes [{offset}, {offset + length}) of '{manifest.Weights.File}', which has {fileLength}.");
-                }
-                weights.Add(tensor, offset, length, sessionOptions, graphPath);
+                weights.Add(tensor, sessionOptions, manifestPath);
             }
             return weights;
         }
@@ -114,21 +109,21 @@ internal sealed unsafe partial class SharedWeights : IDisposable
         _file.Dispose();
     }
 
-    private void Add(TensorProto tensor, long offset, long length, SessionOptions sessionOptions, string graphPath)
+    private void Add(RwkvTensorInfo tensor, SessionOptions sessionOptions, string manifestPath)
     {
-        TensorElementType type = (TensorProto.Types.DataType)tensor.DataType switch
+        (TensorElementType type, int elementSize) = tensor.DType switch
         {
-            TensorProto.Types.DataType.Float => TensorElementType.Float,
-            TensorProto.Types.DataType.Float16 => TensorElementType.Float16,
-            TensorProto.Types.DataType.Uint8 => TensorElementType.UInt8,
-            TensorProto.Types.DataType.Int8 => TensorElementType.Int8,
-            TensorProto.Types.DataType.Int32 => TensorElementType.Int32,
-            TensorProto.Types.DataType.Int64 => TensorElementType.Int64,
-            _ => throw new ModelContractException(graphPath, tensor.Name,
-                $"Initializer '{tensor.Name}' of graph '{graphPath}' has ONNX data type {tensor.DataType}, which the runtime does not share."),
+            "float32" => (TensorElementType.Float, 4),
+            "float16" => (TensorElementType.Float16, 2),
+            "uint8" => (TensorElementType.UInt8, 1),
+            "int8" => (TensorElementType.Int8, 1),
+            "int32" => (TensorElementType.Int32, 4),
+            "int64" => (TensorElementType.Int64, 8),
+            _ => throw new ModelContractException(manifestPath, tensor.Name,
+                $"Manifest '{manifestPath}' gives weight '{tensor.Name}' the dtype '{tensor.DType}'; expected float32, float16, uint8, int8, int32 or int64."),
         };
         long elements = 1;
-        foreach (long dim in tensor.Dims)
+        foreach (long dim in tensor.Shape)
         {
             elements = dim < 0 || (dim > 0 && elements > long.MaxValue / dim) ? -1 : elements * dim;
             if (elements < 0)
@@ -136,45 +131,16 @@ internal sealed unsafe partial class SharedWeights : IDisposable
                 break;
             }
         }
-        int elementSize = type switch { TensorElementType.Float or TensorElementType.Int32 => 4, TensorElementType.Float16 => 2, TensorElementType.Int64 => 8, _ => 1 };
-        if (elements < 0 || elements > long.MaxValue / elementSize || elements * elementSize != length)
+        if (elements < 0 || elements > long.MaxValue / elementSize || elements * elementSize != tensor.Length)
         {
-            throw new ModelContractException(graphPath, tensor.Name,
-                $"Initializer '{tensor.Name}' of graph '{graphPath}' has shape [{string.Join(", ", tensor.Dims)}] but {length} bytes of external data.");
+            throw new ModelContractException(manifestPath, tensor.Name,
+                $"Manifest '{manifestPath}' gives weight '{tensor.Name}' the shape [{string.Join(", ", tensor.Shape)}] ({tensor.DType}) but {tensor.Length} bytes.");
         }
-        var value = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, [.. tensor.Dims], (IntPtr)(_base + offset), length);
+        var value = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, type, [.. tensor.Shape], (IntPtr)(_base + tensor.Offset), tensor.Length);
         _values.Add(value);
         sessionOptions.AddInitializer(tensor.Name, value);
     }
 
     [LibraryImport("libc", EntryPoint = "madvise")]
     private static partial int Madvise(nint address, nuint length, int advice);
-
-    private static (string Location, long Offset, long Length) ExternalData(TensorProto tensor, string graphPath)
-    {
-        string location = "";
-        long offset = 0, length = -1;
-        foreach (StringStringEntryProto entry in tensor.ExternalData)
-        {
-            switch (entry.Key)
-            {
-                case "location":
-                    location = entry.Value;
-                    break;
-                case "offset":
-                    offset = ParseExternalNumber(tensor, entry, graphPath);
-                    break;
-                case "length":
-                    length = ParseExternalNumber(tensor, entry, graphPath);
-                    break;
-            }
-        }
-        return (location, offset, length);
-    }
-
-    private static long ParseExternalNumber(TensorProto tensor, StringStringEntryProto entry, string graphPath) =>
-        long.TryParse(entry.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long value)
-            ? value
-            : throw new ModelContractException(graphPath, tensor.Name,
-                $"Initializer '{tensor.Name}' of graph '{graphPath}' has external data {entry.Key} '{entry.Value}'; expected a non-negative integer.");
 }

@@ -1,5 +1,5 @@
 using Google.Protobuf;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Export.Graph;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Google.Protobuf;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Export.Graph;
 

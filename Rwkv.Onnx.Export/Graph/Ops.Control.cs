@@ -1,4 +1,4 @@
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Export.Graph;
 

@@ -287,6 +287,10 @@ internal sealed partial class ExportDestination
             {
                 exportFiles.Add(tokenizer);
             }
+            if (manifest.StateCopyGraph?.File is { } stateCopy)
+            {
+                exportFiles.Add(stateCopy);
+            }
         }
         catch (ModelContractException)
         {

@@ -3,9 +3,10 @@ namespace Rwkv.Onnx.Export.Output;
 /// <summary>
 /// Absolute paths with every symbolic link resolved (POSIX <c>realpath</c> semantics, also for parts that do not exist
 /// yet), and comparisons between them, so that "is the output the input?" cannot be fooled by <c>..</c>, a relative
-/// path or a link.
+/// path or a link. Public so that tools writing other outputs next to a model (the CLI's <c>--out</c> files) apply the
+/// exporter's rule.
 /// </summary>
-internal static class RealPath
+public static class RealPath
 {
     private const int MaxLinks = 40; // Linux's own limit on links followed while resolving one path
 

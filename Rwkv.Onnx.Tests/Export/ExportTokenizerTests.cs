@@ -107,7 +107,7 @@ public sealed class ExportTokenizerTests
         Assert.That(manifest.Tokenizer, Is.EqualTo(new RwkvTokenizerInfo { Kind = RwkvTokenizers.UnknownKind }));
         Assert.That(Directory.GetFiles(output).Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
-            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.WeightsFile,
+            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.StateCopyGraphFile, RwkvContract.WeightsFile,
         }));
         var e = Assert.Throws<ModelContractException>(() => RwkvTokenizers.Load(manifest, output));
         Assert.That(e!.Message, Does.Contain("vocabulary of 50304 matches no built-in tokenizer").And.Contain("--tokenizer <file>"));

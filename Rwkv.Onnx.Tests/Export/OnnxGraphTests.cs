@@ -1,7 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Rwkv.Onnx.Export.Graph;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 using static Rwkv.Onnx.Export.Graph.Ops;
 
 namespace Rwkv.Onnx.Tests.Export;

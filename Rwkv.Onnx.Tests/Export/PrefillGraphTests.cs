@@ -1,5 +1,5 @@
 using Rwkv.Onnx.Export;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Export;

@@ -1,8 +1,9 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Checkpoints;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 using Rwkv.Onnx.Tests.Fixtures;
 using Rwkv.Onnx.Tests.Parity;
 
@@ -33,7 +34,7 @@ public sealed class RwkvExporterTests
 
         Assert.That(Directory.GetFiles(output).Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
-            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.WeightsFile,
+            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.StateCopyGraphFile, RwkvContract.WeightsFile,
         }));
         RwkvArchitectureInfo a = manifest.Architecture;
         Assert.That((a.Version, a.Layers, a.Embedding, a.Heads, a.HeadSize, a.Vocab, a.FfnSize), Is.EqualTo(("7", 12, 64, 1, 64, 256, 256)));
@@ -72,10 +73,49 @@ public sealed class RwkvExporterTests
             Assert.That(model.Graph.Output.Select(i => i.Name), Is.EqualTo(file == RwkvContract.StepGraphFile ? manifest.StepGraph.Outputs : manifest.PrefillGraph.Outputs));
         }
         Assert.That(Graph(RwkvContract.StepGraphFile).Graph.Node.Select(n => n.Name), Has.Some.StartsWith("/blocks.3/att/"));
+        // The manifest lists the weights file's tensors exactly as the graphs' external initializers name them, in file order.
+        var listed = manifest.Weights.Tensors!.Select(t => (t.Name, t.DType, string.Join(",", t.Shape), t.Offset, t.Length)).ToList();
+        var initializers = new[] { RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile }
+            .SelectMany(file => Graph(file).Graph.Initializer.Where(t => t.DataLocation == TensorProto.Types.DataLocation.External))
+            .Select(t => (t.Name, DType(t.DataType),
+                string.Join(",", t.Dims), long.Parse(t.ExternalData.Single(e => e.Key == "offset").Value, CultureInfo.InvariantCulture),
+                long.Parse(t.ExternalData.Single(e => e.Key == "length").Value, CultureInfo.InvariantCulture)))
+            .Distinct().OrderBy(t => t.Item4).ToList();
+        Assert.That(listed, Is.EqualTo(initializers));
         Assert.That(new FileInfo(Path.Combine(output, RwkvContract.WeightsFile)).Length, Is.EqualTo(manifest.Weights.Bytes));
         Assert.That(Directory.GetDirectories(_work), Has.Length.EqualTo(1), "no temporary directory is left beside the output");
 
         ModelProto Graph(string file) => ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(output, file)));
+        static string DType(int type) => (TensorProto.Types.DataType)type switch
+        {
+            TensorProto.Types.DataType.Float => "float32",
+            TensorProto.Types.DataType.Float16 => "float16",
+            TensorProto.Types.DataType.Uint8 => "uint8",
+            TensorProto.Types.DataType.Int64 => "int64",
+            _ => $"ONNX type {type}",
+        };
+    }
+
+    [Test]
+    public void Export_WritesStateCopyGraph_OneIdentityPerStateTensorInManifestOrder()
+    {
+        string output = Path.Combine(_work, "model");
+        RwkvManifest manifest = RwkvExporter.Export(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), output, new ExportOptions());
+
+        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(output, RwkvContract.StateCopyGraphFile)));
+
+        Assert.That(manifest.StateCopyGraph, Is.Not.Null);
+        Assert.That(manifest.StateCopyGraph!.File, Is.EqualTo(RwkvContract.StateCopyGraphFile));
+        Assert.That(manifest.StateCopyGraph.Inputs, Is.EqualTo(Enumerable.Range(0, 12).SelectMany(l => new[] { $"past_att_shift.{l}", $"past_wkv.{l}", $"past_ffn_shift.{l}" })));
+        Assert.That(manifest.StateCopyGraph.Outputs, Is.EqualTo(manifest.StateCopyGraph.Inputs.Select(n => n.Replace("past_", "present_", StringComparison.Ordinal))));
+        Assert.That(model.Graph.Input.Select(i => i.Name), Is.EqualTo(manifest.StateCopyGraph.Inputs));
+        Assert.That(model.Graph.Output.Select(o => o.Name), Is.EqualTo(manifest.StateCopyGraph.Outputs));
+        Assert.That(model.Graph.Node.Select(n => (n.OpType, n.Input.Single(), n.Output.Single())),
+            Is.EqualTo(manifest.State.Select(s => ("Identity", s.Input, s.Output))));
+        Assert.That(model.Graph.Initializer, Is.Empty);
+        Assert.That(model.Graph.Input.Select(i => string.Join(",", i.Type.TensorType.Shape.Dim.Select(d => d.HasDimParam ? d.DimParam : d.DimValue.ToString(CultureInfo.InvariantCulture)))),
+            Is.EqualTo(manifest.State.Select(s => string.Join(",", ["batch", .. s.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture))]))));
+        Assert.That(model.MetadataProps.Single(p => p.Key == RwkvContract.ManifestMetadataKey).Value, Is.EqualTo(manifest.ToJson()));
     }
 
     [Test]

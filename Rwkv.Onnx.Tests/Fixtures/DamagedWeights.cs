@@ -1,5 +1,5 @@
 using System.Globalization;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Tests.Fixtures;
 

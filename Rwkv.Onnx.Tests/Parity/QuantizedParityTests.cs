@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using Rwkv.Onnx.Export;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Parity;

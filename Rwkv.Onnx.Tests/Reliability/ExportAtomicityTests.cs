@@ -79,7 +79,7 @@ public sealed class ExportAtomicityTests
         Assert.That(Directory.GetFileSystemEntries(_work).Select(Path.GetFileName), Is.EqualTo(new[] { "model" }), "no .partial- or .replaced- sibling");
         Assert.That(Directory.GetFiles(_output).Select(Path.GetFileName), Is.EquivalentTo(new[]
         {
-            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.WeightsFile,
+            RwkvContract.ManifestFile, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.StateCopyGraphFile, RwkvContract.WeightsFile,
         }));
         byte[] weights = File.ReadAllBytes(Path.Combine(_output, RwkvContract.WeightsFile));
         Assert.That(weights.LongLength, Is.GreaterThan(oldWeights), "the fp32 weights replace the fp16 ones");

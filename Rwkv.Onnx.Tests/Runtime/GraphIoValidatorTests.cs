@@ -1,6 +1,6 @@
 using Google.Protobuf;
 using Rwkv.Onnx.Exceptions;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Tests.Runtime;
 

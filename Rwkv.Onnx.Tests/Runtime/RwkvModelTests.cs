@@ -1,7 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Rwkv.Onnx.Exceptions;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Tests.Runtime;
 
@@ -58,6 +58,7 @@ public class RwkvModelTests
     [TestCase(RwkvContract.StepGraphFile)]
     [TestCase(RwkvContract.PrefillGraphFile)]
     [TestCase(RwkvContract.WeightsFile)]
+    [TestCase(RwkvContract.StateCopyGraphFile)]
     public void Load_FileNamedByManifestMissing_ThrowsNamingFile(string file)
     {
         string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
@@ -81,8 +82,8 @@ public class RwkvModelTests
         var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
 
         Assert.That(e.ModelPath, Is.EqualTo(graph));
-        Assert.That(e.Message, Does.Contain(graph).And.Contain("not a valid ONNX model"));
-        Assert.That(e.InnerException, Is.TypeOf<InvalidProtocolBufferException>());
+        Assert.That(e.Message, Does.Contain(graph).And.Contain("could not load"));
+        Assert.That(e.InnerException, Is.TypeOf<OnnxRuntimeException>());
     }
 
     [Test]
@@ -101,22 +102,75 @@ public class RwkvModelTests
         Assert.That(e.InnerException, Is.TypeOf<OnnxRuntimeException>());
     }
 
-    [TestCase("offset", "999999999999", "names bytes")]
-    [TestCase("length", "4", "bytes of external data")]
-    [TestCase("offset", "-8", "expected a non-negative integer")]
-    public void Load_StepGraphWeightOutsideTheWeightsFile_ThrowsNamingTheInitializer(string key, string value, string expected)
+    [TestCase(999_999_999_999L, null, "places weight")]
+    [TestCase(null, 4L, "but 4 bytes")]
+    [TestCase(-8L, null, "expected a non-negative integer")]
+    public void Load_ManifestWeightOutsideTheWeightsFile_ThrowsNamingTheWeight(long? offset, long? length, string expected)
     {
         string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
-        string step = Path.Combine(copy, RwkvContract.StepGraphFile);
-        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(step));
-        TensorProto tensor = model.Graph.Initializer.First(t => t.DataLocation == TensorProto.Types.DataLocation.External && t.Name.Contains("att.key"));
-        tensor.ExternalData.Single(entry => entry.Key == key).Value = value;
-        File.WriteAllBytes(step, model.ToByteArray());
+        RwkvManifest manifest = RwkvManifest.Load(copy);
+        IReadOnlyList<RwkvTensorInfo> tensors = manifest.Weights.Tensors!; // the exporter lists them
+        int index = tensors.ToList().FindIndex(t => t.Name.Contains("att.key", StringComparison.Ordinal));
+        RwkvTensorInfo tensor = tensors[index];
+        RwkvTensorInfo damaged = tensor with { Offset = offset ?? tensor.Offset, Length = length ?? tensor.Length };
+        WriteManifest(copy, manifest with { Weights = manifest.Weights with { Tensors = [.. tensors.Select((t, i) => i == index ? damaged : t)] } });
 
         var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
 
         Assert.That(e.Key, Is.EqualTo(tensor.Name));
-        Assert.That(e.Message, Does.Contain(expected).And.Contain(step));
+        Assert.That(e.ModelPath, Is.EqualTo(Path.Combine(copy, RwkvContract.ManifestFile)));
+        Assert.That(e.Message, Does.Contain(expected).And.Contain($"'{tensor.Name}'").And.Contain(RwkvContract.ManifestFile));
+    }
+
+    [Test]
+    public void Load_ManifestWeightWithUnknownDType_ThrowsNamingTheWeightAndDType()
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        RwkvManifest manifest = RwkvManifest.Load(copy);
+        IReadOnlyList<RwkvTensorInfo> tensors = manifest.Weights.Tensors!; // the exporter lists them
+        WriteManifest(copy, manifest with { Weights = manifest.Weights with { Tensors = [tensors[0] with { DType = "complex64" }, .. tensors.Skip(1)] } });
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy));
+
+        Assert.That(e.Key, Is.EqualTo(tensors[0].Name));
+        Assert.That(e.Message, Does.Contain("'complex64'").And.Contain("expected float32"));
+    }
+
+    [Test]
+    public void Load_StateOnDeviceWithoutStateCopyGraph_AsksForAReExport_WhileHostStateLoads()
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        WriteManifest(copy, RwkvManifest.Load(copy) with { StateCopyGraph = null });
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy, new RwkvModelOptions { StateLocation = RwkvStateLocation.Device }));
+
+        Assert.That(e.Key, Is.EqualTo("state_copy_graph"));
+        Assert.That(e.Message, Does.Contain(RwkvContract.ManifestFile).And.Contain("Re-export"));
+        using var host = RwkvModel.Load(copy, new RwkvModelOptions { StateLocation = RwkvStateLocation.Host });
+        Assert.That(host.StateOnDevice, Is.False);
+    }
+
+    [Test]
+    public void Load_StateOnDevice_RunsTheExportedStateCopyGraph()
+    {
+        string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
+        // A copy graph that swaps two state tensors' outputs must be refused, not run.
+        RwkvManifest manifest = RwkvManifest.Load(copy);
+        RwkvGraphInfo graph = manifest.StateCopyGraph!; // the exporter writes it
+        WriteManifest(copy, manifest with { StateCopyGraph = graph with { Outputs = [graph.Outputs[1], graph.Outputs[0], .. graph.Outputs.Skip(2)] } });
+
+        var e = Assert.Throws<ModelContractException>(() => RwkvModel.Load(copy, new RwkvModelOptions { StateLocation = RwkvStateLocation.Device }));
+
+        Assert.That(e.Key, Is.EqualTo("state_copy_graph"));
+        Assert.That(e.Message, Does.Contain("state order"));
+    }
+
+    [Test]
+    public void Load_ManifestListingTheWeights_SharesEveryOneOnTheCpu()
+    {
+        using var model = RwkvModel.Load(RuntimeTestModels.Tiny7);
+
+        Assert.That(model.SharedWeightCount, Is.EqualTo(model.Manifest.Weights.Tensors!.Count).And.GreaterThan(0));
     }
 
     [Test]

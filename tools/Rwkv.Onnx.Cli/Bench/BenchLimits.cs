@@ -89,6 +89,12 @@ internal static class BenchLimits
             + new RwkvMemoryEstimate { ModelBytes = model, BufferBytes = own };
     }
 
+    // The runtime's own description of an estimate is internal to it; the parts are public, and worded as it words them.
+    private static string Describe(RwkvMemoryEstimate estimate) => string.Join(", ", new (string Name, long Bytes)[]
+    {
+        ("model", estimate.ModelBytes), ("state", estimate.StateBytes), ("logits and tokens", estimate.BufferBytes), ("activations", estimate.ActivationBytes),
+    }.Where(p => p.Bytes > 0).Select(p => $"{p.Name} {AvailableMemory.FormatBytes(p.Bytes)}"));
+
     private static void RequireMemory(BenchPlan plan, RwkvManifest manifest, RwkvExecutionProvider provider, int batch)
     {
         RwkvMemoryEstimate estimate = Estimate(plan, manifest, provider, batch);
@@ -96,7 +102,7 @@ internal static class BenchLimits
         if (estimate.TotalBytes > available.Bytes)
         {
             throw new MemoryLimitExceededException(estimate.TotalBytes, available.Bytes, string.Create(s_invariant,
-                $"--batch {batch} with --prefill {plan.PrefillTokens} on {BenchRunner.ProviderName(provider)} needs an estimated {AvailableMemory.FormatBytes(estimate.TotalBytes)} of memory ({estimate.Describe()}); " +
+                $"--batch {batch} with --prefill {plan.PrefillTokens} on {BenchRunner.ProviderName(provider)} needs an estimated {AvailableMemory.FormatBytes(estimate.TotalBytes)} of memory ({Describe(estimate)}); " +
                 $"{AvailableMemory.FormatBytes(available.Bytes)} is available ({available.Source}). Lower --batch or --prefill."));
         }
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using Rwkv.Onnx.Export;
 
 namespace Rwkv.Onnx.Cli.Bench;
 
@@ -18,7 +19,7 @@ internal static class BenchRunner
 {
     public static BenchReport Run(BenchPlan plan, RwkvManifest manifest, IProgress<(string Stage, int Done, int Total)> progress)
     {
-        ModelCost cost = ModelCost.Read(plan.ModelDirectory, manifest);
+        RwkvModelCost cost = RwkvModelCost.Read(plan.ModelDirectory, manifest);
 
         var measured = new List<BenchResult>();
         foreach (RwkvExecutionProvider provider in plan.Providers)
@@ -52,7 +53,7 @@ internal static class BenchRunner
     }
 
     private static BenchResult RunConfiguration(
-        BenchPlan plan, RwkvManifest manifest, ModelCost cost, RwkvExecutionProvider provider, int batch,
+        BenchPlan plan, RwkvManifest manifest, RwkvModelCost cost, RwkvExecutionProvider provider, int batch,
         IProgress<(string Stage, int Done, int Total)> progress)
     {
         string stage = $"{ProviderName(provider)} batch {batch}";

@@ -87,23 +87,7 @@ internal static class RandomCheckpointCommand
         {
             throw new UsageException($"--embd: {c} is not a multiple of the head size {spec.HeadSize}.");
         }
-        switch (spec.Version)
-        {
-            case "4":
-                RandomCheckpoint.WriteRwkv4(path, spec.Layers, c, spec.Vocab, f, spec.Seed);
-                break;
-            case "5.0" or "5.1" or "5.2":
-                RandomCheckpoint.WriteRwkv5(path, spec.Version, spec.Layers, c, spec.HeadSize, spec.Vocab, f, spec.Seed);
-                break;
-            case "6":
-                // BlinkDL's RWKV-6 defaults: token-shift LoRA rank 32, decay LoRA rank 64.
-                RandomCheckpoint.WriteRwkv6(path, spec.Layers, c, spec.HeadSize, spec.Vocab, f, loraMix: 32, loraDecay: 64, spec.Seed, spec.DType);
-                break;
-            default:
-                (int w, int a, int v, int g) = RandomCheckpoint.Rwkv7LoraRanks(c);
-                RandomCheckpoint.WriteRwkv7(path, spec.Layers, c, spec.HeadSize, spec.Vocab, f, w, a, v, g, spec.Seed, spec.DType);
-                break;
-        }
+        RwkvRandomCheckpoint.Write(path, spec.Version, spec.Layers, c, spec.HeadSize, spec.Vocab, f, spec.Seed, spec.DType);
     }
 
     /// <summary>

@@ -1,9 +1,11 @@
-using Rwkv.Onnx.Proto;
+using Google.Protobuf;
+using Rwkv.Onnx.Export.Proto;
 
-namespace Rwkv.Onnx.Cli.Bench;
+namespace Rwkv.Onnx.Export;
 
 /// <summary>
-/// What one token costs, read from the initializers of <c>step.onnx</c> (its weights are external, so the file is small):
+/// What one token costs in a model this exporter wrote, read from the initializers and nodes of its step graph (its
+/// weights are external, so the file is small); benchmarks divide measured speeds by it:
 /// <list type="bullet">
 /// <item><see cref="StepWeightBytes"/>: bytes of every initializer one decode step reads (matrices, the quantization
 /// scales of <c>MatMulNBits</c>, vectors), the LM head included and the embedding table (the input of a Gather, of
@@ -15,17 +17,40 @@ namespace Rwkv.Onnx.Cli.Bench;
 /// Recurrence FLOPs per token and layer: RWKV-7 9·H·N² (decay, S·a, rank-1 update, v·kᵀ, S·r on the H×N×N state);
 /// RWKV-5/6 6·H·N² (decay, k·vᵀ, bonus, r·S); RWKV-4 20·C (the aa/bb/pp log-sum-exp form).
 /// </summary>
-internal sealed record ModelCost(long StepWeightBytes, long BodyMatrixParameters, long HeadParameters, long RecurrenceFlopsPerToken)
+/// <param name="StepWeightBytes">Bytes of weights one decode step reads (see above).</param>
+/// <param name="BodyMatrixParameters">Parameters of the matrices other than the embedding and the LM head.</param>
+/// <param name="HeadParameters">Parameters of the LM head, V · C.</param>
+/// <param name="RecurrenceFlopsPerToken">FLOPs of the WKV recurrence per token, all layers.</param>
+public sealed record RwkvModelCost(long StepWeightBytes, long BodyMatrixParameters, long HeadParameters, long RecurrenceFlopsPerToken)
 {
+    /// <summary>FLOPs per prompt token of a prefill, the LM head excluded: 2 · <see cref="BodyMatrixParameters"/> plus the recurrence.</summary>
     public long PrefillFlopsPerToken => 2 * BodyMatrixParameters + RecurrenceFlopsPerToken;
 
     /// <summary>FLOPs of a prefill of <paramref name="tokens"/> tokens for each of <paramref name="batch"/> sequences.</summary>
+    /// <param name="batch">Sequences.</param>
+    /// <param name="tokens">Prompt tokens per sequence.</param>
+    /// <returns>The FLOPs, the LM head counted once per sequence.</returns>
     public double PrefillFlops(int batch, int tokens) => batch * ((double)tokens * PrefillFlopsPerToken + 2.0 * HeadParameters);
 
-    public static ModelCost Read(string modelDirectory, RwkvManifest manifest)
+    /// <summary>Reads the cost of the model in <paramref name="modelDirectory"/> from its step graph.</summary>
+    /// <param name="modelDirectory">An exported model directory.</param>
+    /// <param name="manifest">Its manifest (<see cref="RwkvManifest.Load"/>).</param>
+    /// <returns>The cost.</returns>
+    /// <exception cref="IOException">The step graph cannot be read.</exception>
+    /// <exception cref="InvalidDataException">The step graph is not a valid ONNX model, or has an initializer of an element type this does not count.</exception>
+    public static RwkvModelCost Read(string modelDirectory, RwkvManifest manifest)
     {
+        ArgumentNullException.ThrowIfNull(manifest);
         string path = Path.Combine(modelDirectory, manifest.StepGraph.File);
-        ModelProto model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"Graph '{path}' is not a valid ONNX model: {e.Message}", e);
+        }
         var gathered = new HashSet<string>(
             model.Graph.Node.Where(n => n.OpType == "Gather").Select(n => n.Input[0]), StringComparer.Ordinal);
         // MatMulNBits inputs are packed codes and scales; its K and N attributes give the matrix it stands for.
@@ -64,7 +89,7 @@ internal sealed record ModelCost(long StepWeightBytes, long BodyMatrixParameters
             "7" => 9L * a.Heads * a.HeadSize * a.HeadSize,
             _ => 6L * a.Heads * a.HeadSize * a.HeadSize,
         };
-        return new ModelCost(bytes, body, head, perLayer * a.Layers);
+        return new RwkvModelCost(bytes, body, head, perLayer * a.Layers);
     }
 
     private static int ElementSize(int dataType, string path, string name) => dataType switch

@@ -1,16 +1,15 @@
-using Rwkv.Onnx.Cli.Bench;
 using Rwkv.Onnx.Export;
-using Rwkv.Onnx.Proto;
+using Rwkv.Onnx.Export.Proto;
 using Rwkv.Onnx.Tests.Fixtures;
 
-namespace Rwkv.Onnx.Tests.Cli;
+namespace Rwkv.Onnx.Tests.Export;
 
 /// <summary>
 /// The bytes and FLOPs bench divides by: a quantized export has the same matrices as its fp32 export, and reads their
 /// codes and scales instead of float32 weights.
 /// </summary>
 [TestFixture]
-public sealed class ModelCostTests
+public sealed class RwkvModelCostTests
 {
     private const string Model = "7v0-834K";
 
@@ -30,7 +29,7 @@ public sealed class ModelCostTests
     [Test]
     public void Fp32_CountsEveryMatrixOnce_AndNotTheGatheredEmbedding()
     {
-        ModelCost cost = ModelCost.Read(_fp32, RwkvManifest.Load(_fp32));
+        RwkvModelCost cost = RwkvModelCost.Read(_fp32, RwkvManifest.Load(_fp32));
         RwkvArchitectureInfo a = RwkvManifest.Load(_fp32).Architecture;
         Assert.Multiple(() =>
         {
@@ -47,8 +46,8 @@ public sealed class ModelCostTests
     public void Quantized_SameParameters_BytesOfCodesAndScales(WeightDType dtype, int blockSize)
     {
         string dir = Export($"{dtype}-{blockSize}", new ExportOptions { WeightDType = dtype, BlockSize = blockSize });
-        ModelCost fp32 = ModelCost.Read(_fp32, RwkvManifest.Load(_fp32));
-        ModelCost quantized = ModelCost.Read(dir, RwkvManifest.Load(dir));
+        RwkvModelCost fp32 = RwkvModelCost.Read(_fp32, RwkvManifest.Load(_fp32));
+        RwkvModelCost quantized = RwkvModelCost.Read(dir, RwkvManifest.Load(dir));
         int bits = dtype == WeightDType.Int8 ? 8 : 4;
         // Each K × N matrix becomes N · ⌈K / B⌉ blocks of B · bits / 8 code bytes and one float32 scale.
         long saved = 0;
