@@ -70,10 +70,8 @@ public sealed record RwkvManifest
 
     /// <summary>
     /// ONNX Runtime session config entries (<c>AddSessionConfigEntry</c> keys and values) every session of these graphs
-    /// must be created with, so that the weights are resident once. Float exports carry
-    /// <c>session.disable_prepacking = 1</c>: their MatMuls read the weights where they are mapped, instead of each
-    /// session packing a private copy. Quantized exports carry none, since <c>MatMulNBits</c> without its packed
-    /// form dequantizes every call. Empty when the graphs need no settings.
+    /// must be created with. Empty when the graphs need no settings, as in every export of this version (README,
+    /// "session_config").
     /// </summary>
     public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 

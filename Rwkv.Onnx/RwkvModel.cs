@@ -186,16 +186,19 @@ public sealed class RwkvModel : IDisposable
         try
         {
             sessionOptions = CreateSessionOptions(options, manifest);
-            // On the CPU both sessions take the weights from one mapping, added to the session options: float exports
-            // compute from it (their manifest turns pre-packing off), quantized ones pack each matrix once into the
-            // shared container, which ONNX Runtime only does for such initializers. GPU providers do not pack.
+            // On the CPU both sessions take the weights from one mapping, added to the session options, and pack each
+            // matrix once into the shared container, which ONNX Runtime only does for such initializers. GPU providers
+            // do not pack.
             // Without the manifest's tensor list each session loads its own weights from the graphs.
             if (options.ExecutionProvider == RwkvExecutionProvider.Cpu && manifest.Weights.Tensors is { } tensors)
             {
                 sharedWeights = SharedWeights.Create(directory, manifest, tensors, sessionOptions);
             }
             prepackedWeights = new PrePackedWeightsContainer();
-            (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
+            using (ComputesFromStoredWeights(manifest) ? null : sharedWeights?.ReleasePagesPeriodically(TimeSpan.FromMilliseconds(50)))
+            {
+                (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
+            }
             ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepSession);
             ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
             GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);

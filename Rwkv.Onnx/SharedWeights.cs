@@ -8,11 +8,13 @@ namespace Rwkv.Onnx;
 
 /// <summary>
 /// Hands the weights both graphs read to ONNX Runtime as shared initializers over one read-only mapping of the
-/// weights file. Float exports run without pre-packing (<see cref="RwkvManifest.SessionConfig"/>), so both sessions
-/// compute from this one mapping: loaded from the graphs' external data, each session would map the file itself and
-/// the process would count its pages twice. Quantized exports pre-pack each matrix once, into the model's
-/// <see cref="PrePackedWeightsContainer"/>, which ONNX Runtime shares between sessions only for initializers added
-/// with <see cref="SessionOptions.AddInitializer"/>. The tensors come from the manifest's list
+/// weights file, so the step and prefill sessions pre-pack each matrix once, into the model's
+/// <see cref="PrePackedWeightsContainer"/>. ONNX Runtime shares pre-packed weights between sessions only for
+/// initializers added with <see cref="SessionOptions.AddInitializer"/>; loaded from the graphs' external data, each
+/// session packed its own copy. The mapped pages are released while the sessions pack and once they exist, so the file
+/// and the packed copy are not resident together. A manifest whose <see cref="RwkvManifest.SessionConfig"/> turns
+/// pre-packing off leaves the mapping resident, since the sessions then compute from it. The tensors come from the
+/// manifest's list
 /// (<see cref="RwkvFileInfo.Tensors"/>), so the runtime reads no graph to find them.
 /// </summary>
 internal sealed unsafe partial class SharedWeights : IDisposable
@@ -90,6 +92,41 @@ internal sealed unsafe partial class SharedWeights : IDisposable
         {
             // Best effort: a failure only leaves the pages resident.
             _ = Madvise((nint)_base, (nuint)_view.Capacity, MadviseDontNeed);
+        }
+    }
+
+    /// <summary>
+    /// Releases the mapped pages every <paramref name="interval"/> until the returned object is disposed. Pre-packing
+    /// reads each matrix through the mapping once, into its packed copy; dropping the pages it has read as it goes keeps
+    /// the file and the packed copies from being resident together, so the peak during load is about one copy, not two.
+    /// Dispose the returned object before this one: it stops the releases, waiting for one in progress.
+    /// </summary>
+    public IDisposable ReleasePagesPeriodically(TimeSpan interval) => new PageReleaser(this, interval);
+
+    private sealed class PageReleaser : IDisposable
+    {
+        private readonly Lock _lock = new();
+        private readonly Timer _timer;
+        private bool _stopped;
+
+        public PageReleaser(SharedWeights weights, TimeSpan interval) => _timer = new Timer(_ =>
+        {
+            lock (_lock)
+            {
+                if (!_stopped)
+                {
+                    weights.ReleaseResidentPages();
+                }
+            }
+        }, null, interval, interval);
+
+        public void Dispose()
+        {
+            lock (_lock) // after this, no release runs: the mapping may be unmapped and its addresses reused
+            {
+                _stopped = true;
+            }
+            _timer.Dispose();
         }
     }
 
