@@ -127,9 +127,10 @@ public sealed class RwkvModel : IDisposable
     /// Loads an exported model directory: reads <see cref="RwkvContract.ManifestFile"/>, checks that the
     /// files it names exist and that the weights file has the manifest's size (and, with
     /// <see cref="RwkvModelOptions.VerifyChecksums"/>, its SHA-256), creates the step and prefill sessions on the
-    /// requested execution provider, and checks their inputs and outputs (names, element types, shapes) against the
-    /// manifest and that the manifest embedded in each graph describes the same architecture and weights file (so a
-    /// graph copied from another export is refused).
+    /// requested execution provider (on the CPU sharing the weights the manifest lists, from one mapping of the weights
+    /// file), and checks their inputs and outputs (names, element types, shapes) against the manifest and that the
+    /// manifest embedded in each graph (read through ONNX Runtime's model metadata) describes the same architecture and
+    /// weights file, so a graph copied from another export is refused.
     /// </summary>
     /// <param name="directory">The directory written by the exporter.</param>
     /// <param name="options">Session settings; null for the defaults (CPU).</param>
@@ -142,7 +143,9 @@ public sealed class RwkvModel : IDisposable
     /// <see cref="OnnxRuntimeException"/> is the inner exception); a weight the manifest lists lies outside the
     /// weights file or has a size its shape and dtype do not give; a graph lacks an input or output the manifest names, or has another element type or shape
     /// than the manifest and the contract give it (tokens int64, logits float32, state of the manifest's dtype and
-    /// shape, which must be float32); or a graph was exported with another manifest.
+    /// shape, which must be float32); or a graph was exported with another manifest. With state kept in device memory
+    /// (<see cref="RwkvModelOptions.StateLocation"/>), also: the manifest names no state-copy graph (an export that
+    /// predates it), or that graph's inputs and outputs are not the state tensors in manifest order.
     /// </exception>
     /// <exception cref="ExecutionProviderUnavailableException">
     /// The requested provider is not in the native ONNX Runtime this process loaded, or failed to start.

@@ -181,7 +181,8 @@ public sealed class FuzzRuntimeTests
     public void Manifest_StateShapeBeyondOneBuffer_IsRefused()
     {
         string json = File.ReadAllText(Path.Combine(_modelDirectory, RwkvContract.ManifestFile));
-        int shape = json.IndexOf("\"shape\": [", StringComparison.Ordinal);
+        // The first state tensor's shape (weights.tensors, earlier in the file, has shapes too).
+        int shape = json.IndexOf("\"shape\": [", json.IndexOf("\"state\": [", StringComparison.Ordinal), StringComparison.Ordinal);
         int end = json.IndexOf(']', shape);
         string damaged = json[..shape] + "\"shape\": [2147483647, 2147483647, 2" + json[end..];
 

@@ -69,12 +69,14 @@ public sealed class RuntimeIntegrityTests
 
     [TestCase(RwkvContract.StepGraphFile)]
     [TestCase(RwkvContract.PrefillGraphFile)]
+    [TestCase(RwkvContract.StateCopyGraphFile)]
     public void Load_GraphFromAnotherExport_IsRefused(string graph)
     {
         // The fp16 export has the same architecture and I/O names, so only the embedded manifest tells them apart.
         File.Copy(Path.Combine(RuntimeReliabilityModels.Tiny7Fp16, graph), Path.Combine(_model, graph), overwrite: true);
 
-        var error = Assert.Throws<ModelContractException>(() => RwkvModel.Load(_model));
+        // The state-copy graph is loaded only to keep state in device memory.
+        var error = Assert.Throws<ModelContractException>(() => RwkvModel.Load(_model, new RwkvModelOptions { StateLocation = RwkvStateLocation.Device }));
         Assert.That(error.Key, Is.EqualTo(RwkvContract.ManifestMetadataKey));
         Assert.That(error.Message, Does.Contain(graph).And.Contain("fp16").And.Contain("another export"));
     }

@@ -151,10 +151,10 @@ public class RwkvModelTests
     }
 
     [Test]
-    public void Load_StateOnDevice_RunsTheExportedStateCopyGraph()
+    public void Load_StateOnDevice_ManifestCopyGraphOutOfStateOrder_IsRefused()
     {
         string copy = RuntimeTestModels.CopyModel(RuntimeTestModels.Tiny7);
-        // A copy graph that swaps two state tensors' outputs must be refused, not run.
+        // The copier binds by state order; a list that swaps two outputs would copy one tensor into another's place.
         RwkvManifest manifest = RwkvManifest.Load(copy);
         RwkvGraphInfo graph = manifest.StateCopyGraph!; // the exporter writes it
         WriteManifest(copy, manifest with { StateCopyGraph = graph with { Outputs = [graph.Outputs[1], graph.Outputs[0], .. graph.Outputs.Skip(2)] } });
