@@ -198,7 +198,7 @@ public sealed class RwkvModel : IDisposable
                 sharedWeights = SharedWeights.Create(directory, manifest, tensors, sessionOptions);
             }
             prepackedWeights = new PrePackedWeightsContainer();
-            using (ComputesFromStoredWeights(manifest) ? null : sharedWeights?.ReleasePagesPeriodically(TimeSpan.FromMilliseconds(50)))
+            using (ComputesFromStoredWeights(manifest) ? null : sharedWeights?.ReleasePagesPeriodically(TimeSpan.FromMilliseconds(5)))
             {
                 (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
             }
