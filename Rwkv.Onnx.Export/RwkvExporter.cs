@@ -132,6 +132,7 @@ public static class RwkvExporter
             BlockSize = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? options.BlockSize : null,
             QuantizedCompute = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? Name(options.QuantizedCompute) : null,
             ResidualRescaleEvery = rescaleEvery > 0 ? rescaleEvery : null,
+            SessionConfig = SessionConfig(),
             Opset = options.Opset,
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
             StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
@@ -262,6 +263,13 @@ public static class RwkvExporter
     internal static string Name(QuantizedCompute compute) => compute == QuantizedCompute.Int8 ? "int8" : "fp32";
 
     private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
+
+    // Empty: the graphs run with ONNX Runtime's defaults. Turning pre-packing off (session.disable_prepacking) would hold
+    // float weights once, where they are mapped, and load 3-6x faster, but MLAS then multiplies one row with another
+    // kernel than a packed GEMM, whose rounding differs: step and prefill logits drifted apart by 1.6e-4 (tolerance 1e-4)
+    // and a batch of three from one sequence alone by 1.3e-5; MatMulNBits without its packed form dequantizes on every
+    // call (0.4 tok/s instead of 24 at the 0.1B int4 shape). BENCHMARKS.md, issue 17.
+    private static Dictionary<string, string> SessionConfig() => new(StringComparer.Ordinal);
 
     private static List<RwkvStateTensorInfo> StateTensors(RwkvArchitecture architecture) =>
         [.. Enumerable.Range(0, architecture.Info.Layers).SelectMany(layer => architecture.StateSlots.Select(slot => new RwkvStateTensorInfo

@@ -6,8 +6,18 @@ namespace Rwkv.Onnx;
 /// </summary>
 public static class RwkvContract
 {
-    /// <summary>Version of the model-directory format described by <see cref="RwkvManifest"/>.</summary>
-    public const int FormatVersion = 1;
+    /// <summary>
+    /// Version of the model-directory format described by <see cref="RwkvManifest"/>. Version 2 added
+    /// <see cref="RwkvManifest.SessionConfig"/>, the weights file's tensor list and the state-copy graph.
+    /// </summary>
+    public const int FormatVersion = 2;
+
+    /// <summary>
+    /// ONNX Runtime's session config key that turns off pre-packing of constant weights; <c>"1"</c> in
+    /// <see cref="RwkvManifest.SessionConfig"/> when the graphs compute from the weights as stored (then the runtime
+    /// keeps the weights' mapping resident).
+    /// </summary>
+    public const string DisablePrepackingConfigKey = "session.disable_prepacking";
 
     /// <summary>The manifest file in an exported model directory.</summary>
     public const string ManifestFile = "rwkv-manifest.json";

@@ -68,6 +68,13 @@ public sealed record RwkvManifest
     /// </summary>
     public string? PrefillRecurrence { get; init; }
 
+    /// <summary>
+    /// ONNX Runtime session config entries (<c>AddSessionConfigEntry</c> keys and values) every session of these graphs
+    /// must be created with. Empty when the graphs need no settings, as in every export of this version (README,
+    /// "session_config").
+    /// </summary>
+    public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <summary>The external weights file shared by both graphs.</summary>
     public required RwkvFileInfo Weights { get; init; }
 
@@ -95,6 +102,14 @@ public sealed record RwkvManifest
     /// </exception>
     public static RwkvManifest FromJson(string json, string path)
     {
+        // Checked before the fields: an older manifest lacks what this version requires, and its reader needs to
+        // hear "re-export", not "missing field".
+        if (PeekFormatVersion(json) is int version and < RwkvContract.FormatVersion and > 0)
+        {
+            throw new ModelContractException(path, "format_version",
+                $"Manifest '{path}' has format_version {version}, written by an older rwkv-onnx; this runtime reads {RwkvContract.FormatVersion}. " +
+                "Re-export the model directory with this version of rwkv-onnx.");
+        }
         RwkvManifest? manifest;
         try
         {
@@ -119,6 +134,22 @@ public sealed record RwkvManifest
         }
         Validate(manifest, path);
         return manifest;
+    }
+
+    // The top-level format_version, or null when the JSON has none or does not parse (reported by the full parse).
+    private static int? PeekFormatVersion(string json)
+    {
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(json);
+            return document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("format_version", out JsonElement version)
+                && version.TryGetInt32(out int value) ? value : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     // JSON null passes the serializer for any reference-typed field, and sizes are plain ints: check every field the
@@ -177,6 +208,10 @@ public sealed record RwkvManifest
             PlainFile(graph.File, $"{key}.file");
             Names(graph.Inputs, $"{key}.inputs");
             Names(graph.Outputs, $"{key}.outputs");
+        }
+        if (Present(m.SessionConfig, "session_config").Any(e => string.IsNullOrEmpty(e.Key) || e.Value is null))
+        {
+            Fail("session_config", "has an empty key or a null value in 'session_config'");
         }
         RwkvFileInfo weights = Present(m.Weights, "weights");
         PlainFile(weights.File, "weights.file");

@@ -188,21 +188,28 @@ public sealed class RwkvModel : IDisposable
         DeviceState? deviceState = null;
         try
         {
-            sessionOptions = CreateSessionOptions(options);
-            // On the CPU both graphs pack the same MatMul weights; one container keeps a single packed copy, which
-            // ONNX Runtime only does for initializers added to the session options. GPU providers do not pack.
-            // Manifests that predate the tensor list leave each session to load its own weights from the graphs.
+            sessionOptions = CreateSessionOptions(options, manifest);
+            // On the CPU both sessions take the weights from one mapping, added to the session options, and pack each
+            // matrix once into the shared container, which ONNX Runtime only does for such initializers. GPU providers
+            // do not pack.
+            // Without the manifest's tensor list each session loads its own weights from the graphs.
             if (options.ExecutionProvider == RwkvExecutionProvider.Cpu && manifest.Weights.Tensors is { } tensors)
             {
                 sharedWeights = SharedWeights.Create(directory, manifest, tensors, sessionOptions);
             }
             prepackedWeights = new PrePackedWeightsContainer();
-            (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
+            using (ComputesFromStoredWeights(manifest) ? null : sharedWeights?.ReleasePagesPeriodically(TimeSpan.FromMilliseconds(5)))
+            {
+                (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
+            }
             ValidateEmbeddedManifest(directory, manifest, manifest.StepGraph, stepSession);
             ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
             GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);
             GraphIoValidator.Validate(directory, manifest, manifest.PrefillGraph, prefillSession, prefill: true);
-            sharedWeights?.ReleaseResidentPages();
+            if (!ComputesFromStoredWeights(manifest))
+            {
+                sharedWeights?.ReleaseResidentPages();
+            }
             if (stateOnDevice && manifest.StateCopyGraph is { } stateCopyGraph)
             {
                 copySession = CreateSession(directory, stateCopyGraph.File, sessionOptions, prepackedWeights);
@@ -364,7 +371,11 @@ public sealed class RwkvModel : IDisposable
             $"'{manifest.Weights.File}' of {manifest.Weights.Bytes} bytes and SHA-256 {manifest.Weights.Sha256}");
     }
 
-    private static SessionOptions CreateSessionOptions(RwkvModelOptions options)
+    // Without pre-packing the sessions multiply by the mapped weights themselves, so the mapping stays resident.
+    private static bool ComputesFromStoredWeights(RwkvManifest manifest) =>
+        manifest.SessionConfig.TryGetValue(RwkvContract.DisablePrepackingConfigKey, out string? value) && value == "1";
+
+    private static SessionOptions CreateSessionOptions(RwkvModelOptions options, RwkvManifest manifest)
     {
         string? providerName = options.ExecutionProvider switch
         {
@@ -385,6 +396,11 @@ public sealed class RwkvModel : IDisposable
         {
             sessionOptions.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
             sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
+            // The manifest's entries are what any client of the directory applies (README, "Using the directory").
+            foreach ((string key, string value) in manifest.SessionConfig)
+            {
+                sessionOptions.AddSessionConfigEntry(key, value);
+            }
             switch (options.ExecutionProvider)
             {
                 case RwkvExecutionProvider.Cuda:

@@ -10,9 +10,12 @@ namespace Rwkv.Onnx;
 /// Hands the weights both graphs read to ONNX Runtime as shared initializers over one read-only mapping of the
 /// weights file, so the step and prefill sessions pre-pack each matrix once, into the model's
 /// <see cref="PrePackedWeightsContainer"/>. ONNX Runtime shares pre-packed weights between sessions only for
-/// initializers added with <see cref="SessionOptions.AddInitializer"/>; loaded from the graphs' external data,
-/// each session packed its own copy (1.1 GB private memory instead of 0.56 GB for the 0.1B fp32 model). The tensors
-/// come from the manifest's list (<see cref="RwkvFileInfo.Tensors"/>), so the runtime reads no graph to find them.
+/// initializers added with <see cref="SessionOptions.AddInitializer"/>; loaded from the graphs' external data, each
+/// session packed its own copy. The mapped pages are released while the sessions pack and once they exist, so the file
+/// and the packed copy are not resident together. A manifest whose <see cref="RwkvManifest.SessionConfig"/> turns
+/// pre-packing off leaves the mapping resident, since the sessions then compute from it. The tensors come from the
+/// manifest's list
+/// (<see cref="RwkvFileInfo.Tensors"/>), so the runtime reads no graph to find them.
 /// </summary>
 internal sealed unsafe partial class SharedWeights : IDisposable
 {
@@ -78,7 +81,7 @@ internal sealed unsafe partial class SharedWeights : IDisposable
     }
 
     /// <summary>
-    /// Drops the mapped pages from this process's resident set once the sessions exist. Pre-packing read every
+    /// Drops the mapped pages from this process's resident set once pre-packed sessions exist. Pre-packing read every
     /// matrix through the mapping, but the sessions compute from their packed copies, so those pages would only
     /// inflate RSS (by the size of the weights file); the few still read (the embedding rows, the norms) fault
     /// back in from the page cache. Linux only; elsewhere the pages stay until the system reclaims them.
@@ -89,6 +92,41 @@ internal sealed unsafe partial class SharedWeights : IDisposable
         {
             // Best effort: a failure only leaves the pages resident.
             _ = Madvise((nint)_base, (nuint)_view.Capacity, MadviseDontNeed);
+        }
+    }
+
+    /// <summary>
+    /// Releases the mapped pages every <paramref name="interval"/> until the returned object is disposed. Pre-packing
+    /// reads each matrix through the mapping once, into its packed copy; dropping the pages it has read as it goes keeps
+    /// the file and the packed copies from being resident together, so the peak during load is about one copy, not two.
+    /// Dispose the returned object before this one: it stops the releases, waiting for one in progress.
+    /// </summary>
+    public IDisposable ReleasePagesPeriodically(TimeSpan interval) => new PageReleaser(this, interval);
+
+    private sealed class PageReleaser : IDisposable
+    {
+        private readonly Lock _lock = new();
+        private readonly Timer _timer;
+        private bool _stopped;
+
+        public PageReleaser(SharedWeights weights, TimeSpan interval) => _timer = new Timer(_ =>
+        {
+            lock (_lock)
+            {
+                if (!_stopped)
+                {
+                    weights.ReleaseResidentPages();
+                }
+            }
+        }, null, interval, interval);
+
+        public void Dispose()
+        {
+            lock (_lock) // after this, no release runs: the mapping may be unmapped and its addresses reused
+            {
+                _stopped = true;
+            }
+            _timer.Dispose();
         }
     }
 

@@ -74,6 +74,20 @@ public sealed partial class CliTests
         });
     }
 
+    [TestCase("fp16", true)]
+    [TestCase("fp32", false)]
+    [TestCase("int8", false)]
+    public void Export_Fp16_NotesThatInt8IsTheSmallFastChoiceOnTheCpu(string dtype, bool noted)
+    {
+        string[] blockSize = dtype == "int8" ? ["--block-size", "16"] : [];
+        CliRun exported = Run(["export", RandomRwkv7(vocab: "256"), "-o", Path.Combine(_work, "model"), "--dtype", dtype, .. blockSize]);
+
+        Assert.That(exported.ExitCode, Is.EqualTo(ExitCodes.Success), exported.Stderr);
+        Assert.That(exported.Stderr, noted
+            ? Does.Contain("note: fp16 saves disk and GPU memory, not CPU memory or time").And.Contain("--dtype int8 is the fast, small choice")
+            : Does.Not.Contain("note: fp16"));
+    }
+
     [TestCase("world", "rwkv_vocab_v20230424.txt")]
     [TestCase("neox", "20B_tokenizer.json")]
     public void Tokenize_BuiltInName_TokenizesAsTheSharedFile(string kind, string file)

@@ -133,6 +133,18 @@ public sealed class RwkvExporterTests
     }
 
     [Test]
+    public void Export_Manifest_IsFormatVersion2WithAnEmptySessionConfig()
+    {
+        // Pre-packing stays on: without it the step graph's one-row products round differently from prefill's GEMMs.
+        string checkpoint = SharedFixtures.RwkvCppModel("7v0-834K", "FP32");
+        RwkvManifest manifest = RwkvExporter.Export(checkpoint, Path.Combine(_work, "out"), new ExportOptions());
+
+        Assert.That(manifest.FormatVersion, Is.EqualTo(2));
+        Assert.That(manifest.SessionConfig, Is.Empty);
+        Assert.That(File.ReadAllText(Path.Combine(_work, "out", RwkvContract.ManifestFile)), Does.Contain("\"session_config\": {}"));
+    }
+
+    [Test]
     public void Export_MissingCheckpoint_ThrowsFileNotFoundAndWritesNothing()
     {
         string missing = Path.Combine(_work, "nope.bin");

@@ -82,7 +82,7 @@ public sealed class RuntimeIntegrityTests
     }
 
     [TestCase(0)]
-    [TestCase(2)]
+    [TestCase(RwkvContract.FormatVersion + 1)]
     public void Load_UnsupportedFormatVersion_IsRefused(int version)
     {
         string path = Path.Combine(_model, RwkvContract.ManifestFile);
@@ -92,6 +92,22 @@ public sealed class RuntimeIntegrityTests
 
         Assert.That(() => RwkvModel.Load(_model),
             Throws.TypeOf<ModelContractException>().With.Message.Contain("format_version").And.Message.Contain($"{version}"));
+    }
+
+    [Test]
+    public void Load_FormatVersion1_AsksToReExportTheDirectory()
+    {
+        // A version-1 manifest has no session_config; the version is what the reader must hear about, not the field.
+        string path = Path.Combine(_model, RwkvContract.ManifestFile);
+        JsonObject manifest = JsonNode.Parse(File.ReadAllText(path))!.AsObject(); // the exporter wrote valid JSON
+        manifest["format_version"] = 1;
+        manifest.Remove("session_config");
+        File.WriteAllText(path, manifest.ToJsonString());
+
+        var error = Assert.Throws<ModelContractException>(() => RwkvModel.Load(_model));
+        Assert.That(error.Key, Is.EqualTo("format_version"));
+        Assert.That(error.Message, Does.Contain(_model).And.Contain("format_version 1").And.Contain("reads 2")
+            .And.Contain("Re-export the model directory with this version of rwkv-onnx"));
     }
 
     [Test]

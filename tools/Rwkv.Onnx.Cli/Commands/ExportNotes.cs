@@ -17,6 +17,13 @@ internal static class ExportNotes
     public static void Write(TextWriter stderr, string directory, RwkvManifest manifest, float? groupNormEpsilon)
     {
         GroupNormEpsilon(stderr, manifest.Source.Format, manifest.Architecture.Version, groupNormEpsilon);
+        if (manifest.WeightDType == "fp16" || manifest.HeadDType == "fp16")
+        {
+            // ONNX Runtime 1.31 has no float16 MatMul on x64 CPUs: it folds each weight's Cast into a float32 copy per session.
+            stderr.WriteLine(
+                "note: fp16 saves disk and GPU memory, not CPU memory or time: on the CPU, ONNX Runtime widens the fp16 matrices " +
+                "to float32 in each session (about twice the file per session); on the CPU, --dtype int8 is the fast, small choice.");
+        }
         if (manifest.Tokenizer.Kind == RwkvTokenizers.UnknownKind)
         {
             stderr.WriteLine(
