@@ -57,10 +57,9 @@ public sealed record RwkvManifest
 
     /// <summary>
     /// The state-copy graph (<see cref="RwkvContract.StateCopyGraphFile"/>): inputs are the state inputs and outputs the
-    /// state outputs, both in <see cref="State"/> order. Null in manifests that predate it; the runtime needs it only to keep
-    /// state in device memory.
+    /// state outputs, both in <see cref="State"/> order. The runtime runs it only to keep state in device memory.
     /// </summary>
-    public RwkvGraphInfo? StateCopyGraph { get; init; }
+    public required RwkvGraphInfo StateCopyGraph { get; init; }
 
     /// <summary>
     /// How the prefill graph runs the WKV recurrence: <c>scan</c> (token by token) or <c>chunked-{L}</c> (chunked-parallel
@@ -200,10 +199,6 @@ public sealed record RwkvManifest
         }
         foreach ((RwkvGraphInfo? info, string key) in new[] { (m.StepGraph, "step_graph"), (m.PrefillGraph, "prefill_graph"), (m.StateCopyGraph, "state_copy_graph") })
         {
-            if (info is null && key == "state_copy_graph")
-            {
-                continue; // optional: manifests that predate it lack it
-            }
             RwkvGraphInfo graph = Present(info, key);
             PlainFile(graph.File, $"{key}.file");
             Names(graph.Inputs, $"{key}.inputs");
@@ -220,7 +215,7 @@ public sealed record RwkvManifest
             Fail("weights.bytes", $"has weights.bytes {weights.Bytes}; expected a size in bytes");
         }
         Present(weights.Sha256, "weights.sha256");
-        foreach (RwkvTensorInfo? tensor in weights.Tensors ?? [])
+        foreach (RwkvTensorInfo? tensor in Present(weights.Tensors, "weights.tensors"))
         {
             if (tensor is null || string.IsNullOrEmpty(tensor.Name) || tensor.DType is null || tensor.Shape is null)
             {
@@ -385,7 +380,7 @@ public sealed record RwkvFileInfo
     /// <summary>
     /// For the weights file: every tensor it holds, in file order, as the graphs' external initializers name them. A
     /// client can create each weight once from these entries (one mapping of the file) and hand it to every session,
-    /// without parsing a graph. Null for other files and in manifests that predate the field.
+    /// without parsing a graph. Required for the weights file.
     /// </summary>
     public IReadOnlyList<RwkvTensorInfo>? Tensors { get; init; }
 }

@@ -160,15 +160,7 @@ public sealed class RwkvModel : IDisposable
         }
         RwkvManifest manifest = RwkvManifest.Load(directory);
         bool stateOnDevice = ResolveStateLocation(options) == RwkvStateLocation.Device;
-        if (stateOnDevice && manifest.StateCopyGraph is null)
-        {
-            string manifestPath = Path.Combine(directory, RwkvContract.ManifestFile);
-            throw new ModelContractException(manifestPath, "state_copy_graph",
-                $"Manifest '{manifestPath}' names no state_copy_graph, which keeping state in device memory needs. " +
-                "Re-export the model with this version, or keep state in host memory (RwkvStateLocation.Host).");
-        }
-        foreach (string file in new[] { manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.Weights.File }
-            .Concat(manifest.StateCopyGraph is { } copyGraph ? [copyGraph.File] : []))
+        foreach (string file in new[] { manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.StateCopyGraph.File, manifest.Weights.File })
         {
             string path = Path.Combine(directory, file);
             if (!File.Exists(path))
@@ -192,10 +184,9 @@ public sealed class RwkvModel : IDisposable
             // On the CPU both sessions take the weights from one mapping, added to the session options, and pack each
             // matrix once into the shared container, which ONNX Runtime only does for such initializers. GPU providers
             // do not pack.
-            // Without the manifest's tensor list each session loads its own weights from the graphs.
-            if (options.ExecutionProvider == RwkvExecutionProvider.Cpu && manifest.Weights.Tensors is { } tensors)
+            if (options.ExecutionProvider == RwkvExecutionProvider.Cpu)
             {
-                sharedWeights = SharedWeights.Create(directory, manifest, tensors, sessionOptions);
+                sharedWeights = SharedWeights.Create(directory, manifest, manifest.Weights.Tensors!, sessionOptions); // validated
             }
             prepackedWeights = new PrePackedWeightsContainer();
             using (ComputesFromStoredWeights(manifest) ? null : sharedWeights?.ReleasePagesPeriodically(TimeSpan.FromMilliseconds(5)))
@@ -210,8 +201,9 @@ public sealed class RwkvModel : IDisposable
             {
                 sharedWeights?.ReleaseResidentPages();
             }
-            if (stateOnDevice && manifest.StateCopyGraph is { } stateCopyGraph)
+            if (stateOnDevice)
             {
+                RwkvGraphInfo stateCopyGraph = manifest.StateCopyGraph;
                 copySession = CreateSession(directory, stateCopyGraph.File, sessionOptions, prepackedWeights);
                 ValidateEmbeddedManifest(directory, manifest, stateCopyGraph, copySession);
                 GraphIoValidator.ValidateStateCopy(directory, manifest, stateCopyGraph, copySession);

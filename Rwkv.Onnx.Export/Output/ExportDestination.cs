@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Rwkv.Onnx.Exceptions;
 
@@ -257,6 +258,37 @@ internal sealed partial class ExportDestination
         return cleaned;
     }
 
+    // The files named by the manifest of an export in an older format (format_version 1 up to this one), which this
+    // version no longer reads as a whole; null when the manifest is not one.
+    private static IEnumerable<string>? OlderExportFiles(string directory)
+    {
+        try
+        {
+            using JsonDocument manifest = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(directory, RwkvContract.ManifestFile)));
+            JsonElement root = manifest.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format_version", out JsonElement version)
+                || !version.TryGetInt32(out int number) || number is < 1 or >= RwkvContract.FormatVersion)
+            {
+                return null;
+            }
+            List<string> files = [];
+            foreach (string key in new[] { "step_graph", "prefill_graph", "state_copy_graph", "weights", "tokenizer" })
+            {
+                if (root.TryGetProperty(key, out JsonElement entry) && entry.ValueKind == JsonValueKind.Object
+                    && entry.TryGetProperty("file", out JsonElement file) && file.ValueKind == JsonValueKind.String
+                    && file.GetString() is { Length: > 0 } name && Path.GetFileName(name) == name)
+                {
+                    files.Add(name);
+                }
+            }
+            return files;
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// Whether <paramref name="directory"/> is recognisably an export: a real directory (not a link) holding a valid
     /// <see cref="RwkvContract.ManifestFile"/> and nothing but regular files the manifest names.
@@ -282,15 +314,16 @@ internal sealed partial class ExportDestination
         try
         {
             RwkvManifest manifest = RwkvManifest.Load(directory);
-            exportFiles.UnionWith([manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.Weights.File]);
+            exportFiles.UnionWith([manifest.StepGraph.File, manifest.PrefillGraph.File, manifest.StateCopyGraph.File, manifest.Weights.File]);
             if (manifest.Tokenizer.File is { } tokenizer)
             {
                 exportFiles.Add(tokenizer);
             }
-            if (manifest.StateCopyGraph?.File is { } stateCopy)
-            {
-                exportFiles.Add(stateCopy);
-            }
+        }
+        catch (ModelContractException e) when (e.Key == "format_version" && OlderExportFiles(directory) is { } older)
+        {
+            // The runtime asks for a re-export of an older format's directory; replacing it must not need a manual delete.
+            exportFiles.UnionWith(older);
         }
         catch (ModelContractException)
         {

@@ -89,6 +89,36 @@ public sealed class ExportAtomicityTests
     }
 
     [Test]
+    public void Export_OverwriteOfAFormatVersion1Export_ReplacesIt()
+    {
+        // What the runtime's "re-export" error leads to: a directory written by an older rwkv-onnx, whose manifest this
+        // version refuses to load, is still recognised as an earlier export and replaced.
+        RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions());
+        string manifestPath = Path.Combine(_output, RwkvContract.ManifestFile);
+        File.WriteAllText(manifestPath, File.ReadAllText(manifestPath).Replace($"\"format_version\": {RwkvContract.FormatVersion}", "\"format_version\": 1", StringComparison.Ordinal));
+        File.Delete(Path.Combine(_output, RwkvContract.StateCopyGraphFile)); // version 1 had none
+        Assert.That(() => RwkvModel.Load(_output), Throws.TypeOf<ModelContractException>().With.Message.Contain("Re-export"));
+
+        RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions { Overwrite = true });
+
+        using RwkvModel model = RwkvModel.Load(_output);
+        Assert.That(model.Manifest.FormatVersion, Is.EqualTo(RwkvContract.FormatVersion));
+    }
+
+    [Test]
+    public void Export_OverwriteOfAFormatVersion1ExportWithAForeignFile_IsRefused()
+    {
+        RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions());
+        string manifestPath = Path.Combine(_output, RwkvContract.ManifestFile);
+        File.WriteAllText(manifestPath, File.ReadAllText(manifestPath).Replace($"\"format_version\": {RwkvContract.FormatVersion}", "\"format_version\": 1", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(_output, "notes.txt"), "mine");
+
+        Assert.That(() => RwkvExporter.Export(RuntimeReliabilityModels.Checkpoint, _output, new ExportOptions { Overwrite = true }),
+            Throws.TypeOf<ExportOutputException>().With.Message.Contain("notes.txt"));
+        Assert.That(File.ReadAllText(Path.Combine(_output, "notes.txt")), Is.EqualTo("mine"));
+    }
+
+    [Test]
     public void Export_ExistingOutputWithoutOverwrite_ThrowsNamingThePath_AndKeepsIt()
     {
         Directory.CreateDirectory(_output);

@@ -170,6 +170,7 @@ public sealed class FuzzRuntimeTests
     [TestCase("\"layout\": [", "\"layout\": null, \"x\": [", "state.layout", TestName = "Manifest_NullStateLayout_NamesTheField")]
     [TestCase("\"tensor\": \"blocks.{layer}.att.time_state\"", "\"tensor\": \"blocks.0.att.time_state\"", "state.time_state.tensor", TestName = "Manifest_TimeStateWithoutLayerPlaceholder_NamesTheField")]
     [TestCase("\"activations\": {", "\"activations\": null, \"x\": {", "activations", TestName = "Manifest_NullActivations_NamesTheField")]
+    [TestCase("\"tensors\": [", "\"tensors\": null, \"x\": [", "weights.tensors", TestName = "Manifest_NullWeightsTensors_NamesTheField")]
     [TestCase("\"step_floats_per_sequence\": ", "\"step_floats_per_sequence\": -", "activations.step_floats_per_sequence", TestName = "Manifest_NegativeStepActivations_NamesTheField")]
     public void Manifest_Corrupt_ModelContractExceptionNamingTheKey(string find, string replace, string key)
     {
