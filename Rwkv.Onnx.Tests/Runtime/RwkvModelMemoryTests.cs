@@ -54,9 +54,11 @@ public sealed class RwkvModelMemoryTests
         long before = StatusBytes("VmRSS:");
         Run();
         long growth = StatusBytes("VmHWM:") - before;
+        long bound = (long)(1.15 * weights) + Allowance;
+        // The margin in the log: a layout that keeps a second copy adds about the weights file (measured 226-231 MiB).
+        TestContext.Progress.WriteLine($"peak resident growth {growth >> 20} MiB, bound {bound >> 20} MiB, weights {weights >> 20} MiB");
 
-        Assert.That(growth, Is.LessThan((long)(1.15 * weights) + Allowance),
-            $"peak resident growth {growth >> 20} MiB for a weights file of {weights >> 20} MiB");
+        Assert.That(growth, Is.LessThan(bound), $"peak resident growth {growth >> 20} MiB for a weights file of {weights >> 20} MiB");
     }
 
     private void Run()
