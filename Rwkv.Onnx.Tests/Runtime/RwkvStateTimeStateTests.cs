@@ -66,6 +66,23 @@ public class RwkvStateTimeStateTests
         return tensors;
     }
 
+    // The model's logits from the tuned state equal the reference's after the same tokens, and differ from the zero state's.
+    private static void AssertMatchesReference(RwkvModel model, float[] logits, Func<int, float[]> referenceForward)
+    {
+        float[] expected = [];
+        foreach (int token in new[] { 34, 105, 110 })
+        {
+            expected = referenceForward(token);
+        }
+
+        using RwkvState zero = model.CreateState();
+        Assert.Multiple(() =>
+        {
+            Assert.That(logits, Is.EqualTo(expected).Within(1e-3f));
+            Assert.That(logits, Is.Not.EqualTo(RunnerLogits(model, zero, [34, 105, 110])).Within(1e-3f), "the tuned state matters");
+        });
+    }
+
     private static float[] RunnerLogits(RwkvModel model, RwkvState state, int[] tokens)
     {
         using RwkvRunner runner = model.CreateRunner();
@@ -88,18 +105,7 @@ public class RwkvStateTimeStateTests
         {
             tensors[$"blocks.{layer}.att.time_state"].Data.CopyTo(reference.State[layer].Wkv, 0);   // both [head, value, key]
         }
-        float[] expected = [];
-        foreach (int token in new[] { 34, 105, 110 })
-        {
-            expected = reference.Forward(token);
-        }
-
-        using RwkvState zero = model.CreateState();
-        Assert.Multiple(() =>
-        {
-            Assert.That(logits, Is.EqualTo(expected).Within(1e-3f));
-            Assert.That(logits, Is.Not.EqualTo(RunnerLogits(model, zero, [34, 105, 110])).Within(1e-3f), "the tuned state matters");
-        });
+        AssertMatchesReference(model, logits, reference.Forward);
     }
 
     [Test]
@@ -112,35 +118,14 @@ public class RwkvStateTimeStateTests
 
         using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(SharedFixtures.RwkvCppModel("5v2-730K", "FP32"));
         ReferenceRwkv5 reference = ReferenceRwkv5.Load(checkpoint, groupNormEpsilon: 1e-5f);
-        int n = model.Manifest.Architecture.HeadSize, heads = model.Manifest.Architecture.Heads;
         for (int layer = 0; layer < reference.State.Count; layer++)
         {
-            // RWKV-Runner: state = time_state.transpose(1, 2), into ChatRWKV's [head, key, value], which the reference keeps.
-            float[] t = tensors[$"blocks.{layer}.att.time_state"].Data;   // [head, value, key]
-            float[] wkv = reference.State[layer].Wkv;                      // [head, key, value]
-            for (int h = 0; h < heads; h++)
-            {
-                for (int value = 0; value < n; value++)
-                {
-                    for (int key = 0; key < n; key++)
-                    {
-                        wkv[(((h * n) + key) * n) + value] = t[(((h * n) + value) * n) + key];
-                    }
-                }
-            }
+            // RWKV-Runner: state = time_state.transpose(1, 2), from [head, value, key] into ChatRWKV's [head, key, value],
+            // which the reference keeps.
+            ReferenceMath.TransposePerHead(tensors[$"blocks.{layer}.att.time_state"].Data, model.Manifest.Architecture.HeadSize)
+                .CopyTo(reference.State[layer].Wkv, 0);
         }
-        float[] expected = [];
-        foreach (int token in new[] { 34, 105, 110 })
-        {
-            expected = reference.Forward(token);
-        }
-
-        using RwkvState zero = model.CreateState();
-        Assert.Multiple(() =>
-        {
-            Assert.That(logits, Is.EqualTo(expected).Within(1e-3f));
-            Assert.That(logits, Is.Not.EqualTo(RunnerLogits(model, zero, [34, 105, 110])).Within(1e-3f), "the tuned state matters");
-        });
+        AssertMatchesReference(model, logits, reference.Forward);
     }
 
     [Test]
@@ -159,18 +144,7 @@ public class RwkvStateTimeStateTests
             // RWKV-6's state the other way round, [head, value, key], so it takes time_state as is.
             tensors[$"blocks.{layer}.att.time_state"].Data.CopyTo(reference.State[layer].Wkv, 0);
         }
-        float[] expected = [];
-        foreach (int token in new[] { 34, 105, 110 })
-        {
-            expected = reference.Forward(token);
-        }
-
-        using RwkvState zero = model.CreateState();
-        Assert.Multiple(() =>
-        {
-            Assert.That(logits, Is.EqualTo(expected).Within(1e-3f));
-            Assert.That(logits, Is.Not.EqualTo(RunnerLogits(model, zero, [34, 105, 110])).Within(1e-3f), "the tuned state matters");
-        });
+        AssertMatchesReference(model, logits, reference.Forward);
     }
 
     [TestCase("5")]
