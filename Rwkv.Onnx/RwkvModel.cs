@@ -144,8 +144,8 @@ public sealed class RwkvModel : IDisposable
     /// weights file or has a size its shape and dtype do not give; a graph lacks an input or output the manifest names, or has another element type or shape
     /// than the manifest and the contract give it (tokens int64, logits float32, state of the manifest's dtype and
     /// shape, which must be float32); or a graph was exported with another manifest. With state kept in device memory
-    /// (<see cref="RwkvModelOptions.StateLocation"/>), also: the manifest names no state-copy graph (an export that
-    /// predates it), or that graph's inputs and outputs are not the state tensors in manifest order.
+    /// (<see cref="RwkvModelOptions.StateLocation"/>), also: the state-copy graph's inputs and outputs are not the state
+    /// tensors in manifest order.
     /// </exception>
     /// <exception cref="ExecutionProviderUnavailableException">
     /// The requested provider is not in the native ONNX Runtime this process loaded, or failed to start.
@@ -189,7 +189,8 @@ public sealed class RwkvModel : IDisposable
                 sharedWeights = SharedWeights.Create(directory, manifest, manifest.Weights.Tensors!, sessionOptions); // validated
             }
             prepackedWeights = new PrePackedWeightsContainer();
-            using (ComputesFromStoredWeights(manifest) ? null : sharedWeights?.ReleasePagesPeriodically(TimeSpan.FromMilliseconds(5)))
+            bool releasePages = !ComputesFromStoredWeights(manifest);
+            using (releasePages ? sharedWeights?.ReleasePagesPeriodically(TimeSpan.FromMilliseconds(5)) : null)
             {
                 (stepSession, prefillSession) = CreateSessions(directory, manifest, sessionOptions, prepackedWeights);
             }
@@ -197,16 +198,15 @@ public sealed class RwkvModel : IDisposable
             ValidateEmbeddedManifest(directory, manifest, manifest.PrefillGraph, prefillSession);
             GraphIoValidator.Validate(directory, manifest, manifest.StepGraph, stepSession, prefill: false);
             GraphIoValidator.Validate(directory, manifest, manifest.PrefillGraph, prefillSession, prefill: true);
-            if (!ComputesFromStoredWeights(manifest))
+            if (releasePages)
             {
                 sharedWeights?.ReleaseResidentPages();
             }
             if (stateOnDevice)
             {
-                RwkvGraphInfo stateCopyGraph = manifest.StateCopyGraph;
-                copySession = CreateSession(directory, stateCopyGraph.File, sessionOptions, prepackedWeights);
-                ValidateEmbeddedManifest(directory, manifest, stateCopyGraph, copySession);
-                GraphIoValidator.ValidateStateCopy(directory, manifest, stateCopyGraph, copySession);
+                copySession = CreateSession(directory, manifest.StateCopyGraph.File, sessionOptions, prepackedWeights);
+                ValidateEmbeddedManifest(directory, manifest, manifest.StateCopyGraph, copySession);
+                GraphIoValidator.ValidateStateCopy(directory, manifest, manifest.StateCopyGraph, copySession);
                 InferenceSession copier = copySession;
                 copySession = null; // DeviceState.Create owns it from here, even when it throws
                 deviceState = DeviceState.Create(options, manifest.State, copier, stepSession);
