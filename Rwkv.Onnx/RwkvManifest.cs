@@ -69,7 +69,7 @@ public sealed record RwkvManifest
 
     /// <summary>
     /// ONNX Runtime session config entries (<c>AddSessionConfigEntry</c> keys and values) every session of these graphs
-    /// must be created with. Empty when the graphs need no settings, as in every export of this version (README,
+    /// must be created with. Empty when the graphs need no settings, as in every export of this version (CONTRACT.md,
     /// "session_config").
     /// </summary>
     public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
