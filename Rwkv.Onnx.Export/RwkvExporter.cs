@@ -4,6 +4,8 @@ using Rwkv.Onnx.Export.Architectures;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Graph;
 using Rwkv.Onnx.Export.Output;
+using Rwkv.Onnx.Generation;
+using Rwkv.Onnx.Sampling;
 using Rwkv.Onnx.Tokenization;
 
 namespace Rwkv.Onnx.Export;
@@ -71,7 +73,7 @@ public static class RwkvExporter
         destination.CheckNotInput([checkpoint.Path, .. checkpoint.Files, .. options.TokenizerPath is { } t ? [t] : Array.Empty<string>()]);
         destination.CheckExisting(options.Overwrite);
         RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options);
-        (RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer) = CheckTokenizer(options, architecture.Info.Vocab);
+        (RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer, int? endOfText) = CheckTokenizer(options, architecture.Info.Vocab);
 
         destination.CleanUpLeftovers();
         string temporary = destination.CreateTemporary();
@@ -81,7 +83,7 @@ public static class RwkvExporter
             {
                 CopyTokenizer(openTokenizer, Path.Combine(temporary, tokenizer.File!)); // CheckTokenizer sets File with openTokenizer
             }
-            RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, tokenizer, progress, cancellationToken);
+            RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, tokenizer, Generation(tokenizer, endOfText), progress, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
             destination.Commit(temporary, options.Overwrite);
             return manifest;
@@ -109,7 +111,7 @@ public static class RwkvExporter
     }
 
     private static RwkvManifest WriteModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
-        ExportOptions options, RwkvTokenizerInfo tokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        ExportOptions options, RwkvTokenizerInfo tokenizer, RwkvGenerationInfo generation, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
         int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
@@ -123,6 +125,22 @@ public static class RwkvExporter
         (List<string> stepIn, List<string> stepOut) = architecture.GraphIo(GraphKind.Step);
         (List<string> prefillIn, List<string> prefillOut) = architecture.GraphIo(GraphKind.Prefill);
         List<RwkvStateTensorInfo> state = StateTensors(architecture);
+        // The graphs are built before the manifest, which records what they need from ONNX Runtime, and written after
+        // it, since each carries the manifest in its metadata.
+        var graphs = new List<(string Kind, string File, OnnxGraph Graph, string? Stage)>();
+        foreach ((GraphKind kind, string file) in new[] { (GraphKind.Step, RwkvContract.StepGraphFile), (GraphKind.Prefill, RwkvContract.PrefillGraphFile) })
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
+            progress?.Report(new ExportProgress(stage, 0, 1));
+            graphs.Add((kind == GraphKind.Step ? "step" : "prefill", file, architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery, chunkLength), stage));
+        }
+        graphs.Add(("state_copy", RwkvContract.StateCopyGraphFile, StateCopyGraph.Build(state, options.Opset), null));
+        RwkvGraphInfo Describe(string file, List<string> inputs, List<string> outputs)
+        {
+            (List<RwkvOpsetImportInfo> imports, List<RwkvCustomOpInfo> customOps) = OnnxRuntimeRequirements.Describe(graphs.Single(g => g.File == file).Graph);
+            return new RwkvGraphInfo { File = file, Inputs = inputs, Outputs = outputs, OpsetImports = imports, CustomOps = customOps };
+        }
         var manifest = new RwkvManifest
         {
             FormatVersion = RwkvContract.FormatVersion,
@@ -135,9 +153,9 @@ public static class RwkvExporter
             SessionConfig = SessionConfig(),
             Opset = options.Opset,
             IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
-            StepGraph = new RwkvGraphInfo { File = RwkvContract.StepGraphFile, Inputs = stepIn, Outputs = stepOut },
-            PrefillGraph = new RwkvGraphInfo { File = RwkvContract.PrefillGraphFile, Inputs = prefillIn, Outputs = prefillOut },
-            StateCopyGraph = new RwkvGraphInfo { File = RwkvContract.StateCopyGraphFile, Inputs = [.. state.Select(t => t.Input)], Outputs = [.. state.Select(t => t.Output)] },
+            StepGraph = Describe(RwkvContract.StepGraphFile, stepIn, stepOut),
+            PrefillGraph = Describe(RwkvContract.PrefillGraphFile, prefillIn, prefillOut),
+            StateCopyGraph = Describe(RwkvContract.StateCopyGraphFile, [.. state.Select(t => t.Input)], [.. state.Select(t => t.Output)]),
             PrefillRecurrence = chunkLength > 0 ? $"chunked-{chunkLength}" : "scan",
             Weights = new RwkvFileInfo
             {
@@ -153,35 +171,33 @@ public static class RwkvExporter
             Activations = ActivationSizes.For(architecture, chunkLength),
             Tokenizer = tokenizer,
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
+            MinOnnxRuntimeVersion = OnnxRuntimeRequirements.MinimumRelease(graphs.Select(g => g.Graph)),
+            Generation = generation,
         };
         string json = manifest.ToJson();
 
-        foreach ((GraphKind kind, string file) in new[] { (GraphKind.Step, RwkvContract.StepGraphFile), (GraphKind.Prefill, RwkvContract.PrefillGraphFile) })
+        foreach ((string kind, string file, OnnxGraph graph, string? stage) in graphs)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
-            progress?.Report(new ExportProgress(stage, 0, 1));
-            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery, chunkLength);
             OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
             {
                 [RwkvContract.ManifestMetadataKey] = json,
-                [RwkvContract.GraphKindMetadataKey] = kind == GraphKind.Step ? "step" : "prefill",
+                [RwkvContract.GraphKindMetadataKey] = kind,
             });
-            progress?.Report(new ExportProgress(stage, 1, 1));
+            if (stage is not null)
+            {
+                progress?.Report(new ExportProgress(stage, 1, 1));
+            }
         }
-        OnnxModelWriter.Write(StateCopyGraph.Build(state, options.Opset), Path.Combine(directory, RwkvContract.StateCopyGraphFile), new Dictionary<string, string>
-        {
-            [RwkvContract.ManifestMetadataKey] = json,
-            [RwkvContract.GraphKindMetadataKey] = "state_copy",
-        });
         File.WriteAllText(Path.Combine(directory, RwkvContract.ManifestFile), json);
         return manifest;
     }
 
-    // The manifest's tokenizer entry, and how to open the file to copy into the model (null when none is needed): an
-    // explicit file or built-in kind is read now and checked against the vocabulary, so a wrong one fails before the
-    // export. Without either, the vocabulary picks a built-in tokenizer, or none ("unknown", which the CLI warns about).
-    private static (RwkvTokenizerInfo Info, Func<Stream>? Open) CheckTokenizer(ExportOptions options, int vocab)
+    // The manifest's tokenizer entry, how to open the file to copy into the model (null when none is needed) and the
+    // tokenizer's end-of-text id: an explicit file or built-in kind is read now and checked against the vocabulary, so a
+    // wrong one fails before the export. Without either, the vocabulary picks a built-in tokenizer, or none ("unknown",
+    // which the CLI warns about).
+    private static (RwkvTokenizerInfo Info, Func<Stream>? Open, int? EndOfTextId) CheckTokenizer(ExportOptions options, int vocab)
     {
         if (options.TokenizerPath is { } path)
         {
@@ -189,7 +205,8 @@ public static class RwkvExporter
             {
                 throw new ArgumentException($"Both a tokenizer file ('{path}') and the built-in tokenizer '{builtIn}' are given; choose one.", nameof(options));
             }
-            if (RwkvTokenizers.Mismatch(RwkvTokenizers.LoadFile(path), vocab) is { } mismatch)
+            ByteLevelTokenizer loaded = RwkvTokenizers.LoadFile(path);
+            if (RwkvTokenizers.Mismatch(loaded, vocab) is { } mismatch)
             {
                 throw new ArgumentException($"Tokenizer '{path}' {mismatch}.", nameof(options));
             }
@@ -198,7 +215,7 @@ public static class RwkvExporter
             {
                 throw new ArgumentException($"Tokenizer '{path}' has the name of a model file ('{file}'); rename it.", nameof(options));
             }
-            return (new RwkvTokenizerInfo { Kind = RwkvTokenizers.DetectKind(path), File = file }, () => File.OpenRead(path));
+            return (new RwkvTokenizerInfo { Kind = RwkvTokenizers.DetectKind(path), File = file }, () => File.OpenRead(path), loaded.EndOfTextId);
         }
         if (options.BuiltInTokenizer is { } chosen && RwkvTokenizers.Mismatch(RwkvTokenizers.CreateBuiltIn(chosen), vocab) is { } wrong)
         {
@@ -206,12 +223,23 @@ public static class RwkvExporter
         }
         if ((options.BuiltInTokenizer ?? RwkvTokenizers.DefaultKind(vocab)) is not { } kind)
         {
-            return (new RwkvTokenizerInfo { Kind = RwkvTokenizers.UnknownKind }, null);
+            return (new RwkvTokenizerInfo { Kind = RwkvTokenizers.UnknownKind }, null, null);
         }
+        int? endOfText = RwkvTokenizers.CreateBuiltIn(kind).EndOfTextId;
         return RwkvTokenizers.BuiltInFile(kind) is { } builtInFile
-            ? (new RwkvTokenizerInfo { Kind = kind, File = builtInFile }, () => RwkvTokenizers.OpenBuiltInFile(kind))
-            : (new RwkvTokenizerInfo { Kind = kind }, null);
+            ? (new RwkvTokenizerInfo { Kind = kind, File = builtInFile }, () => RwkvTokenizers.OpenBuiltInFile(kind), endOfText)
+            : (new RwkvTokenizerInfo { Kind = kind }, null, endOfText);
     }
+
+    // What a client needs to generate: the end-of-text id as the one stop token (where our generator stops), the chat
+    // template our chat picks for the tokenizer, and the CLI's sampling defaults, all from the one place that defines them.
+    private static RwkvGenerationInfo Generation(RwkvTokenizerInfo tokenizer, int? endOfText) => new()
+    {
+        EndOfTextId = endOfText,
+        StopTokenIds = endOfText is int id ? [id] : [],
+        ChatTemplate = ChatTemplate.ForTokenizerKind(tokenizer.Kind).ToInfo(),
+        Sampling = new RwkvSamplingPresets { Completion = RwkvSamplingInfo.From(SamplingSettings.Completion), Chat = RwkvSamplingInfo.From(SamplingSettings.Chat) },
+    };
 
     private static void CopyTokenizer(Func<Stream> open, string target)
     {

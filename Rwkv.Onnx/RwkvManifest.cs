@@ -69,7 +69,7 @@ public sealed record RwkvManifest
 
     /// <summary>
     /// ONNX Runtime session config entries (<c>AddSessionConfigEntry</c> keys and values) every session of these graphs
-    /// must be created with. Empty when the graphs need no settings, as in every export of this version (README,
+    /// must be created with. Empty when the graphs need no settings, as in every export of this version (CONTRACT.md,
     /// "session_config").
     /// </summary>
     public IReadOnlyDictionary<string, string> SessionConfig { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -88,6 +88,20 @@ public sealed record RwkvManifest
 
     /// <summary>The checkpoint the model was exported from.</summary>
     public required RwkvSourceInfo Source { get; init; }
+
+    /// <summary>
+    /// The oldest ONNX Runtime release that runs every graph of the directory: the newest of what the default-domain
+    /// opset and each graph's <see cref="RwkvGraphInfo.CustomOps"/> need, e.g. <c>1.12.0</c> for a float export at
+    /// opset 17, <c>1.18.0</c> for int4, <c>1.22.0</c> for int8 (<c>MatMulNBits</c> with 8 bits). Null in manifests written before it was recorded.
+    /// </summary>
+    [JsonPropertyName("min_onnxruntime_version")]
+    public string? MinOnnxRuntimeVersion { get; init; }
+
+    /// <summary>
+    /// How to generate with the model: end-of-text and stop token ids, the chat template and recommended sampling. Null in
+    /// manifests written before it was recorded.
+    /// </summary>
+    public RwkvGenerationInfo? Generation { get; init; }
 
     /// <summary>Serializes to indented snake_case JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, s_options);
@@ -263,6 +277,36 @@ public sealed record RwkvManifest
         Present(source.File, "source.file");
         Present(source.Format, "source.format");
         Present(source.Sha256, "source.sha256");
+        if (m.Generation is { } generation)
+        {
+            ValidateGeneration(generation, a.Vocab, path);
+        }
+    }
+
+    // The generation block is optional (older format-2 manifests lack it), but when present the chat reads its template:
+    // a missing text or an empty stop string would fail later, far from the manifest.
+    private static void ValidateGeneration(RwkvGenerationInfo generation, int vocab, string path)
+    {
+        void Fail(string key, string what) => throw new ModelContractException(path, key, $"Manifest '{path}' {what}.");
+        T Present<T>(T? value, string key) where T : class => value ?? throw new ModelContractException(path, key, $"Manifest '{path}' has no '{key}'.");
+
+        if (Present(generation.StopTokenIds, "generation.stop_token_ids").Any(id => id < 0 || id >= vocab)
+            || generation.EndOfTextId is < 0 || generation.EndOfTextId >= vocab)
+        {
+            Fail("generation.stop_token_ids", $"has a stop or end-of-text token id outside the vocabulary of {vocab}");
+        }
+        RwkvChatTemplateInfo template = Present(generation.ChatTemplate, "generation.chat_template");
+        Present(template.Name, "generation.chat_template.name");
+        Present(template.UserPrefix, "generation.chat_template.user_prefix");
+        Present(template.AssistantPrefix, "generation.chat_template.assistant_prefix");
+        Present(template.TurnSeparator, "generation.chat_template.turn_separator");
+        if (Present(template.StopStrings, "generation.chat_template.stop_strings").Any(string.IsNullOrEmpty))
+        {
+            Fail("generation.chat_template.stop_strings", "has an empty or null stop string in 'generation.chat_template.stop_strings'");
+        }
+        RwkvSamplingPresets sampling = Present(generation.Sampling, "generation.sampling");
+        Present(sampling.Completion, "generation.sampling.completion");
+        Present(sampling.Chat, "generation.sampling.chat");
     }
 
     // A state tensor's axis names, and the tuned tensor that fills it: the runtime maps a state-tuning file by these names
@@ -305,6 +349,9 @@ public sealed record RwkvManifest
         }
         return FromJson(File.ReadAllText(path), path);
     }
+
+    /// <summary>The serializer settings of <see cref="ToJson"/> and <see cref="FromJson"/>: which keys are read, by what names.</summary>
+    internal static JsonSerializerOptions SerializerOptions => s_options;
 
     private static readonly JsonSerializerOptions s_options = new()
     {
@@ -363,6 +410,49 @@ public sealed record RwkvGraphInfo
 
     /// <summary>Graph output names, in graph order.</summary>
     public required IReadOnlyList<string> Outputs { get; init; }
+
+    /// <summary>
+    /// The operator sets the graph imports, as in its ONNX <c>opset_import</c> (the default domain named <c>ai.onnx</c>);
+    /// null in manifests written before they were recorded.
+    /// </summary>
+    public IReadOnlyList<RwkvOpsetImportInfo>? OpsetImports { get; init; }
+
+    /// <summary>
+    /// The operators of other domains than the default the graph uses (e.g. <c>com.microsoft</c>'s <c>MatMulNBits</c> in
+    /// int8/int4 exports), each with the oldest ONNX Runtime release that runs it as used; empty for plain ONNX, null in
+    /// manifests written before they were recorded.
+    /// </summary>
+    public IReadOnlyList<RwkvCustomOpInfo>? CustomOps { get; init; }
+}
+
+/// <summary>One operator set a graph imports.</summary>
+public sealed record RwkvOpsetImportInfo
+{
+    /// <summary>The default ONNX domain's name in <see cref="Domain"/> (the graphs store it as the empty string).</summary>
+    public const string DefaultDomain = "ai.onnx";
+
+    /// <summary>Operator domain: <c>ai.onnx</c> for the default one, or e.g. <c>com.microsoft</c>.</summary>
+    public required string Domain { get; init; }
+
+    /// <summary>Opset version of the domain.</summary>
+    public required int Version { get; init; }
+}
+
+/// <summary>An operator outside the default ONNX domain that a graph uses.</summary>
+public sealed record RwkvCustomOpInfo
+{
+    /// <summary>Operator domain, e.g. <c>com.microsoft</c>.</summary>
+    public required string Domain { get; init; }
+
+    /// <summary>Operator type, e.g. <c>MatMulNBits</c>.</summary>
+    public required string OpType { get; init; }
+
+    /// <summary>
+    /// The oldest ONNX Runtime release whose CPU provider runs the operator with the attributes the graph gives it
+    /// (e.g. <c>1.18.0</c> for <c>MatMulNBits</c> with 4 bits, <c>1.22.0</c> with 8).
+    /// </summary>
+    [JsonPropertyName("min_onnxruntime_version")]
+    public required string MinOnnxRuntimeVersion { get; init; }
 }
 
 /// <summary>A file with its size and SHA-256.</summary>

@@ -388,7 +388,7 @@ public sealed class RwkvModel : IDisposable
         {
             sessionOptions.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
             sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
-            // The manifest's entries are what any client of the directory applies (README, "Using the directory").
+            // The manifest's entries are what any client of the directory applies (CONTRACT.md, "Driving prefill then step").
             foreach ((string key, string value) in manifest.SessionConfig)
             {
                 sessionOptions.AddSessionConfigEntry(key, value);

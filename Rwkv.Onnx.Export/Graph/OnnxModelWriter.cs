@@ -46,11 +46,8 @@ internal static class OnnxModelWriter
         ["ReduceMax"] = 13,
     };
 
-    /// <summary>Ops of other domains we emit, keyed <c>{domain}.{op}</c>, with the domain version each needs.</summary>
-    private static readonly Dictionary<string, (string Domain, int Version)> s_domainOps = new(StringComparer.Ordinal)
-    {
-        [$"{Ops.MicrosoftDomain}.MatMulNBits"] = (Ops.MicrosoftDomain, 1),
-    };
+    /// <summary>Ops of other domains we emit, keyed <c>{domain}.{op}</c>; <see cref="OnnxRuntimeRequirements"/> knows their domain versions.</summary>
+    private static readonly HashSet<string> s_domainOps = new(StringComparer.Ordinal) { $"{Ops.MicrosoftDomain}.MatMulNBits" };
 
     /// <summary>The newest IR version that runtimes of an opset's era accept (onnx 1.12/1.13: IR 8).</summary>
     public static int IrVersionFor(int opset) => opset switch
@@ -70,10 +67,8 @@ internal static class OnnxModelWriter
             ProducerVersion = typeof(OnnxModelWriter).Assembly.GetName().Version?.ToString() ?? "0",
             Graph = graph.Proto,
         };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = graph.Opset });
-        // Other domains are imported only when used, so float exports stay plain ONNX.
-        foreach (var (domain, version) in graph.OpTypes.Keys.Where(s_domainOps.ContainsKey).Select(op => s_domainOps[op])
-            .GroupBy(d => d.Domain, StringComparer.Ordinal).Select(g => (g.Key, g.Max(d => d.Version))))
+        // Other domains are imported only when used, so float exports stay plain ONNX; the manifest lists the same imports.
+        foreach (var (domain, version) in OnnxRuntimeRequirements.OpsetImports(graph))
         {
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
         }
@@ -89,7 +84,7 @@ internal static class OnnxModelWriter
     {
         foreach ((string op, string node) in graph.OpTypes)
         {
-            if (s_domainOps.ContainsKey(op))
+            if (s_domainOps.Contains(op))
             {
                 continue;
             }

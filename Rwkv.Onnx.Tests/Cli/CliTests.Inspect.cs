@@ -1,3 +1,4 @@
+using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Cli;
@@ -26,6 +27,44 @@ public sealed partial class CliTests
 
         Assert.That(run.ExitCode, Is.Zero, run.Stderr);
         Assert.That(run.Stdout, Does.Contain("model directory").And.Contain("dtype fp32").And.Contain(TinyStateBytes).And.Contain("opset 17, IR 8"));
+    }
+
+    [Test]
+    public void Inspect_QuantizedModelDirectory_PrintsTokenizerStopIdsAndOnnxRuntimeNeeds()
+    {
+        string output = Path.Combine(_work, "int8");
+        RwkvExporter.Export(SharedFixtures.RwkvCppModel(Model, "FP32"), output, new ExportOptions { WeightDType = WeightDType.Int8 });
+
+        CliRun run = Run("inspect", output);
+
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(run.Stdout, Does.Contain("tokenizer bytes, end of text none, stop tokens none, chat template world")
+            .And.Contain("minimum ONNX Runtime 1.22.0")
+            .And.Contain("step.onnx: op domains ai.onnx 17, com.microsoft 1; custom ops com.microsoft.MatMulNBits (ONNX Runtime 1.22.0)")
+            .And.Contain("state_copy.onnx: op domains ai.onnx 17" + Environment.NewLine));
+    }
+
+    [Test]
+    public void Inspect_ManifestWithoutTheContractKeys_SaysTheyAreNotRecorded()
+    {
+        // A format-2 manifest written before generation, min_onnxruntime_version and the graphs' domains were recorded.
+        string older = Path.Combine(_work, "older");
+        Directory.CreateDirectory(older);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(_model, RwkvContract.ManifestFile)))!.AsObject();
+        manifest.Remove("generation");
+        manifest.Remove("min_onnxruntime_version");
+        foreach (string graph in new[] { "step_graph", "prefill_graph", "state_copy_graph" })
+        {
+            manifest[graph]!.AsObject().Remove("opset_imports");
+            manifest[graph]!.AsObject().Remove("custom_ops");
+        }
+        File.WriteAllText(Path.Combine(older, RwkvContract.ManifestFile), manifest.ToJsonString());
+
+        CliRun run = Run("inspect", older);
+
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(run.Stdout, Does.Contain("stop tokens and chat template not recorded").And.Contain("minimum ONNX Runtime not recorded")
+            .And.Contain("step.onnx: op domains not recorded"));
     }
 
     [TestCase("4v0-660K", "version RWKV-4", "heads 1 x 128", "10,240")]      // 4 layers × 5 slots × 128 floats × 4 bytes

@@ -34,7 +34,7 @@ public sealed class ChatSession : IDisposable
 
     /// <summary>Starts a conversation.</summary>
     /// <param name="generator">The generator (model and tokenizer); it must outlive the session.</param>
-    /// <param name="template">The turn format; null picks it from the model's tokenizer kind (<see cref="ChatTemplate.ForTokenizerKind"/>).</param>
+    /// <param name="template">The turn format; null takes the model's (<see cref="ChatTemplate.ForManifest"/>).</param>
     /// <param name="initialState">A batch-1 state to start from, e.g. one trained by state tuning; it is copied, not changed. Null for the model's initial state.</param>
     /// <exception cref="ArgumentNullException"><paramref name="generator"/> is null.</exception>
     /// <exception cref="StateMismatchException"><paramref name="initialState"/> belongs to another model instance or holds more than one sequence.</exception>
@@ -42,7 +42,7 @@ public sealed class ChatSession : IDisposable
     {
         ArgumentNullException.ThrowIfNull(generator);
         _generator = generator;
-        Template = template ?? ChatTemplate.ForTokenizerKind(generator.Model.Manifest.Tokenizer.Kind);
+        Template = template ?? ChatTemplate.ForManifest(generator.Model.Manifest);
         if (initialState is not null && initialState.BatchSize != 1)
         {
             throw new StateMismatchException("batch 1", $"batch {initialState.BatchSize}",

@@ -58,6 +58,41 @@ public sealed partial record ChatTemplate
         tokenizerKind == GptNeoXTokenizer.Kind ? Alpaca : World;
 
     /// <summary>
+    /// The template a model's manifest records (<see cref="RwkvGenerationInfo.ChatTemplate"/>); for a manifest written
+    /// before it was recorded, <see cref="ForTokenizerKind"/> of its tokenizer, which is what the exporter records.
+    /// </summary>
+    /// <param name="manifest">The model's manifest.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="manifest"/> is null.</exception>
+    public static ChatTemplate ForManifest(RwkvManifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        if (manifest.Generation?.ChatTemplate is not { } t)
+        {
+            return ForTokenizerKind(manifest.Tokenizer.Kind);
+        }
+        return new ChatTemplate
+        {
+            Name = t.Name,
+            Preamble = t.Preamble,
+            UserPrefix = t.UserPrefix,
+            AssistantPrefix = t.AssistantPrefix,
+            TurnSeparator = t.TurnSeparator,
+            StopStrings = [.. t.StopStrings],
+        };
+    }
+
+    /// <summary>The manifest form of this template.</summary>
+    public RwkvChatTemplateInfo ToInfo() => new()
+    {
+        Name = Name,
+        Preamble = Preamble,
+        UserPrefix = UserPrefix,
+        AssistantPrefix = AssistantPrefix,
+        TurnSeparator = TurnSeparator,
+        StopStrings = [.. StopStrings],
+    };
+
+    /// <summary>
     /// The text of one user turn. As ChatRWKV does, line breaks are normalised to <c>\n</c> and blank lines inside
     /// the message are removed, so the message cannot end the turn early; surrounding white space is trimmed.
     /// </summary>

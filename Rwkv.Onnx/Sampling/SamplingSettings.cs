@@ -29,6 +29,18 @@ public sealed record SamplingSettings : ISamplerFactory
     /// <summary>Always the most likely token (temperature 0, no penalties): the default of generation options.</summary>
     public static SamplingSettings Greedy { get; } = new() { Temperature = 0 };
 
+    /// <summary>
+    /// The recommended settings for continuing a text (the CLI's <c>generate</c> defaults, and the manifest's
+    /// <c>generation.sampling.completion</c>): temperature 1, top-p 0.85, no penalties.
+    /// </summary>
+    public static SamplingSettings Completion { get; } = new() { Temperature = 1, TopP = 0.85f, PenaltyDecay = 0.996f };
+
+    /// <summary>
+    /// The recommended settings for chat (ChatRWKV's chat defaults; the CLI's <c>chat</c> defaults and the manifest's
+    /// <c>generation.sampling.chat</c>): temperature 1, top-p 0.3, presence and frequency penalties 0.5 with decay 0.996.
+    /// </summary>
+    public static SamplingSettings Chat { get; } = new() { Temperature = 1, TopP = 0.3f, PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, PenaltyDecay = 0.996f };
+
     /// <summary>Divides the logits before the softmax: below 1 sharpens, above 1 flattens, 0 means greedy. Default 1.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative, infinite or NaN.</exception>
     public float Temperature

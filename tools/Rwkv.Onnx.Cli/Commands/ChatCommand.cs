@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using Rwkv.Onnx.Exceptions;
 using Rwkv.Onnx.Generation;
+using Rwkv.Onnx.Sampling;
 
 namespace Rwkv.Onnx.Cli.Commands;
 
@@ -21,7 +22,7 @@ internal static class ChatCommand
         var directory = new Argument<string>("dir") { Description = "An exported model directory." };
         var template = new Option<string?>("--template")
         {
-            Description = "Turn format: world (User:/Assistant:) or alpaca (Raven instructions); default from the model's tokenizer.",
+            Description = "Turn format: world (User:/Assistant:) or alpaca (Raven instructions); default the model's (its manifest's chat template).",
             HelpName = "world|alpaca",
         };
         template.Validators.Add(result =>
@@ -34,8 +35,7 @@ internal static class ChatCommand
         });
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply.", DefaultValueFactory = _ => 500 }
             .InRange(NumericRange.AtLeast(1));
-        // ChatRWKV's chat defaults.
-        var sampling = new SamplingCommandOptions(temperature: 1.0f, topP: 0.3f, presencePenalty: 0.5f, frequencyPenalty: 0.5f, penaltyDecay: 0.996f);
+        var sampling = new SamplingCommandOptions(SamplingSettings.Chat);
         var state = new InitialStateOption();
         var load = new ModelLoadOptions();
 
@@ -56,7 +56,7 @@ internal static class ChatCommand
             {
                 "world" => ChatTemplate.World,
                 "alpaca" => ChatTemplate.Alpaca,
-                _ => ChatTemplate.ForTokenizerKind(generator.Model.Manifest.Tokenizer.Kind),
+                _ => ChatTemplate.ForManifest(generator.Model.Manifest),
             };
             using RwkvState? initial = state.Load(parsed, generator.Model);
             using var chat = new ChatSession(generator, chosen, initial);

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using Rwkv.Onnx.Generation;
 
+using Rwkv.Onnx.Sampling;
+
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
@@ -26,7 +28,7 @@ internal static class GenerateCommand
             Description = "Stop when the text reaches this string (repeatable); the escapes of --prompt are understood.",
             AllowMultipleArgumentsPerToken = false,
         };
-        var sampling = new SamplingCommandOptions(temperature: 1.0f, topP: 0.85f, presencePenalty: 0f, frequencyPenalty: 0f, penaltyDecay: 0.996f);
+        var sampling = new SamplingCommandOptions(SamplingSettings.Completion);
         var state = new InitialStateOption();
         var load = new ModelLoadOptions();
 

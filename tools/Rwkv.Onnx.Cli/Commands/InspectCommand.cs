@@ -32,6 +32,7 @@ internal static class InspectCommand
                 Write(stdout, $"model directory {target}", manifest.Architecture, Precision(manifest), manifest.State);
                 stdout.WriteLine($"  opset {manifest.Opset}, IR {manifest.IrVersion}, tokenizer {manifest.Tokenizer.Kind}");
                 stdout.WriteLine($"  prefill recurrence {manifest.PrefillRecurrence ?? "not recorded"}");
+                WriteContract(stdout, manifest);
                 stdout.WriteLine($"  source {manifest.Source.File} ({manifest.Source.Format}, sha256 {manifest.Source.Sha256})");
                 stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(ExportCommand.DirectoryBytes(target))}:");
                 ExportCommand.WriteFiles(stdout, target, "    ");
@@ -65,6 +66,34 @@ internal static class InspectCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    // What an outside client needs besides the graphs' I/O (CONTRACT.md): the tokenizer and its stop ids, the chat
+    // template, and what the graphs need from ONNX Runtime. Manifests written before these were recorded say so.
+    private static void WriteContract(TextWriter stdout, RwkvManifest m)
+    {
+        string file = m.Tokenizer.File is { } f ? $" ({f})" : "";
+        if (m.Generation is { } g)
+        {
+            string endOfText = g.EndOfTextId is int id ? id.ToString(CultureInfo.InvariantCulture) : "none";
+            string stops = g.StopTokenIds.Count == 0 ? "none" : string.Join(", ", g.StopTokenIds.Select(t => t.ToString(CultureInfo.InvariantCulture)));
+            stdout.WriteLine($"  tokenizer {m.Tokenizer.Kind}{file}, end of text {endOfText}, stop tokens {stops}, chat template {g.ChatTemplate.Name}");
+        }
+        else
+        {
+            stdout.WriteLine($"  tokenizer {m.Tokenizer.Kind}{file}, stop tokens and chat template not recorded");
+        }
+        stdout.WriteLine($"  minimum ONNX Runtime {m.MinOnnxRuntimeVersion ?? "not recorded"}");
+        foreach (RwkvGraphInfo graph in new[] { m.StepGraph, m.PrefillGraph, m.StateCopyGraph })
+        {
+            string domains = graph.OpsetImports is { } imports
+                ? string.Join(", ", imports.Select(i => string.Create(CultureInfo.InvariantCulture, $"{i.Domain} {i.Version}")))
+                : "not recorded";
+            string custom = graph.CustomOps is { Count: > 0 } ops
+                ? "; custom ops " + string.Join(", ", ops.Select(o => $"{o.Domain}.{o.OpType} (ONNX Runtime {o.MinOnnxRuntimeVersion})"))
+                : "";
+            stdout.WriteLine($"  {graph.File}: op domains {domains}{custom}");
+        }
     }
 
     // "fp32", or e.g. "int4 (head fp16, block 32, int8 compute)".

@@ -29,9 +29,14 @@ internal sealed class SamplingCommandOptions
         Description = "Random seed, for reproducible output.",
     }.InRange(NumericRange.Any<int>());
 
-    /// <summary>Creates the options with the given defaults (ChatRWKV's chat uses top-p 0.3 and penalties 0.5, decay 0.996).</summary>
-    public SamplingCommandOptions(float temperature, float topP, float presencePenalty, float frequencyPenalty, float penaltyDecay)
+    /// <summary>
+    /// Creates the options with the temperature, top-p and penalty defaults of <paramref name="defaults"/>
+    /// (<see cref="SamplingSettings.Completion"/> or <see cref="SamplingSettings.Chat"/>, which the manifest records too).
+    /// </summary>
+    public SamplingCommandOptions(SamplingSettings defaults)
     {
+        (float temperature, float topP, float presencePenalty, float frequencyPenalty, float penaltyDecay) =
+            (defaults.Temperature, defaults.TopP, defaults.PresencePenalty, defaults.FrequencyPenalty, defaults.PenaltyDecay);
         _temperature = new Option<float>("--temperature")
         {
             Description = "Sampling temperature; 0 is greedy (always the most likely token).",
