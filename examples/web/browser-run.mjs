@@ -34,7 +34,9 @@ try {
   browser = await chromium.launch({
     executablePath: values.chromium,
     headless: true,
-    args: ['--no-sandbox', ...(values.ep === 'webgpu' ? webgpuFlags : [])],
+    // This machine's network is closed: no background connections, component updates or sync at start.
+    args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-quic', ...(values.ep === 'webgpu' ? webgpuFlags : [])],
   });
   for (let i = 0; i < positionals.length; i++) {
     const page = await browser.newPage();
