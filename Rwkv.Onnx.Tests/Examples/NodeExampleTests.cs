@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Numerics.Tensors;
+using System.Text.Json;
 using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Tests.Fixtures;
 
@@ -71,6 +73,21 @@ public sealed class NodeExampleTests
     }
 
     [Test]
+    public void Generate_GreedyIds_MatchOurRuntime()
+    {
+        string model = _scratch.CreateDirectory();
+        Directory.Delete(model);
+        RwkvExporter.Export(SharedFixtures.RwkvCppModel("6v0-1m", "FP32"), model, new ExportOptions());
+        int[] prompt = Prompt();
+
+        ChildProcess.Result run = ExampleProjects.RunNode(_example, "generate.mjs", [model, string.Join(',', prompt), "--max", "32"]);
+
+        Assert.That(run.ExitCode, Is.Zero, run.ToString());
+        Assert.That(JsonSerializer.Deserialize<int[]>(run.StandardOutput), Is.EqualTo(OurGreedy(model, prompt, 32)));
+        Assert.That(run.StandardError, Does.Match(@"^prefill: 20 tokens, [0-9.]+ tok/s; decode: 31 tokens, [0-9.]+ tok/s\n$"));
+    }
+
+    [Test]
     public void TokenOutsideTheVocabulary_IsOneErrorLine()
     {
         string model = _scratch.CreateDirectory();
@@ -97,6 +114,23 @@ public sealed class NodeExampleTests
             runner.Forward(tokens.AsSpan(t, 1), state, logits.AsSpan(t * model.VocabSize, model.VocabSize), RwkvForwardMode.Step);
         }
         return logits;
+    }
+
+    // The prompt in one prefill run, then the largest logit (first on ties) fed back one step at a time.
+    private static int[] OurGreedy(string directory, int[] prompt, int maxTokens)
+    {
+        using RwkvModel model = RwkvModel.Load(directory);
+        using RwkvRunner runner = model.CreateRunner();
+        using RwkvState state = model.CreateState();
+        var logits = new float[model.VocabSize];
+        runner.Forward(prompt, state, logits, RwkvForwardMode.Prefill);
+        var ids = new List<int> { TensorPrimitives.IndexOfMax(logits) };
+        while (ids.Count < maxTokens)
+        {
+            runner.Forward([ids[^1]], state, logits, RwkvForwardMode.Step);
+            ids.Add(TensorPrimitives.IndexOfMax(logits));
+        }
+        return [.. ids];
     }
 
     private static int[] Prompt()
