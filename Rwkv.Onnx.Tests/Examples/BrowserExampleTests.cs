@@ -35,7 +35,7 @@ public sealed class BrowserExampleTests
         ExampleProjects.Directory("web", "onnxruntime-web");
         if (!File.Exists(Chromium))
         {
-            Assert.Fail($"'{Chromium}' does not exist: install Debian's browser with `apt-get install chromium` (.ci/run does).");
+            Assert.Fail($"'{Chromium}' does not exist: install Debian's browser with `apt-get install chromium` (./run-tests.sh does).");
         }
         _scratch.Create();
         _bytesModel = Path.Combine(_scratch.Path, "bytes");

@@ -4,7 +4,7 @@ namespace Rwkv.Onnx.Tests.Examples;
 
 /// <summary>
 /// The npm projects under <c>examples/</c> and the Node that runs them. Their packages come from <c>npm ci</c> with
-/// each project's lockfile (<c>.ci/run</c> does it); a project that was not installed fails its tests, naming the
+/// each project's lockfile (<c>run-tests.sh</c> does it); a project that was not installed fails its tests, naming the
 /// command that installs it, rather than skipping them.
 /// </summary>
 internal static class ExampleProjects
@@ -19,7 +19,7 @@ internal static class ExampleProjects
         string installed = Path.Combine(directory, "node_modules", package, "package.json");
         if (!File.Exists(installed))
         {
-            Assert.Fail($"'{installed}' does not exist: install the example's packages with `npm ci` in '{directory}' (.ci/run does).");
+            Assert.Fail($"'{installed}' does not exist: install the example's packages with `npm ci` in '{directory}' (./run-tests.sh does).");
         }
         return directory;
     }
