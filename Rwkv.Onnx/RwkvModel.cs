@@ -21,6 +21,7 @@ public sealed class RwkvModel : IDisposable
 {
     private const string CudaProviderName = "CUDAExecutionProvider";
     private const string DirectMLProviderName = "DmlExecutionProvider";
+    private const string DisabledOptimizersKey = "optimization.disable_specified_optimizers";
 
     private readonly SessionOptions _sessionOptions;
     private readonly PrePackedWeightsContainer _prepackedWeights;
@@ -389,9 +390,13 @@ public sealed class RwkvModel : IDisposable
             sessionOptions.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
             sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
             // The manifest's entries are what any client of the directory applies (CONTRACT.md, "Driving prefill then step").
+            bool cpu = options.ExecutionProvider == RwkvExecutionProvider.Cpu;
             foreach ((string key, string value) in manifest.SessionConfig)
             {
-                sessionOptions.AddSessionConfigEntry(key, value);
+                if (!(cpu && key == DisabledOptimizersKey)) // joined with the CPU's own entry below
+                {
+                    sessionOptions.AddSessionConfigEntry(key, value);
+                }
             }
             switch (options.ExecutionProvider)
             {
@@ -402,7 +407,7 @@ public sealed class RwkvModel : IDisposable
                     // MatMul+Add becomes a Gemm only in the step graph (2-D inputs), and a Gemm packs its weight under
                     // another key than the prefill graph's MatMul, so the weights before an add (att.output, ffn.value,
                     // LoRA second stages) would be packed twice: 0.15 GB more for the 0.1B fp32 model, no faster.
-                    sessionOptions.AddSessionConfigEntry("optimization.disable_specified_optimizers", "MatMulAddFusion");
+                    sessionOptions.AddSessionConfigEntry(DisabledOptimizersKey, WithDisabledOptimizer(manifest, "MatMulAddFusion"));
                     break;
                 case RwkvExecutionProvider.DirectML:
                     // DirectML supports neither memory patterns nor parallel execution.
@@ -425,6 +430,11 @@ public sealed class RwkvModel : IDisposable
             throw;
         }
     }
+
+    // ONNX Runtime reads the disabled optimizers as one ';'-separated list, and a second entry under the key replaces the
+    // first, so the runtime's own name joins the manifest's list instead of overwriting it.
+    private static string WithDisabledOptimizer(RwkvManifest manifest, string optimizer) =>
+        manifest.SessionConfig.TryGetValue(DisabledOptimizersKey, out string? listed) && listed.Length > 0 ? $"{listed};{optimizer}" : optimizer;
 
     private static string PackageHint(RwkvExecutionProvider provider) => provider switch
     {
