@@ -67,13 +67,20 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// <summary>The tensors of layer <paramref name="layer"/> beyond ln1 and ln2, with canonical shapes; <paramref name="p"/> is <c>blocks.{layer}.</c>.</summary>
     protected abstract IEnumerable<(string Name, long[] Shape)> LayerTensors(int layer, string p);
 
-    /// <summary>Checks that every expected tensor is present with its shape; names every missing or misshapen one.</summary>
-    /// <exception cref="CheckpointFormatException">A tensor is missing or has the wrong shape.</exception>
+    /// <summary>
+    /// Checks that every expected tensor is present with its shape, and that the checkpoint holds nothing else: a tensor
+    /// the version does not read would be dropped from the export, which then computes another model (issue 21: a
+    /// DeepEmbed checkpoint read as plain RWKV-7 is 0.26 off its reference), so it is refused with the unread names.
+    /// The only tensors allowed to go unread are <see cref="CheckpointIgnoreList"/>'s training-only buffers.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">A tensor is missing, has the wrong shape, or would not be read.</exception>
     public void CheckTensors(RwkvCheckpoint c)
     {
         var missing = new List<string>();
+        var expected = new HashSet<string>(StringComparer.Ordinal);
         foreach ((string name, long[] shape) in ExpectedTensors())
         {
+            expected.Add(name);
             CheckpointTensor? t = c.Find(name);
             if (t is null)
             {
@@ -91,7 +98,21 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
                 $"Checkpoint '{c.Path}' is an RWKV-{Info.Version} model but lacks {missing.Count} tensor(s) it needs: " +
                 $"{string.Join(", ", missing.Take(10).Select(m => $"'{m}'"))}{(missing.Count > 10 ? ", ..." : "")}.");
         }
+        List<string> unread = [.. c.Tensors.Keys.Where(name => !expected.Contains(name) && !CheckpointIgnoreList.Ignores(name)).Order(StringComparer.Ordinal)];
+        if (unread.Count > 0)
+        {
+            throw new CheckpointFormatException(c.Path, unread[0],
+                $"Checkpoint '{c.Path}' holds {unread.Count} tensor(s) that the {Description} architecture does not use: " +
+                $"{string.Join(", ", unread.Take(5).Select(m => $"'{m}'"))}{(unread.Count > 5 ? $", ... ({unread.Count - 5} more)" : "")}" +
+                $"{UnreadHint(unread)}; exporting without them would compute another model.");
+        }
     }
+
+    /// <summary>The architecture as messages name it, e.g. <c>RWKV-7</c>.</summary>
+    protected virtual string Description => $"RWKV-{Info.Version}";
+
+    /// <summary>What the unread tensors are, when the version recognises them (e.g. a variant it cannot export), starting with "; "; else empty.</summary>
+    protected virtual string UnreadHint(IReadOnlyList<string> unread) => "";
 
     /// <summary>The tensor <paramref name="name"/>, which must have <paramref name="rank"/> dimensions.</summary>
     /// <exception cref="CheckpointFormatException">Missing, or of another rank.</exception>

@@ -91,6 +91,18 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         yield return (p + "ffn.value.weight", [c, f]);
     }
 
+    protected override string UnreadHint(IReadOnlyList<string> unread)
+    {
+        if (unread.Any(n => n.Contains(".qkv.", StringComparison.Ordinal)))
+        {
+            return "; 'blocks.{i}.qkv.*' are the DeepEmbedAttention (DEA) tensors of an RWKV-7b model, which cannot be exported: " +
+                "its attention cache grows by one row per token, and the model contract carries only fixed-size state (README, \"RWKV-7 variants\")";
+        }
+        return unread.Any(n => n.Contains(".ffn.s_emb", StringComparison.Ordinal))
+            ? "; 'blocks.{i}.ffn.s*' are the DeepEmbed tensors of an RWKV-7a model, which this export does not read"
+            : "";
+    }
+
     public override IReadOnlyList<StateSlot> StateSlots { get; } =
     [
         StateSlot.Channels("att_shift", info.Embedding),
