@@ -78,22 +78,25 @@ public sealed class UnreadTensorTests
         Assert.That(Directory.Exists(output), Is.False);
     }
 
-    [Test]
-    public void Export_TrainingOnlyBufferAlone_IsIgnored()
+    // RWKV-LM's RWKV-4 trainer saves its head_qk causal mask 'copy_mask' (without head_q/head_k it changes nothing);
+    // RWKV-7's trainer saves a value-residual LoRA in layer 0, which inference never reads.
+    [TestCase("4v0-660K", "copy_mask", new long[] { 2, 2 })]
+    [TestCase("7v0-834K", "blocks.0.att.v0", new long[] { 1, 1, 64 })]
+    [TestCase("7v0-834K", "blocks.0.att.v1", new long[] { 64, 32 })]
+    public void Export_TensorOnTheIgnoreList_IsNotRefused(string model, string name, long[] shape)
     {
-        // RWKV-LM's RWKV-4 trainer saves its head_qk causal mask 'copy_mask'; without head_q/head_k it changes nothing.
-        string path = Path.Combine(_scratch.CreateDirectory(), "with-copy-mask.safetensors");
-        using (RwkvCheckpoint pth = RwkvCheckpoint.Open(SharedFixtures.Pth("4v0-660K", "fp32")))
+        string path = Path.Combine(_scratch.CreateDirectory(), "with-unused.safetensors");
+        using (RwkvCheckpoint pth = RwkvCheckpoint.Open(SharedFixtures.Pth(model, "fp32")))
         {
             SafetensorsWriter.Write(path, pth.Tensors.Values
                 .Select(t => new SafetensorsWriter.Tensor(t.Name, t.DType, [.. t.Shape], t.ReadFloat32()))
-                .Append(new SafetensorsWriter.Tensor("copy_mask", TensorDType.Float32, [2, 2], [1, 0, 1, 1])));
+                .Append(new SafetensorsWriter.Tensor(name, TensorDType.Float32, shape, new float[shape.Aggregate(1L, (a, b) => a * b)])));
         }
         string output = Path.Combine(_scratch.CreateDirectory(), "model");
 
         RwkvManifest manifest = RwkvExporter.Export(path, output, new ExportOptions());
 
-        Assert.That(manifest.Architecture.Version, Is.EqualTo("4"));
+        Assert.That(manifest.Architecture.Version, Is.EqualTo(model[..1]));
     }
 
     private void AssertRefused(string checkpoint, string tensor)
