@@ -139,7 +139,10 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
 
     /// <summary>Number of tensors <see cref="PrepareWeights"/> writes, for progress.</summary>
     /// <remarks>One prepared tensor per expected tensor, except ln0, which is folded into the embedding.</remarks>
-    public int PreparedTensorCount => ExpectedTensors().Count() - 2;
+    public virtual int PreparedTensorCount => ExpectedTensors().Count() - 2;
+
+    /// <summary>The graph's token ids ([batch] or [batch, T]) while <see cref="BuildGraph"/> runs, for token-indexed weights.</summary>
+    protected Value Tokens { get; private set; }
 
     /// <summary>Every transpose, reshape and reparametrisation, done once before graph construction.</summary>
     public abstract void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink);
@@ -162,6 +165,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
         Value tokens = kind == GraphKind.Step
             ? g.Input(RwkvContract.TokensInput, ElementType.Int64, batch)
             : g.Input(RwkvContract.TokensInput, ElementType.Int64, batch, RwkvContract.SequenceDim);
+        Tokens = tokens;
         Value numLogits = kind == GraphKind.Prefill ? g.Input(RwkvContract.NumLogitsInput, ElementType.Int64) : default;
         var past = new Dictionary<string, Value>[Info.Layers];
         for (int layer = 0; layer < Info.Layers; layer++)
@@ -256,8 +260,8 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
 
     private static object[] StateDims(StateSlot slot) => [RwkvContract.BatchDim, .. slot.Shape.Select(d => (object)(long)d)];
 
-    /// <summary>Writes the embedding with ln0 applied to every row, so the graph starts at a Gather.</summary>
-    protected void PrepareEmbedding(RwkvCheckpoint checkpoint, WeightSink sink)
+    /// <summary>Writes the embedding with ln0 applied to every row, so the graph starts at a Gather; returns that table, [V·C].</summary>
+    protected float[] PrepareEmbedding(RwkvCheckpoint checkpoint, WeightSink sink)
     {
         CheckpointTensor emb = checkpoint.Get("emb.weight");
         float[] table = emb.ReadFloat32();
@@ -284,6 +288,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
             }
         }
         sink.Add("emb.weight", table, Info.Vocab, c);
+        return table;
     }
 
     /// <summary>Writes ln_out and the head (transposed to [C, V], or quantized, in the head dtype).</summary>
