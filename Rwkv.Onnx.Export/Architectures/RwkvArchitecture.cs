@@ -71,7 +71,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// Checks that every expected tensor is present with its shape, and that the checkpoint holds nothing else: a tensor
     /// the version does not read would be dropped from the export, which then computes another model (issue 21: a
     /// DeepEmbed checkpoint read as plain RWKV-7 is 0.26 off its reference), so it is refused with the unread names.
-    /// The only tensors allowed to go unread are <see cref="CheckpointIgnoreList"/>'s training-only buffers.
+    /// The only tensors allowed to go unread are <see cref="CheckpointIgnoreList"/>'s, which no inference code reads.
     /// </summary>
     /// <exception cref="CheckpointFormatException">A tensor is missing, has the wrong shape, or would not be read.</exception>
     public void CheckTensors(RwkvCheckpoint c)
