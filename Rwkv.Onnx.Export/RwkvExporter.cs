@@ -45,7 +45,7 @@ public static class RwkvExporter
     /// </remarks>
     /// <param name="checkpointPath">
     /// A checkpoint <see cref="RwkvCheckpoint.Open"/> reads: an rwkv.cpp <c>.bin</c> (FP32, FP16 or quantized), a <c>.pth</c>,
-    /// a <c>.safetensors</c> file, a shard index, or a Hugging Face RWKV-4 model directory.
+    /// a <c>.safetensors</c> file, a shard index, or a Hugging Face model directory (transformers' RWKV-4, fla's RWKV-7).
     /// </param>
     /// <param name="outputDirectory">The model directory to create.</param>
     /// <param name="options">Export options.</param>

@@ -397,6 +397,13 @@ public sealed record RwkvArchitectureInfo
 
     /// <summary>Epsilon of the per-head group norm <c>ln_x</c> (RWKV-5 and later).</summary>
     public required float GroupNormEpsilon { get; init; }
+
+    /// <summary>
+    /// The variant of the version, or null for the base architecture: <c>deepembed</c> for RWKV-7a (DeepEmbed: per-layer
+    /// token-indexed tables that scale the channel mix). Absent from manifests of base models.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Variant { get; init; }
 }
 
 /// <summary>A graph file and its I/O names.</summary>

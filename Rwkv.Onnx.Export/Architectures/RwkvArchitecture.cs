@@ -67,13 +67,20 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// <summary>The tensors of layer <paramref name="layer"/> beyond ln1 and ln2, with canonical shapes; <paramref name="p"/> is <c>blocks.{layer}.</c>.</summary>
     protected abstract IEnumerable<(string Name, long[] Shape)> LayerTensors(int layer, string p);
 
-    /// <summary>Checks that every expected tensor is present with its shape; names every missing or misshapen one.</summary>
-    /// <exception cref="CheckpointFormatException">A tensor is missing or has the wrong shape.</exception>
+    /// <summary>
+    /// Checks that every expected tensor is present with its shape, and that the checkpoint holds nothing else: a tensor
+    /// the version does not read would be dropped from the export, which then computes another model (issue 21: a
+    /// DeepEmbed checkpoint read as plain RWKV-7 is 0.26 off its reference), so it is refused with the unread names.
+    /// The only tensors allowed to go unread are <see cref="CheckpointIgnoreList"/>'s, which no inference code reads.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">A tensor is missing, has the wrong shape, or would not be read.</exception>
     public void CheckTensors(RwkvCheckpoint c)
     {
         var missing = new List<string>();
+        var expected = new HashSet<string>(StringComparer.Ordinal);
         foreach ((string name, long[] shape) in ExpectedTensors())
         {
+            expected.Add(name);
             CheckpointTensor? t = c.Find(name);
             if (t is null)
             {
@@ -91,7 +98,21 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
                 $"Checkpoint '{c.Path}' is an RWKV-{Info.Version} model but lacks {missing.Count} tensor(s) it needs: " +
                 $"{string.Join(", ", missing.Take(10).Select(m => $"'{m}'"))}{(missing.Count > 10 ? ", ..." : "")}.");
         }
+        List<string> unread = [.. c.Tensors.Keys.Where(name => !expected.Contains(name) && !CheckpointIgnoreList.Ignores(name)).Order(StringComparer.Ordinal)];
+        if (unread.Count > 0)
+        {
+            throw new CheckpointFormatException(c.Path, unread[0],
+                $"Checkpoint '{c.Path}' holds {unread.Count} tensor(s) that the {Description} architecture does not use: " +
+                $"{string.Join(", ", unread.Take(5).Select(m => $"'{m}'"))}{(unread.Count > 5 ? $", ... ({unread.Count - 5} more)" : "")}" +
+                $"{UnreadHint(unread)}; exporting without them would compute another model.");
+        }
     }
+
+    /// <summary>The architecture as messages name it, e.g. <c>RWKV-7</c>.</summary>
+    protected virtual string Description => $"RWKV-{Info.Version}";
+
+    /// <summary>What the unread tensors are, when the version recognises them (e.g. a variant it cannot export), starting with "; "; else empty.</summary>
+    protected virtual string UnreadHint(IReadOnlyList<string> unread) => "";
 
     /// <summary>The tensor <paramref name="name"/>, which must have <paramref name="rank"/> dimensions.</summary>
     /// <exception cref="CheckpointFormatException">Missing, or of another rank.</exception>
@@ -118,7 +139,10 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
 
     /// <summary>Number of tensors <see cref="PrepareWeights"/> writes, for progress.</summary>
     /// <remarks>One prepared tensor per expected tensor, except ln0, which is folded into the embedding.</remarks>
-    public int PreparedTensorCount => ExpectedTensors().Count() - 2;
+    public virtual int PreparedTensorCount => ExpectedTensors().Count() - 2;
+
+    /// <summary>The graph's token ids ([batch] or [batch, T]) while <see cref="BuildGraph"/> runs, for token-indexed weights.</summary>
+    protected Value Tokens { get; private set; }
 
     /// <summary>Every transpose, reshape and reparametrisation, done once before graph construction.</summary>
     public abstract void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink);
@@ -141,6 +165,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
         Value tokens = kind == GraphKind.Step
             ? g.Input(RwkvContract.TokensInput, ElementType.Int64, batch)
             : g.Input(RwkvContract.TokensInput, ElementType.Int64, batch, RwkvContract.SequenceDim);
+        Tokens = tokens;
         Value numLogits = kind == GraphKind.Prefill ? g.Input(RwkvContract.NumLogitsInput, ElementType.Int64) : default;
         var past = new Dictionary<string, Value>[Info.Layers];
         for (int layer = 0; layer < Info.Layers; layer++)
@@ -235,8 +260,8 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
 
     private static object[] StateDims(StateSlot slot) => [RwkvContract.BatchDim, .. slot.Shape.Select(d => (object)(long)d)];
 
-    /// <summary>Writes the embedding with ln0 applied to every row, so the graph starts at a Gather.</summary>
-    protected void PrepareEmbedding(RwkvCheckpoint checkpoint, WeightSink sink)
+    /// <summary>Writes the embedding with ln0 applied to every row, so the graph starts at a Gather; returns that table, [V·C].</summary>
+    protected float[] PrepareEmbedding(RwkvCheckpoint checkpoint, WeightSink sink)
     {
         CheckpointTensor emb = checkpoint.Get("emb.weight");
         float[] table = emb.ReadFloat32();
@@ -263,6 +288,7 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
             }
         }
         sink.Add("emb.weight", table, Info.Vocab, c);
+        return table;
     }
 
     /// <summary>Writes ln_out and the head (transposed to [C, V], or quantized, in the head dtype).</summary>

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Rwkv.Onnx.Export.Checkpoints;
 using Rwkv.Onnx.Export.Graph;
 using static Rwkv.Onnx.Export.Graph.Ops;
@@ -6,10 +7,23 @@ namespace Rwkv.Onnx.Export.Architectures;
 
 /// <summary>
 /// RWKV-7 "Goose": a generalised delta rule with per-channel decay w, in-context learning rate a,
-/// removal key kk and a value residual from layer 0 (v_first).
+/// removal key kk and a value residual from layer 0 (v_first). With <see cref="DeepEmbed"/>, RWKV-7a: the channel mix
+/// is scaled by a token-indexed table per layer (see <see cref="ChannelMix"/>).
 /// </summary>
-internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitecture(info)
+internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbedShape? deepEmbed = null) : RwkvArchitecture(info)
 {
+    /// <summary>The manifest's variant name of RWKV-7a.</summary>
+    public const string DeepEmbedVariant = "deepembed";
+
+    /// <summary>
+    /// DeepEmbed's sizes: rank D (upstream hard-codes 32), so each token's table row is a D×D matrix; and whether
+    /// <c>ffn.s0</c> is stored [1, 1, F] (as trained) or squeezed to [F].
+    /// </summary>
+    public sealed record DeepEmbedShape(int Rank, bool SqueezedScale);
+
+    /// <summary>DeepEmbed's sizes, or null for the base RWKV-7.</summary>
+    public DeepEmbedShape? DeepEmbed { get; } = deepEmbed;
+
     private static readonly float s_expMinusHalf = MathF.Exp(-0.5f);
     private static readonly string[] s_mixes = ["x_r", "x_w", "x_k", "x_v", "x_a", "x_g"];
     private static readonly string[] s_vectors = ["w0", "a0", "k_k", "k_a"];
@@ -56,8 +70,16 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
             throw new CheckpointFormatException(c.Path, "blocks.0.att.r_k",
                 $"Tensor 'blocks.0.att.r_k' in '{c.Path}' has shape {rk.ShapeText}: {info.Heads} heads × {info.HeadSize} do not make the width {info.Embedding} of 'emb.weight'.");
         }
-        return new RwkvV7(info);
+        if (c.Find("blocks.0.ffn.s_emb.weight") is null)
+        {
+            return new RwkvV7(info);
+        }
+        // RWKV-7a (DeepEmbed): the rank from s1 [C, D]; every other shape is then checked by CheckTensors.
+        var deepEmbed = new DeepEmbedShape((int)Shaped(c, "blocks.0.ffn.s1", 2).Shape[1], c.Get("blocks.0.ffn.s0").Shape.Count == 1);
+        return new RwkvV7(info with { Variant = DeepEmbedVariant }, deepEmbed);
     }
+
+    protected override string Description => DeepEmbed is null ? "RWKV-7" : "RWKV-7a (DeepEmbed)";
 
     protected override IEnumerable<(string Name, long[] Shape)> LayerTensors(int l, string p)
     {
@@ -89,6 +111,28 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         yield return (p + "ffn.x_k", [1, 1, c]);
         yield return (p + "ffn.key.weight", [f, c]);
         yield return (p + "ffn.value.weight", [c, f]);
+        if (DeepEmbed is { } de)
+        {
+            long d = de.Rank;
+            yield return (p + "ffn.s_emb.weight", [Info.Vocab, d * d]);
+            yield return (p + "ffn.s_emb_x.weight", [d * d, c]);
+            yield return (p + "ffn.s1", [c, d]);
+            yield return (p + "ffn.s2", [d, f]);
+            yield return (p + "ffn.s0", de.SqueezedScale ? [f] : [1, 1, f]);
+        }
+    }
+
+    // s_emb_x is folded into s_emb (PrepareDeepEmbed), so one tensor fewer per layer is written.
+    public override int PreparedTensorCount => base.PreparedTensorCount - (DeepEmbed is null ? 0 : Info.Layers);
+
+    protected override string UnreadHint(IReadOnlyList<string> unread)
+    {
+        if (unread.Any(n => n.Contains(".qkv.", StringComparison.Ordinal)))
+        {
+            return "; 'blocks.{i}.qkv.*' are the DeepEmbedAttention (DEA) tensors of an RWKV-7b model, which cannot be exported: " +
+                "its attention cache grows by one row per token, and the model contract carries only fixed-size state (README, \"RWKV-7 variants\")";
+        }
+        return "";
     }
 
     public override IReadOnlyList<StateSlot> StateSlots { get; } =
@@ -105,7 +149,7 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
 
     public override void PrepareWeights(RwkvCheckpoint checkpoint, WeightSink sink)
     {
-        PrepareEmbedding(checkpoint, sink);
+        float[] embedding = PrepareEmbedding(checkpoint, sink);
         for (int i = 0; i < Info.Layers; i++)
         {
             string p = $"blocks.{i}.";
@@ -134,8 +178,34 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
             sink.Vector(checkpoint.Get(p + "ffn.x_k"));
             sink.Transposed(checkpoint.Get(p + "ffn.key.weight"));
             sink.Transposed(checkpoint.Get(p + "ffn.value.weight"));
+            if (DeepEmbed is not null)
+            {
+                PrepareDeepEmbed(checkpoint, sink, p, embedding);
+            }
         }
         PrepareHead(checkpoint, sink);
+    }
+
+    // As upstream merges the embedding residual once at load: s_emb ← s_emb + LN0(emb) · s_emb_xᵀ, [V, D²]. The table is
+    // gathered one row per token (like emb) and s1, s2 are rank-D factors (like the LoRAs), so none is quantized.
+    private void PrepareDeepEmbed(RwkvCheckpoint checkpoint, WeightSink sink, string p, float[] embedding)
+    {
+        int c = Info.Embedding, width = DeepEmbed!.Rank * DeepEmbed.Rank;
+        float[] table = checkpoint.Get(p + "ffn.s_emb.weight").ReadFloat32();
+        float[] x = checkpoint.Get(p + "ffn.s_emb_x.weight").ReadFloat32(); // [D², C]: each row is one output's weights
+        Parallel.For(0, Info.Vocab, row =>
+        {
+            ReadOnlySpan<float> e = embedding.AsSpan(row * c, c);
+            Span<float> t = table.AsSpan(row * width, width);
+            for (int j = 0; j < width; j++)
+            {
+                t[j] += TensorPrimitives.Dot(e, x.AsSpan(j * c, c));
+            }
+        });
+        sink.Add(p + "ffn.s_emb.weight", table, Info.Vocab, width);
+        sink.Matrix(checkpoint.Get(p + "ffn.s1"));
+        sink.Matrix(checkpoint.Get(p + "ffn.s2"));
+        sink.Vector(checkpoint.Get(p + "ffn.s0"));
     }
 
     protected override Value TimeMix(RwkvBlock b, Value x)
@@ -193,11 +263,21 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info) : RwkvArchitectu
         return (s, MatMul(s, r));
     }
 
-    // k = relu(x_k-mixed · Wk)²;  out = k · Wv
+    // k = relu(x_k-mixed · Wk)²;  out = k · Wv.  DeepEmbed scales k by ((x·s1) · S[token]) · s2 + s0, with S[token] the
+    // token's D×D row of the merged s_emb table and x the un-shifted input (RWKV-LM rwkv_v7a_demo.py, RWKV_x070_CMix_one).
     protected override Value ChannelMix(RwkvBlock b, Value x)
     {
         Value xx = b.TokenShift("ffn_shift", x) - x;
         Value k = Relu(b.Linear("ffn.key", x + xx * b.W("ffn.x_k")));
-        return b.Linear("ffn.value", k * k);
+        k = k * k;
+        if (DeepEmbed is { Rank: var d })
+        {
+            using IDisposable _ = b.Graph.Scope("deep_embed");
+            Value rows = Embedding(b.Graph, $"blocks.{b.Layer}.ffn.s_emb.weight", Tokens);
+            Value matrices = b.Kind == GraphKind.Step ? Reshape(rows, 0, d, d) : Reshape(rows, 0, 0, d, d);
+            Value projected = MatMul(Unsqueeze(MatMul(x, b.W("ffn.s1")), -2), matrices); // [.., 1, D]
+            k = k * (MatMul(Squeeze(projected, -2), b.W("ffn.s2")) + b.W("ffn.s0"));
+        }
+        return b.Linear("ffn.value", k);
     }
 }

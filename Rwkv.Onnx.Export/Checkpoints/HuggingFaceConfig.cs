@@ -34,7 +34,28 @@ internal sealed record HuggingFaceConfig
 
     /// <summary>Reads <paramref name="path"/>.</summary>
     /// <exception cref="CheckpointFormatException">Not valid JSON, not an RWKV-4 config, or a required field is missing.</exception>
-    public static HuggingFaceConfig Read(string path)
+    public static HuggingFaceConfig Read(string path) => ReadObject(path, root =>
+    {
+        string? modelType = root.TryGetProperty("model_type", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        if (modelType != "rwkv")
+        {
+            throw Error(path, $"has model_type {(modelType is null ? "missing" : $"'{modelType}'")}, but the weights beside it have transformers' RWKV-4 names (model_type 'rwkv')");
+        }
+        return new HuggingFaceConfig
+        {
+            Path = path,
+            HiddenSize = Required(path, root, "hidden_size"),
+            Layers = Required(path, root, "num_hidden_layers"),
+            VocabSize = Required(path, root, "vocab_size"),
+            IntermediateSize = Optional(path, root, "intermediate_size"),
+            AttentionHiddenSize = Optional(path, root, "attention_hidden_size"),
+            RescaleEvery = Optional(path, root, "rescale_every") is { } r ? (int)Math.Min(r, int.MaxValue) : null,
+        };
+    });
+
+    /// <summary>Reads the JSON object in <paramref name="path"/> (at most 1 MB of UTF-8) and parses it with <paramref name="parse"/>.</summary>
+    /// <exception cref="CheckpointFormatException">Too large, not UTF-8, not a JSON object, or <paramref name="parse"/> refuses it.</exception>
+    internal static T ReadObject<T>(string path, Func<JsonElement, T> parse)
     {
         if (new FileInfo(path).Length > MaxConfigBytes)
         {
@@ -53,21 +74,7 @@ internal sealed record HuggingFaceConfig
             {
                 throw Error(path, "is not a JSON object");
             }
-            string? modelType = root.TryGetProperty("model_type", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-            if (modelType != "rwkv")
-            {
-                throw Error(path, $"has model_type {(modelType is null ? "missing" : $"'{modelType}'")}; only transformers' RWKV-4 layout (model_type 'rwkv') is supported");
-            }
-            return new HuggingFaceConfig
-            {
-                Path = path,
-                HiddenSize = Required(path, root, "hidden_size"),
-                Layers = Required(path, root, "num_hidden_layers"),
-                VocabSize = Required(path, root, "vocab_size"),
-                IntermediateSize = Optional(path, root, "intermediate_size"),
-                AttentionHiddenSize = Optional(path, root, "attention_hidden_size"),
-                RescaleEvery = Optional(path, root, "rescale_every") is { } r ? (int)Math.Min(r, int.MaxValue) : null,
-            };
+            return parse(root);
         }
         catch (JsonException e)
         {
@@ -116,10 +123,10 @@ internal sealed record HuggingFaceConfig
             ? t
             : throw new CheckpointFormatException(weightsPath, name, $"Checkpoint '{weightsPath}' has no tensor '{name}', which config '{Path}' needs to be checked against.");
 
-    private static long Required(string path, JsonElement root, string field) =>
+    internal static long Required(string path, JsonElement root, string field) =>
         Optional(path, root, field) ?? throw Error(path, $"has no '{field}'");
 
-    private static long? Optional(string path, JsonElement root, string field)
+    internal static long? Optional(string path, JsonElement root, string field)
     {
         if (!root.TryGetProperty(field, out JsonElement e) || e.ValueKind == JsonValueKind.Null)
         {
@@ -130,5 +137,5 @@ internal sealed record HuggingFaceConfig
             : throw Error(path, $"has {field} {e.GetRawText()}; expected a positive integer");
     }
 
-    private static CheckpointFormatException Error(string path, string what) => new(path, null, $"Model config '{path}' {what}.");
+    internal static CheckpointFormatException Error(string path, string what) => new(path, null, $"Model config '{path}' {what}.");
 }

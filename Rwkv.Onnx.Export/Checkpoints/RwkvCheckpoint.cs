@@ -43,8 +43,8 @@ public sealed class RwkvCheckpoint : IDisposable, ITensorSource
     public string Path { get; }
 
     /// <summary>
-    /// The file format: <c>rwkv.cpp</c>, <c>pth</c> (torch.save zip), <c>safetensors</c>, or for transformers'
-    /// RWKV-4 layout <c>hf-safetensors</c> / <c>hf-pth</c>.
+    /// The file format: <c>rwkv.cpp</c>, <c>pth</c> (torch.save zip), <c>safetensors</c>, or for a Hugging Face layout
+    /// (transformers' RWKV-4, flash-linear-attention's RWKV-7) <c>hf-safetensors</c> / <c>hf-pth</c>.
     /// </summary>
     public string Format { get; }
 
@@ -66,8 +66,8 @@ public sealed class RwkvCheckpoint : IDisposable, ITensorSource
     /// Opens a checkpoint of any supported format, recognised by content, and maps it to the canonical layout:
     /// an rwkv.cpp <c>.bin</c> (FP32, FP16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0); a torch.save zip (<c>.pth</c>,
     /// <c>pytorch_model.bin</c>); a <c>.safetensors</c> file or a shard index (<c>*.index.json</c>); or a Hugging Face
-    /// RWKV-4 model directory (or its <c>config.json</c>), whose names are mapped to BlinkDL's and whose config is
-    /// checked against the weights. A weights file with transformers' names is checked against a <c>config.json</c> beside it, if any.
+    /// model directory (or its <c>config.json</c>) of transformers' RWKV-4 or flash-linear-attention's RWKV-7
+    /// (<c>model_type</c> <c>rwkv7</c>), whose names are mapped to BlinkDL's and whose config is checked against the weights. A weights file with transformers' names is checked against a <c>config.json</c> beside it, if any.
     /// </summary>
     /// <param name="path">A checkpoint file or a Hugging Face model directory.</param>
     /// <exception cref="FileNotFoundException">The file does not exist (or a shard it names).</exception>
@@ -247,12 +247,21 @@ public sealed class RwkvCheckpoint : IDisposable, ITensorSource
         ICheckpointReader reader = open(path);
         try
         {
+            configPath ??= System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".", HuggingFaceConfigFile);
+            if (FlaRwkv7Layout.Matches(reader.Tensors))
+            {
+                var fla = new RwkvCheckpoint(reader, openedPath ?? path, "hf-" + reader.Format, FlaRwkv7Layout.ToCanonical(reader));
+                if (File.Exists(configPath))
+                {
+                    FlaRwkv7Config.Read(configPath).Check(fla.Tensors, path);
+                }
+                return fla;
+            }
             if (openedPath is null && !HuggingFaceLayout.Matches(reader.Tensors))
             {
                 return new RwkvCheckpoint(reader, path, reader.Format, reader.Tensors);
             }
             var checkpoint = new RwkvCheckpoint(reader, openedPath ?? path, "hf-" + reader.Format, HuggingFaceLayout.ToCanonical(reader));
-            configPath ??= System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".", HuggingFaceConfigFile);
             if (File.Exists(configPath))
             {
                 HuggingFaceConfig config = HuggingFaceConfig.Read(configPath);

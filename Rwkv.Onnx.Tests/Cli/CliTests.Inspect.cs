@@ -92,6 +92,46 @@ public sealed partial class CliTests
     }
 
     [Test]
+    public void Inspect_DeepEmbedCheckpointAndItsExport_NameTheVariant()
+    {
+        string checkpoint = SharedFixtures.Rwkv7Variant("tiny-rwkv-7a-de-L2.pth");
+        string exported = Path.Combine(_work, "7a");
+        CliRun export = Run("export", checkpoint, "--output", exported);
+        Assert.That(export.ExitCode, Is.Zero, export.Stderr);
+        Assert.That(export.Stdout, Does.StartWith("exported RWKV-7, variant deepembed, to "));
+
+        foreach (string target in new[] { checkpoint, exported })
+        {
+            CliRun run = Run("inspect", target);
+
+            Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+            Assert.That(run.Stdout, Does.Contain("version RWKV-7, variant deepembed").And.Contain("layers 2, width 64"), target);
+        }
+    }
+
+    [Test]
+    public void Inspect_FlaRwkv7Directory_IsReadAsACheckpoint()
+    {
+        CliRun run = Run("inspect", SharedFixtures.Rwkv7Variant("hf/rwkv7-7v0-834K-bf16"));
+
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        Assert.That(run.Stdout, Does.Contain("(hf-safetensors)").And.Contain("version RWKV-7" + Environment.NewLine)
+            .And.Contain("heads 1 x 64").And.Contain("parameters 829,888, dtype bf16"));
+    }
+
+    [Test]
+    public void Export_DeaCheckpoint_FailsWithOneErrorLine()
+    {
+        string output = Path.Combine(_work, "7b");
+        CliRun run = Run("export", SharedFixtures.Rwkv7Variant("tiny-rwkv-7b-dea-L2.pth"), "--output", output);
+
+        Assert.That(run.ExitCode, Is.EqualTo(1));
+        Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(run.Stderr, Does.StartWith("error: ").And.Contain("tiny-rwkv-7b-dea-L2.pth").And.Contain("DeepEmbedAttention (DEA)"));
+        Assert.That(Directory.Exists(output), Is.False);
+    }
+
+    [Test]
     public void Inspect_MissingPath_FailsNamingIt()
     {
         string missing = Path.Combine(_work, "nothing-here");

@@ -50,7 +50,6 @@ public sealed class ManifestSchemaTests
         }
         string Variant(string file) => Path.Combine(SharedFixtures.FixturesDirectory, "rwkv7-variants", file);
         yield return new TestCaseData((Func<string>)(() => Variant("tiny-rwkv-7a-de-L2.pth")), new ExportOptions()).SetArgDisplayNames("7a-de", "fp32");
-        yield return new TestCaseData((Func<string>)(() => Variant("tiny-rwkv-7b-dea-L2.pth")), new ExportOptions()).SetArgDisplayNames("7b-dea", "fp32");
         yield return new TestCaseData((Func<string>)(() => SharedFixtures.Pth("6v0-1m", "bf16")), new ExportOptions()).SetArgDisplayNames("6v0-1m pth", "fp32");
         yield return new TestCaseData((Func<string>)(() => SharedFixtures.RwkvCppModel("7v0-834K", "FP32")),
             new ExportOptions { WeightDType = WeightDType.Int4, HeadWeightDType = WeightDType.Float16, QuantizedCompute = QuantizedCompute.Float32, BlockSize = 32 })

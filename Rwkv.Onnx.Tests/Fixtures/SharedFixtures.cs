@@ -73,6 +73,21 @@ internal static class SharedFixtures
     public static string Pth(string model, string dtype) =>
         ExistingFile(Path.Combine(FixturesDirectory, "pth", $"tiny-rwkv-{model}-{dtype}.pth"));
 
+    /// <summary>
+    /// The byte sequence behind every expected-logits file of <c>rwkv7-variants/</c> (its README): the 33 bytes of
+    /// <c>"in the beginning" \x00\xff✓ RWKV-7!\n</c>, token id = byte value.
+    /// </summary>
+    public static int[] VariantSequence =>
+        [34, 105, 110, 32, 116, 104, 101, 32, 98, 101, 103, 105, 110, 110, 105, 110, 103, 34, 32, 0, 255, 226, 156, 147, 32, 82, 87, 75, 86, 45, 55, 33, 10];
+
+    /// <summary>A file or folder of <c>rwkv7-variants/</c>, e.g. <c>tiny-rwkv-7a-de-L2.pth</c> or <c>hf/rwkv7-7v0-834K-fp32</c>.</summary>
+    /// <exception cref="InvalidOperationException">It does not exist.</exception>
+    public static string Rwkv7Variant(string relativePath)
+    {
+        string path = Path.Combine(FixturesDirectory, "rwkv7-variants", relativePath);
+        return Directory.Exists(path) ? path : ExistingFile(path);
+    }
+
     /// <summary>A file of <c>shared/tokenizers</c>, e.g. <c>rwkv_vocab_v20230424.txt</c>.</summary>
     /// <exception cref="InvalidOperationException">The file does not exist.</exception>
     public static string Tokenizer(string fileName) =>

@@ -139,7 +139,7 @@ internal static class ExportCommand
     {
         RwkvArchitectureInfo a = manifest.Architecture;
         var c = CultureInfo.InvariantCulture;
-        stdout.WriteLine($"exported RWKV-{a.Version} to {directory}");
+        stdout.WriteLine($"exported RWKV-{a.Version}{(a.Variant is { } variant ? $", variant {variant}," : "")} to {directory}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
         string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (block {block}, {manifest.QuantizedCompute} compute)") : "";
         stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}, prefill recurrence {manifest.PrefillRecurrence}"));

@@ -117,7 +117,7 @@ internal static class InspectCommand
         long stateBytes = state.Sum(s => s.Shape.Aggregate(4L, (bytes, d) => bytes * d));
         var c = CultureInfo.InvariantCulture;
         stdout.WriteLine(title);
-        stdout.WriteLine($"  version RWKV-{a.Version}");
+        stdout.WriteLine($"  version RWKV-{a.Version}{(a.Variant is { } variant ? $", variant {variant}" : "")}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}"));
         if (a.LoraRanks.Count > 0)
         {
