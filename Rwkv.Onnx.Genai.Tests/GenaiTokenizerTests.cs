@@ -41,7 +41,7 @@ public sealed class GenaiTokenizerTests
 
         // A one-layer RWKV-4 as wide as 16 with GPT-NeoX's vocabulary: its export gets the neox tokenizer.json.
         string checkpoint = Path.Combine(_scratch.Path, "neox.bin");
-        RandomCheckpoint.WriteRwkv4(checkpoint, layers: 1, embd: 16, vocab: RwkvTokenizers.GptNeoXVocabularySize, ffn: 32, seed: 5);
+        RwkvRandomCheckpoint.Write(checkpoint, "4", layers: 1, embd: 16, headSize: 16, vocab: RwkvTokenizers.GptNeoXVocabularySize, ffn: 32, seed: 5);
         string neoX = Path.Combine(_scratch.Path, "neox");
         RwkvExporter.Export(checkpoint, neoX, new ExportOptions { Target = ExportTarget.Genai });
         _neoX = new Model(neoX);
