@@ -69,6 +69,9 @@ public sealed class ExportOptions
         }
     }
 
+    /// <summary>The runtime the directory is for. Default <see cref="ExportTarget.Rwkv"/>.</summary>
+    public ExportTarget Target { get; init; } = ExportTarget.Rwkv;
+
     /// <summary>Replace an existing output directory. Default false: an existing directory is an error.</summary>
     public bool Overwrite { get; init; }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Rwkv.Onnx.Export.Architectures;
 using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Export.Genai;
 using Rwkv.Onnx.Export.Graph;
 using Rwkv.Onnx.Export.Output;
 using Rwkv.Onnx.Generation;
@@ -79,11 +80,13 @@ public static class RwkvExporter
         string temporary = destination.CreateTemporary();
         try
         {
-            if (openTokenizer is not null)
+            if (openTokenizer is not null && options.Target == ExportTarget.Rwkv)
             {
                 CopyTokenizer(openTokenizer, Path.Combine(temporary, tokenizer.File!)); // CheckTokenizer sets File with openTokenizer
             }
-            RwkvManifest manifest = WriteModel(checkpoint, architecture, temporary, options, tokenizer, Generation(tokenizer, endOfText), progress, cancellationToken);
+            RwkvManifest manifest = options.Target == ExportTarget.Genai
+                ? WriteGenaiModel(checkpoint, architecture, temporary, options, tokenizer, openTokenizer, progress, cancellationToken)
+                : WriteModel(checkpoint, architecture, temporary, options, tokenizer, Generation(tokenizer, endOfText), progress, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
             destination.Commit(temporary, options.Overwrite);
             return manifest;
@@ -192,6 +195,90 @@ public static class RwkvExporter
         File.WriteAllText(Path.Combine(directory, RwkvContract.ManifestFile), json);
         return manifest;
     }
+
+    // The onnxruntime-genai directory (ExportTarget.Genai): the same weights and architecture, graphs with genai's I/O
+    // (GenaiStatePacking), genai's tokenizer files where it has a tokenizer for the kind, and genai_config.json last,
+    // so that a killed export leaves no directory genai would open. The manifest is returned, not written.
+    private static RwkvManifest WriteGenaiModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
+        ExportOptions options, RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
+        int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
+        int chunkLength = options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength ?? architecture.DefaultWkvChunkLength : 0;
+        string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
+        using var weights = new ExternalWeights(weightsPath);
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
+        weights.Dispose(); // closes the file; offsets stay available for the graphs
+
+        var packing = new GenaiStatePacking(architecture.StateSlots, architecture.Info.Embedding);
+        IEnumerable<int> layers = Enumerable.Range(0, architecture.Info.Layers);
+        string[] tensors = [GenaiStatePacking.ConvState, GenaiStatePacking.RecurrentState];
+        var step = new RwkvGraphInfo
+        {
+            File = RwkvContract.StepGraphFile,
+            Inputs = [RwkvContract.TokensInput, .. layers.SelectMany(layer => tensors.Select(t => GenaiStatePacking.PastName(t, layer)))],
+            Outputs = [RwkvContract.LogitsOutput, .. layers.SelectMany(layer => tensors.Select(t => GenaiStatePacking.PresentName(t, layer)))],
+        };
+        RwkvGraphInfo prefill = step with { File = RwkvContract.PrefillGraphFile };
+        foreach ((GraphKind kind, string file) in new[] { (GraphKind.Step, RwkvContract.StepGraphFile), (GraphKind.Prefill, RwkvContract.PrefillGraphFile) })
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string stage = kind == GraphKind.Step ? "step graph" : "prefill graph";
+            progress?.Report(new ExportProgress(stage, 0, 1));
+            OnnxGraph graph = architecture.BuildGraph(kind, weights, options.Opset, rescaleEvery, chunkLength, packing);
+            OnnxModelWriter.Write(graph, Path.Combine(directory, file), new Dictionary<string, string>
+            {
+                [RwkvContract.GraphKindMetadataKey] = kind == GraphKind.Step ? "step" : "prefill",
+            });
+            progress?.Report(new ExportProgress(stage, 1, 1));
+        }
+
+        ByteLevelTokenizer? text = tokenizer.Kind == RwkvTokenizers.UnknownKind ? null
+            : options.TokenizerPath is { } path ? RwkvTokenizers.LoadFile(path) : RwkvTokenizers.CreateBuiltIn(tokenizer.Kind);
+        bool genaiTokenizer = GenaiTokenizerFiles.Supports(tokenizer.Kind);
+        if (genaiTokenizer)
+        {
+            GenaiTokenizerFiles.Write(directory, tokenizer.Kind, text?.EndOfTextId, openTokenizer);
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        GenaiConfig.Write(directory, architecture.Info, text?.EndOfTextId, prefill, step);
+        (int[] conv, int[] recurrent) = packing.Shapes;
+        bool quantized = IsQuantized(options.WeightDType) || IsQuantized(headDType);
+        return new RwkvManifest
+        {
+            FormatVersion = RwkvContract.FormatVersion,
+            Architecture = architecture.Info,
+            WeightDType = Name(options.WeightDType),
+            HeadDType = Name(headDType),
+            BlockSize = quantized ? options.BlockSize : null,
+            QuantizedCompute = quantized ? Name(options.QuantizedCompute) : null,
+            ResidualRescaleEvery = rescaleEvery > 0 ? rescaleEvery : null,
+            SessionConfig = SessionConfig(),
+            Opset = options.Opset,
+            IrVersion = OnnxModelWriter.IrVersionFor(options.Opset),
+            StepGraph = step,
+            PrefillGraph = prefill,
+            StateCopyGraph = new RwkvGraphInfo { File = "", Inputs = [], Outputs = [] }, // genai copies state itself
+            PrefillRecurrence = chunkLength > 0 ? $"chunked-{chunkLength}" : "scan",
+            Weights = new RwkvFileInfo { File = RwkvContract.WeightsFile, Bytes = new FileInfo(weightsPath).Length, Sha256 = Sha256([weightsPath]), Tensors = [] },
+            State = [.. layers.SelectMany(layer => new[] { GenaiStateTensor(tensors[0], layer, conv), GenaiStateTensor(tensors[1], layer, recurrent) })],
+            Activations = ActivationSizes.For(architecture, chunkLength),
+            Tokenizer = genaiTokenizer ? new RwkvTokenizerInfo { Kind = tokenizer.Kind, File = GenaiTokenizerFiles.TokenizerFile } : new RwkvTokenizerInfo { Kind = tokenizer.Kind },
+            Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
+        };
+    }
+
+    private static RwkvStateTensorInfo GenaiStateTensor(string tensor, int layer, int[] shape) => new()
+    {
+        Slot = tensor,
+        Layer = layer,
+        Input = GenaiStatePacking.PastName(tensor, layer),
+        Output = GenaiStatePacking.PresentName(tensor, layer),
+        Shape = shape,
+        DType = "float32",
+        Initial = 0f,
+        Layout = [.. shape.Select(_ => "packed")],
+    };
 
     // The manifest's tokenizer entry, how to open the file to copy into the model (null when none is needed) and the
     // tokenizer's end-of-text id: an explicit file or built-in kind is read now and checked against the vocabulary, so a

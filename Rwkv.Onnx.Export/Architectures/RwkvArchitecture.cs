@@ -157,19 +157,29 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// Builds the step or prefill graph over already-prepared weights; with <paramref name="rescaleEvery"/> &gt; 0 the
     /// residual stream is halved after every that many layers (the weights were scaled to match when prepared).
     /// </summary>
-    /// <remarks>A positive <paramref name="wkvChunkLength"/> gives the prefill graph the chunked-parallel recurrence over chunks of that many tokens.</remarks>
-    public OnnxGraph BuildGraph(GraphKind kind, ExternalWeights weights, int opset, int rescaleEvery = 0, int wkvChunkLength = 0)
+    /// <remarks>
+    /// A positive <paramref name="wkvChunkLength"/> gives the prefill graph the chunked-parallel recurrence over chunks of that many tokens.
+    /// With <paramref name="genai"/> the graph has onnxruntime-genai's I/O instead of ours: tokens [batch, 1] (step) or
+    /// [batch, sequence] (prefill, no num_logits), logits [batch, 1, vocab] of the last position, and each layer's state
+    /// packed into two tensors (<see cref="GenaiStatePacking"/>); the architecture in between is the same.
+    /// </remarks>
+    public OnnxGraph BuildGraph(GraphKind kind, ExternalWeights weights, int opset, int rescaleEvery = 0, int wkvChunkLength = 0, GenaiStatePacking? genai = null)
     {
         var g = new OnnxGraph(kind == GraphKind.Step ? "rwkv_step" : "rwkv_prefill", opset, weights);
         object batch = RwkvContract.BatchDim;
         Value tokens = kind == GraphKind.Step
-            ? g.Input(RwkvContract.TokensInput, ElementType.Int64, batch)
+            ? genai is null ? g.Input(RwkvContract.TokensInput, ElementType.Int64, batch) : Squeeze(g.Input(RwkvContract.TokensInput, ElementType.Int64, batch, 1L), 1)
             : g.Input(RwkvContract.TokensInput, ElementType.Int64, batch, RwkvContract.SequenceDim);
         Tokens = tokens;
-        Value numLogits = kind == GraphKind.Prefill ? g.Input(RwkvContract.NumLogitsInput, ElementType.Int64) : default;
+        Value numLogits = kind == GraphKind.Prefill && genai is null ? g.Input(RwkvContract.NumLogitsInput, ElementType.Int64) : default;
         var past = new Dictionary<string, Value>[Info.Layers];
         for (int layer = 0; layer < Info.Layers; layer++)
         {
+            if (genai is not null)
+            {
+                past[layer] = genai.DeclarePast(g, layer);
+                continue;
+            }
             past[layer] = new Dictionary<string, Value>(StringComparer.Ordinal);
             foreach (StateSlot slot in StateSlots)
             {
@@ -206,7 +216,13 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
 
         using (g.Scope("head"))
         {
-            if (kind == GraphKind.Step)
+            if (genai is not null)
+            {
+                // Genai reads [batch, 1, vocab] (a static 1) as the last position's logits after a prompt too.
+                Value last = kind == GraphKind.Step ? Unsqueeze(Head(g, x), 1) : Head(g, Slice(x, -1, long.MaxValue, axis: 1));
+                g.Output(last, RwkvContract.LogitsOutput, ElementType.Float, batch, 1L, Info.Vocab);
+            }
+            else if (kind == GraphKind.Step)
             {
                 g.Output(Head(g, x), RwkvContract.LogitsOutput, ElementType.Float, batch, Info.Vocab);
             }
@@ -221,6 +237,12 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
         }
         foreach (RwkvBlock b in blocks)
         {
+            if (genai is not null)
+            {
+                CheckWritten(b);
+                genai.DeclarePresent(g, b.Layer, b.Present);
+                continue;
+            }
             foreach (StateSlot slot in StateSlots)
             {
                 if (!b.Present.TryGetValue(slot.Name, out Value present))
@@ -231,6 +253,14 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
             }
         }
         return g;
+    }
+
+    private void CheckWritten(RwkvBlock b)
+    {
+        if (StateSlots.FirstOrDefault(slot => !b.Present.ContainsKey(slot.Name)) is { } missing)
+        {
+            throw new InvalidOperationException($"Layer {b.Layer} never writes state slot '{missing.Name}'.");
+        }
     }
 
     /// <summary>Graph I/O names in order, as the manifest records them.</summary>

@@ -258,6 +258,33 @@ internal sealed partial class ExportDestination
         return cleaned;
     }
 
+    private static readonly string[] s_genaiExportFiles =
+    [
+        Genai.GenaiConfig.File, RwkvContract.StepGraphFile, RwkvContract.PrefillGraphFile, RwkvContract.WeightsFile,
+        Genai.GenaiTokenizerFiles.TokenizerFile, Genai.GenaiTokenizerFiles.TokenizerConfigFile,
+    ];
+
+    // Whether directory holds a genai_config.json of a decoder pipeline whose stages are our prefill and step graphs.
+    private static bool IsGenaiExport(string directory)
+    {
+        try
+        {
+            using JsonDocument config = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(directory, Genai.GenaiConfig.File)));
+            return config.RootElement.ValueKind == JsonValueKind.Object
+                && config.RootElement.TryGetProperty("model", out JsonElement model) && model.ValueKind == JsonValueKind.Object
+                && model.TryGetProperty("type", out JsonElement type) && type.ValueKind == JsonValueKind.String && type.GetString() == "decoder-pipeline"
+                && model.TryGetProperty("decoder", out JsonElement decoder) && decoder.ValueKind == JsonValueKind.Object
+                && decoder.TryGetProperty("pipeline", out JsonElement pipeline) && pipeline.ValueKind == JsonValueKind.Array
+                && pipeline.GetRawText() is { } stages
+                && stages.Contains($"\"{RwkvContract.StepGraphFile}\"", StringComparison.Ordinal)
+                && stages.Contains($"\"{RwkvContract.PrefillGraphFile}\"", StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     // The files named by the manifest of an export in an older format (format_version 1 up to this one), which this
     // version no longer reads as a whole; null when the manifest is not one.
     private static IEnumerable<string>? OlderExportFiles(string directory)
@@ -291,7 +318,8 @@ internal sealed partial class ExportDestination
 
     /// <summary>
     /// Whether <paramref name="directory"/> is recognisably an export: a real directory (not a link) holding a valid
-    /// <see cref="RwkvContract.ManifestFile"/> and nothing but regular files the manifest names.
+    /// <see cref="RwkvContract.ManifestFile"/> and nothing but regular files the manifest names, or (a genai export)
+    /// a <c>genai_config.json</c> naming our graphs and nothing but the files a genai export writes.
     /// </summary>
     /// <param name="directory">The directory to look at.</param>
     /// <param name="detail">When not an export: what it is, as a clause for a message.</param>
@@ -324,6 +352,11 @@ internal sealed partial class ExportDestination
         {
             // The runtime asks for a re-export of an older format's directory; replacing it must not need a manual delete.
             exportFiles.UnionWith(older);
+        }
+        catch (ModelContractException) when (!File.Exists(Path.Combine(directory, RwkvContract.ManifestFile)) && IsGenaiExport(directory))
+        {
+            // An ExportTarget.Genai export has no manifest: its genai_config.json names the pipeline, and it holds only our files.
+            exportFiles.UnionWith(s_genaiExportFiles);
         }
         catch (ModelContractException)
         {

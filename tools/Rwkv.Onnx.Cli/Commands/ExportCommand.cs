@@ -72,9 +72,15 @@ internal static class ExportCommand
             }
         });
 
+        var target = new Option<Choice<ExportTarget>>("--target")
+        {
+            Description = "The runtime the directory is for: rwkv (this runtime, any ONNX Runtime client via the manifest) or genai " +
+                "(onnxruntime-genai unchanged: packed state, genai_config.json, tokenizer.json for bytes and neox vocabularies).",
+        }.OneOf(s_targets, ExportTarget.Rwkv);
+
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, state_copy.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk,
+            checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk, target,
         };
         command.Validators.Add(result => RefuseOptionsWithoutEffect(result, dtype, headDType, blockSize, quantCompute, recurrence, wkvChunk));
         GroupNormEpsilonOption.RefuseWhereNoEffect(command, groupNormEps, checkpoint);
@@ -101,6 +107,7 @@ internal static class ExportCommand
                 BuiltInTokenizer = TokenizerChoice.BuiltIn(parsed.GetValue(tokenizer)),
                 PrefillRecurrence = parsed.GetValue(recurrence),
                 WkvChunkLength = parsed.GetValue(wkvChunk),
+                Target = parsed.GetValue(target),
             };
             RwkvManifest manifest;
             try
@@ -113,6 +120,11 @@ internal static class ExportCommand
                 throw new UsageException(OutputMessage(e));
             }
             WriteSummary(stdout, outputDirectory, manifest);
+            if (options.Target == ExportTarget.Genai)
+            {
+                ExportNotes.WriteGenai(stderr, outputDirectory, manifest, parsed.GetValue(groupNormEps));
+                return ExitCodes.Success;
+            }
             ExportNotes.Write(stderr, outputDirectory, manifest, parsed.GetValue(groupNormEps));
             return ExitCodes.Success;
         });
@@ -187,6 +199,9 @@ internal static class ExportCommand
 
     private static readonly Choices<WeightDType> s_weightDTypes =
         new("a weight type", ("fp32", WeightDType.Float32), ("fp16", WeightDType.Float16), ("int8", WeightDType.Int8), ("int4", WeightDType.Int4));
+
+    private static readonly Choices<ExportTarget> s_targets =
+        new("an export target", ("rwkv", ExportTarget.Rwkv), ("genai", ExportTarget.Genai));
 
     private static readonly Choices<PrefillRecurrence> s_prefillRecurrences =
         new("a recurrence form", ("chunked", PrefillRecurrence.Chunked), ("scan", PrefillRecurrence.Scan));

@@ -34,6 +34,22 @@ internal static class ExportNotes
     }
 
     /// <summary>
+    /// Writes the notes for a finished <c>--target genai</c> export: the group-norm note, and that genai gets no tokenizer
+    /// when it has none for the vocabulary (RWKV World, or an unknown one), so it runs on token ids.
+    /// </summary>
+    public static void WriteGenai(TextWriter stderr, string directory, RwkvManifest manifest, float? groupNormEpsilon)
+    {
+        GroupNormEpsilon(stderr, manifest.Source.Format, manifest.Architecture.Version, groupNormEpsilon);
+        if (manifest.Tokenizer.File is null)
+        {
+            stderr.WriteLine(
+                $"note: '{directory}' has no tokenizer.json: onnxruntime-genai has no tokenizer for the {manifest.Tokenizer.Kind} vocabulary " +
+                "(RWKV World's greedy longest match has no genai tokenizer class), so genai's Tokenizer and chat client cannot load it; " +
+                "run it on token ids (Generator.AppendTokens, GetSequence) with this runtime's tokenizer, as README shows.");
+        }
+    }
+
+    /// <summary>
     /// Notes that rwkv.cpp's RWKV-5 files need <c>--group-norm-eps 1e-5</c> when <paramref name="format"/> is rwkv.cpp,
     /// <paramref name="version"/> is 5.x and no epsilon was given: rwkv.cpp normalises with 1e-5, our default is the
     /// published 64e-5, and the weights cannot tell which the model was trained with.
