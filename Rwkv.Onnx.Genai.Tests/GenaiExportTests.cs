@@ -34,6 +34,8 @@ public sealed class GenaiExportTests(GenaiFixture fixture)
         new("7v0-834K", WeightDType.Float32, null),
         new("7v0-834K", WeightDType.Int8, null),
         new("4v0-660K", WeightDType.Int8, null),
+        new("5v2-730K", WeightDType.Float16, 1e-5f),
+        new("6v0-1m", WeightDType.Int4, null),
     ];
 
     // Text the tiny byte-level models were trained on is English; the prompt is long enough for the prefill graph to
