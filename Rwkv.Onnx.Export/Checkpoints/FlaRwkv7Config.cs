@@ -97,19 +97,8 @@ internal sealed record FlaRwkv7Config
     /// <exception cref="CheckpointFormatException">A size disagrees with the weights.</exception>
     public void Check(IReadOnlyDictionary<string, CheckpointTensor> tensors, string weightsPath)
     {
-        CheckpointTensor emb = Tensor(tensors, "emb.weight", weightsPath);
-        Agree("vocab_size", VocabSize, emb, 0);
-        Agree("hidden_size", HiddenSize, emb, 1);
-        long layers = 0;
-        while (tensors.ContainsKey($"blocks.{layers}.ln1.weight"))
-        {
-            layers++;
-        }
-        if (layers != Layers)
-        {
-            throw new CheckpointFormatException(Path, null,
-                $"Model config '{Path}' says num_hidden_layers {Layers}, but the weights '{weightsPath}' hold {layers} blocks.");
-        }
+        var check = new ConfigShapeCheck(Path, tensors, weightsPath);
+        check.Common(VocabSize, HiddenSize, Layers);
         if (OtherValueDim is { } valueDim)
         {
             throw HuggingFaceConfig.Error(Path, $"has value_dim {valueDim}; BlinkDL's RWKV-7 has a value width of hidden_size ({HiddenSize}) in every layer");
@@ -118,7 +107,7 @@ internal sealed record FlaRwkv7Config
         {
             throw HuggingFaceConfig.Error(Path, $"says head_dim {HeadDim}, which does not divide hidden_size {HiddenSize}");
         }
-        CheckpointTensor rk = Tensor(tensors, "blocks.0.att.r_k", weightsPath);
+        CheckpointTensor rk = check.Tensor("blocks.0.att.r_k");
         if (!rk.Shape.SequenceEqual([HiddenSize / HeadDim, HeadDim]))
         {
             throw new CheckpointFormatException(Path, rk.Name,
@@ -126,31 +115,17 @@ internal sealed record FlaRwkv7Config
         }
         if (IntermediateSize is { } ffn)
         {
-            Agree("intermediate_size", ffn, Tensor(tensors, "blocks.0.ffn.key.weight", weightsPath), 0);
+            check.Agree("intermediate_size", ffn, check.Tensor("blocks.0.ffn.key.weight"), 0);
         }
         foreach ((string lora, long rank) in LoraRanks)
         {
             // Layer 0 has no value LoRA; a one-layer model has none at all.
             string name = lora == "v" ? "blocks.1.att.v1" : $"blocks.0.att.{lora}1";
-            if (lora != "v" || layers > 1)
+            if (lora != "v" || Layers > 1)
             {
-                Agree(lora switch { "w" => "decay_low_rank_dim", "a" => "a_low_rank_dim", "g" => "gate_low_rank_dim", _ => "v_low_rank_dim" },
-                    rank, Tensor(tensors, name, weightsPath), 1);
+                check.Agree(lora switch { "w" => "decay_low_rank_dim", "a" => "a_low_rank_dim", "g" => "gate_low_rank_dim", _ => "v_low_rank_dim" },
+                    rank, check.Tensor(name), 1);
             }
         }
     }
-
-    private void Agree(string field, long value, CheckpointTensor tensor, int axis)
-    {
-        if (tensor.Shape.Count <= axis || tensor.Shape[axis] != value)
-        {
-            throw new CheckpointFormatException(Path, tensor.Name,
-                $"Model config '{Path}' says {field} {value}, but tensor '{tensor.Name}' has shape {tensor.ShapeText} (expected {value} on axis {axis}).");
-        }
-    }
-
-    private CheckpointTensor Tensor(IReadOnlyDictionary<string, CheckpointTensor> tensors, string name, string weightsPath) =>
-        tensors.TryGetValue(name, out CheckpointTensor? t)
-            ? t
-            : throw new CheckpointFormatException(weightsPath, name, $"Checkpoint '{weightsPath}' has no tensor '{name}', which config '{Path}' needs to be checked against.");
 }

@@ -86,42 +86,17 @@ internal sealed record HuggingFaceConfig
     /// <exception cref="CheckpointFormatException">A size disagrees with the weights.</exception>
     public void Check(IReadOnlyDictionary<string, CheckpointTensor> tensors, string weightsPath)
     {
-        CheckpointTensor emb = Tensor(tensors, "emb.weight", weightsPath);
-        Agree("vocab_size", VocabSize, emb, 0);
-        Agree("hidden_size", HiddenSize, emb, 1);
-        long layers = 0;
-        while (tensors.ContainsKey($"blocks.{layers}.ln1.weight"))
-        {
-            layers++;
-        }
-        if (layers != Layers)
-        {
-            throw new CheckpointFormatException(Path, null,
-                $"Model config '{Path}' says num_hidden_layers {Layers}, but the weights '{weightsPath}' hold {layers} blocks.");
-        }
+        var check = new ConfigShapeCheck(Path, tensors, weightsPath);
+        check.Common(VocabSize, HiddenSize, Layers);
         if (IntermediateSize is { } ffn)
         {
-            Agree("intermediate_size", ffn, Tensor(tensors, "blocks.0.ffn.key.weight", weightsPath), 0);
+            check.Agree("intermediate_size", ffn, check.Tensor("blocks.0.ffn.key.weight"), 0);
         }
         if (AttentionHiddenSize is { } attention)
         {
-            Agree("attention_hidden_size", attention, Tensor(tensors, "blocks.0.att.key.weight", weightsPath), 0);
+            check.Agree("attention_hidden_size", attention, check.Tensor("blocks.0.att.key.weight"), 0);
         }
     }
-
-    private void Agree(string field, long value, CheckpointTensor tensor, int axis)
-    {
-        if (tensor.Shape.Count <= axis || tensor.Shape[axis] != value)
-        {
-            throw new CheckpointFormatException(Path, tensor.Name,
-                $"Model config '{Path}' says {field} {value}, but tensor '{tensor.Name}' has shape {tensor.ShapeText} (expected {value} on axis {axis}).");
-        }
-    }
-
-    private CheckpointTensor Tensor(IReadOnlyDictionary<string, CheckpointTensor> tensors, string name, string weightsPath) =>
-        tensors.TryGetValue(name, out CheckpointTensor? t)
-            ? t
-            : throw new CheckpointFormatException(weightsPath, name, $"Checkpoint '{weightsPath}' has no tensor '{name}', which config '{Path}' needs to be checked against.");
 
     internal static long Required(string path, JsonElement root, string field) =>
         Optional(path, root, field) ?? throw Error(path, $"has no '{field}'");
