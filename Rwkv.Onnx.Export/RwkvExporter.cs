@@ -113,16 +113,24 @@ public static class RwkvExporter
         return new ExportDestination(outputDirectory).CleanUpLeftovers();
     }
 
-    private static RwkvManifest WriteModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
-        ExportOptions options, RwkvTokenizerInfo tokenizer, RwkvGenerationInfo generation, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    // The weights file both targets share, written and closed (its offsets stay available for the graphs), with the
+    // residual rescaling and WKV chunk length the graphs must use.
+    private static (ExternalWeights Weights, string Path, int RescaleEvery, int ChunkLength) WriteWeights(RwkvCheckpoint checkpoint,
+        RwkvArchitecture architecture, string directory, ExportOptions options, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
-        WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
         int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
         int chunkLength = options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength ?? architecture.DefaultWkvChunkLength : 0;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
         architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
-        weights.Dispose(); // closes the file; offsets stay available for the graphs
+        return (weights, weightsPath, rescaleEvery, chunkLength);
+    }
+
+    private static RwkvManifest WriteModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
+        ExportOptions options, RwkvTokenizerInfo tokenizer, RwkvGenerationInfo generation, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        (ExternalWeights weights, string weightsPath, int rescaleEvery, int chunkLength) = WriteWeights(checkpoint, architecture, directory, options, progress, cancellationToken);
+        WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
 
         RwkvArchitectureInfo info = architecture.Info;
         (List<string> stepIn, List<string> stepOut) = architecture.GraphIo(GraphKind.Step);
@@ -202,13 +210,8 @@ public static class RwkvExporter
     private static RwkvManifest WriteGenaiModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
         ExportOptions options, RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
+        (ExternalWeights weights, string weightsPath, int rescaleEvery, int chunkLength) = WriteWeights(checkpoint, architecture, directory, options, progress, cancellationToken);
         WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
-        int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
-        int chunkLength = options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength ?? architecture.DefaultWkvChunkLength : 0;
-        string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
-        using var weights = new ExternalWeights(weightsPath);
-        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
-        weights.Dispose(); // closes the file; offsets stay available for the graphs
 
         var packing = new GenaiStatePacking(architecture.StateSlots, architecture.Info.Embedding);
         IEnumerable<int> layers = Enumerable.Range(0, architecture.Info.Layers);
