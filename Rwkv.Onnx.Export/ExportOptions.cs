@@ -98,6 +98,15 @@ public sealed class ExportOptions
     public string? TokenizerPath { get; init; }
 
     /// <summary>
+    /// A state-tuning file (RWKV-PEFT's <c>.pth</c> of <c>blocks.{layer}.att.time_state</c>, or any checkpoint format)
+    /// whose trained initial state the <see cref="ExportTarget.Genai"/> graphs start from, since onnxruntime-genai starts
+    /// every state at zero and cannot load one. RWKV-5, 6 and 7 only. Null (default): the graphs start from zero. The
+    /// <see cref="ExportTarget.Rwkv"/> target refuses it: our runtime loads the file at run time
+    /// (<see cref="RwkvState.FromTimeState"/>).
+    /// </summary>
+    public string? TimeStatePath { get; init; }
+
+    /// <summary>
     /// A built-in tokenizer to use instead of the vocabulary's default: <c>bytes</c>, <c>world</c> or <c>neox</c>
     /// (<see cref="RwkvTokenizers.BuiltInKinds"/>). <c>world</c> and <c>neox</c> copy their file into the model directory
     /// (<see cref="RwkvTokenizers.WorldVocabularyFile"/>, <see cref="RwkvTokenizers.GptNeoXTokenizerFile"/>), so the directory

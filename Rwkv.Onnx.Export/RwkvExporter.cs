@@ -71,10 +71,12 @@ public static class RwkvExporter
         destination.CheckNotProtected();
 
         using RwkvCheckpoint checkpoint = RwkvCheckpoint.Open(checkpointPath);
-        destination.CheckNotInput([checkpoint.Path, .. checkpoint.Files, .. options.TokenizerPath is { } t ? [t] : Array.Empty<string>()]);
+        destination.CheckNotInput([checkpoint.Path, .. checkpoint.Files,
+            .. options.TokenizerPath is { } t ? [t] : Array.Empty<string>(), .. options.TimeStatePath is { } s ? [s] : Array.Empty<string>()]);
         destination.CheckExisting(options.Overwrite);
         RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options);
         (RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer, int? endOfText) = CheckTokenizer(options, architecture.Info.Vocab);
+        float[][]? timeState = CheckTimeState(options, architecture);
 
         destination.CleanUpLeftovers();
         string temporary = destination.CreateTemporary();
@@ -85,7 +87,7 @@ public static class RwkvExporter
                 CopyTokenizer(openTokenizer, Path.Combine(temporary, tokenizer.File!)); // CheckTokenizer sets File with openTokenizer
             }
             RwkvManifest manifest = options.Target == ExportTarget.Genai
-                ? WriteGenaiModel(checkpoint, architecture, temporary, options, tokenizer, openTokenizer, progress, cancellationToken)
+                ? WriteGenaiModel(checkpoint, architecture, temporary, options, tokenizer, openTokenizer, timeState, progress, cancellationToken)
                 : WriteModel(checkpoint, architecture, temporary, options, tokenizer, Generation(tokenizer, endOfText), progress, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
             destination.Commit(temporary, options.Overwrite);
@@ -114,15 +116,17 @@ public static class RwkvExporter
     }
 
     // The weights file both targets share, written and closed (its offsets stay available for the graphs), with the
-    // residual rescaling and WKV chunk length the graphs must use.
+    // residual rescaling and WKV chunk length the graphs must use; `extra` appends a target's own tensors.
     private static (ExternalWeights Weights, string Path, int RescaleEvery, int ChunkLength) WriteWeights(RwkvCheckpoint checkpoint,
-        RwkvArchitecture architecture, string directory, ExportOptions options, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        RwkvArchitecture architecture, string directory, ExportOptions options, IProgress<ExportProgress>? progress, CancellationToken cancellationToken,
+        Action<ExternalWeights>? extra = null)
     {
         int rescaleEvery = options.ResidualRescaleEvery ?? (architecture.Info.Version == "4" && options.WeightDType == WeightDType.Float16 ? 6 : 0);
         int chunkLength = options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength ?? architecture.DefaultWkvChunkLength : 0;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
         architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
+        extra?.Invoke(weights);
         return (weights, weightsPath, rescaleEvery, chunkLength);
     }
 
@@ -206,14 +210,24 @@ public static class RwkvExporter
 
     // The onnxruntime-genai directory (ExportTarget.Genai): the same weights and architecture, graphs with genai's I/O
     // (GenaiStatePacking), genai's tokenizer files where it has a tokenizer for the kind, and genai_config.json last,
-    // so that a killed export leaves no directory genai would open. The manifest is returned, not written.
+    // so that a killed export leaves no directory genai would open. The manifest is returned, not written. A time state
+    // (one tuned matrix per layer) is stored in float32 whatever the dtype, so the first token starts from it exactly.
     private static RwkvManifest WriteGenaiModel(RwkvCheckpoint checkpoint, RwkvArchitecture architecture, string directory,
-        ExportOptions options, RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+        ExportOptions options, RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer, float[][]? timeState,
+        IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
-        (ExternalWeights weights, string weightsPath, int rescaleEvery, int chunkLength) = WriteWeights(checkpoint, architecture, directory, options, progress, cancellationToken);
+        (ExternalWeights weights, string weightsPath, int rescaleEvery, int chunkLength) = WriteWeights(checkpoint, architecture, directory, options, progress, cancellationToken,
+            extra: w =>
+            {
+                for (int layer = 0; layer < (timeState?.Length ?? 0); layer++)
+                {
+                    w.Add(GenaiTimeState.WeightName(layer), timeState![layer],
+                        [.. architecture.StateSlots.Single(s => s.TimeState is not null).Shape.Select(d => (long)d)], ElementType.Float);
+                }
+            });
         WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
 
-        var packing = new GenaiStatePacking(architecture.StateSlots, architecture.Info.Embedding);
+        var packing = new GenaiStatePacking(architecture.StateSlots, architecture.Info.Embedding, timeState is not null);
         IEnumerable<int> layers = Enumerable.Range(0, architecture.Info.Layers);
         string[] tensors = [GenaiStatePacking.ConvState, GenaiStatePacking.RecurrentState];
         var step = new RwkvGraphInfo
@@ -269,6 +283,20 @@ public static class RwkvExporter
             Tokenizer = genaiTokenizer ? new RwkvTokenizerInfo { Kind = tokenizer.Kind, File = GenaiTokenizerFiles.TokenizerFile } : new RwkvTokenizerInfo { Kind = tokenizer.Kind },
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
         };
+    }
+
+    // The time state to bake into a genai export, read and checked before anything is written; null without one.
+    private static float[][]? CheckTimeState(ExportOptions options, RwkvArchitecture architecture)
+    {
+        if (options.TimeStatePath is not { } path)
+        {
+            return null;
+        }
+        if (options.Target != ExportTarget.Genai)
+        {
+            throw new ArgumentException($"A time state ('{path}') is baked only into a genai export; our runtime loads it at run time (RwkvState.FromTimeState, --state).", nameof(options));
+        }
+        return GenaiTimeState.Read(path, architecture);
     }
 
     private static RwkvStateTensorInfo GenaiStateTensor(string tensor, int layer, int[] shape) => new()

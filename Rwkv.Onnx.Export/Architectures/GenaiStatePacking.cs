@@ -10,7 +10,8 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// values, and the same buffer bound as input and output on the CPU. This adapter packs a version's state slots into
 /// those two tensors around the unchanged architecture, so each version still reads like its equations:
 /// <list type="bullet">
-/// <item><c>conv_state</c> [batch, k, C]: the k token-shift slots (<c>att_shift</c>, <c>ffn_shift</c>) stacked on axis 1.</item>
+/// <item><c>conv_state</c> [batch, k, C]: the k token-shift slots (<c>att_shift</c>, <c>ffn_shift</c>) stacked on axis 1,
+/// plus one "started" row when the matrix slot starts from a trained time state.</item>
 /// <item><c>recurrent_state</c>: the one matrix slot as it is ([batch, H, N, N], RWKV-5/6/7), or the vector slots stacked
 /// ([batch, 3, C] for RWKV-4's aa, bb, pp) plus one "started" row when a slot starts at a non-zero value.</item>
 /// </list>
@@ -18,7 +19,9 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// <remarks>
 /// Genai zero-initialises state, so a slot whose initial value is not 0 (RWKV-4's pp = −1e30) is read as
 /// stored + (1 − started)·initial: the started row is 0 in genai's fresh state and the graph writes 1, so the first token
-/// sees the true initial value and every later one the stored value exactly (nothing is added to it). Because genai binds
+/// sees the true initial value and every later one the stored value exactly (nothing is added to it). A trained time state
+/// (RWKV-PEFT state tuning, <see cref="Genai.GenaiTimeState"/>) is read the same way: wkv = stored + (1 − started)·time_state,
+/// with the started row in conv_state, since the matrix tensor has no row to spare. Because genai binds
 /// one buffer as both past and present, each packed input is read by exactly one Split (a copy) that every present value
 /// depends on, so no output can overwrite the input while another node still reads it.
 /// </remarks>
@@ -38,8 +41,15 @@ internal sealed class GenaiStatePacking
 
     private readonly PackedTensor _conv;
     private readonly PackedTensor _recurrent;
+    private readonly bool _timeState;
 
-    public GenaiStatePacking(IReadOnlyList<StateSlot> slots, int width)
+    /// <summary>Packs <paramref name="slots"/> of <paramref name="width"/> channels.</summary>
+    /// <param name="slots">The architecture's state slots.</param>
+    /// <param name="width">The embedding width C.</param>
+    /// <param name="timeState">
+    /// The matrix slot starts from the weights <see cref="Genai.GenaiTimeState.WeightName"/> (one per layer) instead of 0.
+    /// </param>
+    public GenaiStatePacking(IReadOnlyList<StateSlot> slots, int width, bool timeState = false)
     {
         StateSlot[] shifts = [.. slots.Where(s => s.Name.EndsWith("_shift", StringComparison.Ordinal))];
         StateSlot[] rest = [.. slots.Except(shifts)];
@@ -47,7 +57,12 @@ internal sealed class GenaiStatePacking
         {
             throw new InvalidOperationException($"State slots {string.Join(", ", slots.Select(s => s.Name))} do not pack into genai's conv and recurrent tensors.");
         }
-        _conv = new PackedTensor(ConvState, shifts, Stacked: true, Started: false, [shifts.Length, width]);
+        if (timeState && rest is not [{ Shape.Length: 3, TimeState: not null }])
+        {
+            throw new InvalidOperationException($"State slots {string.Join(", ", rest.Select(s => s.Name))} have no matrix a time state fills.");
+        }
+        _timeState = timeState;
+        _conv = new PackedTensor(ConvState, shifts, Stacked: true, Started: timeState, [shifts.Length + (timeState ? 1 : 0), width]);
         if (rest is [{ Shape.Length: 3 } matrix])
         {
             if (matrix.Initial != 0f)
@@ -74,17 +89,26 @@ internal sealed class GenaiStatePacking
     public Dictionary<string, Value> DeclarePast(OnnxGraph g, int layer)
     {
         var past = new Dictionary<string, Value>(StringComparer.Ordinal);
+        Value started = default; // conv_state's started row, [batch, C], when a time state needs it
         foreach (PackedTensor tensor in new[] { _conv, _recurrent })
         {
             Value packed = g.Input(PastName(tensor.Name, layer), ElementType.Float, Dims(tensor));
             using IDisposable _ = g.Scope($"blocks.{layer}/genai/{tensor.Name}");
             if (!tensor.Stacked)
             {
-                past[tensor.Slots[0].Name] = Split(packed, 1, 1)[0]; // a copy: see the remarks on aliasing
+                Value stored = Split(packed, 1, 1)[0]; // a copy: see the remarks on aliasing
+                if (_timeState)
+                {
+                    // stored + (1 − started)·time_state, with started [batch, 1, 1, 1] from any channel of the row.
+                    Value fresh = g.Const(1f) - Unsqueeze(Slice(started, 0, 1, axis: 1), 2, 3);
+                    stored = stored + (fresh * g.Weight(Genai.GenaiTimeState.WeightName(layer)));
+                }
+                past[tensor.Slots[0].Name] = stored;
                 continue;
             }
             int rows = tensor.Slots.Length + (tensor.Started ? 1 : 0);
             Value[] parts = [.. Split(packed, 1, rows).Select(p => Squeeze(p, 1))];
+            started = tensor.Started ? parts[^1] : default;
             foreach ((StateSlot slot, int i) in tensor.Slots.Select((s, i) => (s, i)))
             {
                 // stored + (1 − started)·initial: exactly the stored value once started, the initial value in a fresh state.

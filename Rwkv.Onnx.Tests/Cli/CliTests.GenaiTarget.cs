@@ -101,4 +101,66 @@ public sealed partial class CliTests
             Assert.That(Directory.GetFileSystemEntries(_work), Is.Empty);
         });
     }
+
+    // RWKV-7 fixture: 12 layers, one head of 64. Time states are checked numerically in GenaiStatePackingTests.
+    [Test]
+    public void Export_TargetGenai_TimeState_AddsAStartedRowToConvState()
+    {
+        string pth = WriteTimeState(Path.Combine(_work, "time-state.pth"), layers: 12, heads: 1, headSize: 64);
+        string output = Path.Combine(_work, "genai");
+        CliRun run = Run("export", SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), "-o", output, "--target", "genai", "--time-state", pth);
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        using var session = new InferenceSession(Path.Combine(output, "step.onnx"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(session.InputMetadata["past_key_values.0.conv_state"].Dimensions, Is.EqualTo(new[] { -1, 3, 64 }));
+            Assert.That(session.InputMetadata["past_key_values.0.recurrent_state"].Dimensions, Is.EqualTo(new[] { -1, 1, 64, 64 }));
+        });
+    }
+
+    [Test]
+    public void Export_TimeStateWithoutTargetGenai_IsAUsageErrorNamingTheOption()
+    {
+        string pth = WriteTimeState(Path.Combine(_work, "time-state.pth"), layers: 12, heads: 1, headSize: 64);
+        CliRun run = Run("export", SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), "-o", Path.Combine(_work, "model"), "--time-state", pth);
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(2));
+            Assert.That(run.Stderr, Does.StartWith("error: --time-state: applies to --target genai;"));
+            Assert.That(Directory.Exists(Path.Combine(_work, "model")), Is.False);
+        });
+    }
+
+    // A file for fewer layers than the model, and a model without a tuned state (RWKV-4): refused before anything is written.
+    [TestCase("7v0-834K", 11, 1, 64, 1, "has no tensor 'blocks.11.att.time_state'")]
+    [TestCase("7v0-834K", 12, 1, 32, 1, "'blocks.0.att.time_state'")]
+    [TestCase("4v0-660K", 4, 1, 64, 2, "RWKV-4")]
+    public void Export_TargetGenai_TimeStateThatDoesNotFit_FailsNamingIt(string model, int layers, int heads, int headSize, int exitCode, string detail)
+    {
+        string pth = WriteTimeState(Path.Combine(_work, "time-state.pth"), layers, heads, headSize);
+        string output = Path.Combine(_work, "genai");
+        CliRun run = Run("export", SharedFixtures.RwkvCppModel(model, "FP32"), "-o", output, "--target", "genai", "--time-state", pth);
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(exitCode));
+            Assert.That(run.Stderr, Does.StartWith("error: ").And.Contain(detail).And.Contain(pth));
+            Assert.That(run.Stderr.Trim().Split('\n'), Has.Length.EqualTo(1), "one line, no stack trace");
+            Assert.That(Directory.Exists(output), Is.False);
+        });
+    }
+
+    // An RWKV-PEFT state-tuning .pth: one blocks.{i}.att.time_state [heads, headSize, headSize] per layer.
+    private static string WriteTimeState(string path, int layers, int heads, int headSize)
+    {
+        var views = new List<TorchZipWriter.TensorView>();
+        var storages = new Dictionary<string, TorchZipWriter.Storage>();
+        for (int layer = 0; layer < layers; layer++)
+        {
+            string key = layer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            storages[key] = new TorchZipWriter.Storage(Rwkv.Onnx.Export.Checkpoints.TensorDType.Float32, [.. Enumerable.Range(0, heads * headSize * headSize).Select(i => (i % 7) * 0.01f)]);
+            views.Add(TorchZipWriter.TensorView.Contiguous($"blocks.{layer}.att.time_state", key, heads, headSize, headSize));
+        }
+        TorchZipWriter.WriteStateDict(path, views, storages);
+        return path;
+    }
 }

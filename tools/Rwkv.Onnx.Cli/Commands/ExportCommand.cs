@@ -7,7 +7,8 @@ namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
 /// <c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16|int8|int4] [--head-dtype ...] [--block-size B]
-/// [--group-norm-eps E] [--force] [--tokenizer world|neox|bytes|&lt;file&gt;] [--prefill-recurrence scan|chunked] [--wkv-chunk L]</c>.
+/// [--group-norm-eps E] [--force] [--tokenizer world|neox|bytes|&lt;file&gt;] [--prefill-recurrence scan|chunked] [--wkv-chunk L]
+/// [--target rwkv|genai] [--time-state &lt;file&gt;]</c>.
 /// </summary>
 internal static class ExportCommand
 {
@@ -77,11 +78,25 @@ internal static class ExportCommand
             Description = "The runtime the directory is for: rwkv (this runtime, any ONNX Runtime client via the manifest) or genai " +
                 "(onnxruntime-genai unchanged: packed state, genai_config.json, tokenizer.json for bytes and neox vocabularies).",
         }.OneOf(s_targets, ExportTarget.Rwkv);
+        var timeState = new Option<string?>("--time-state")
+        {
+            Description = "With --target genai: a state-tuning file (RWKV-PEFT .pth with blocks.{i}.att.time_state; RWKV-5/6/7) whose trained " +
+                "initial state the graphs start from, since genai starts every state at zero. This runtime loads one at run time instead (--state).",
+            HelpName = "file",
+        };
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, state_copy.onnx, weights, manifest).")
         {
             checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk, target,
+            timeState,
         };
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, timeState) && !(OptionValues.TryGet(result, target, out Choice<ExportTarget> t) && t.Value == ExportTarget.Genai))
+            {
+                result.AddError("--time-state: applies to --target genai; a model exported for this runtime starts from a time state at run time (generate, chat --state <file>).");
+            }
+        });
         command.Validators.Add(result => RefuseOptionsWithoutEffect(result, dtype, headDType, blockSize, quantCompute, recurrence, wkvChunk));
         GroupNormEpsilonOption.RefuseWhereNoEffect(command, groupNormEps, checkpoint);
         command.SetAction(parsed =>
@@ -108,6 +123,7 @@ internal static class ExportCommand
                 PrefillRecurrence = parsed.GetValue(recurrence),
                 WkvChunkLength = parsed.GetValue(wkvChunk),
                 Target = parsed.GetValue(target),
+                TimeStatePath = parsed.GetValue(timeState),
             };
             RwkvManifest manifest;
             try
