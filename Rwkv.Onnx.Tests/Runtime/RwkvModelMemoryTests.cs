@@ -1,6 +1,4 @@
-using System.Globalization;
 using Rwkv.Onnx.Export;
-using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Runtime;
@@ -28,12 +26,7 @@ public sealed class RwkvModelMemoryTests
     public void ExportModel()
     {
         _root.Create();
-        string checkpoint = Path.Combine(_root.Path, "random-v7.bin");
-        RandomCheckpoint.WriteRwkv7(checkpoint, layers: 4, embd: 768, headSize: 64, vocab: 1024, ffn: 3072,
-            loraW: 32, loraA: 32, loraV: 16, loraG: 64, seed: 17);
-        _model = Path.Combine(_root.Path, "model");
-        RwkvExporter.Export(checkpoint, _model, new ExportOptions());
-        File.Delete(checkpoint);
+        _model = ProcessMemory.ExportRandomModel(_root.Path, new ExportOptions());
     }
 
     [OneTimeTearDown]
@@ -47,13 +40,11 @@ public sealed class RwkvModelMemoryTests
         Assert.That(weights, Is.GreaterThan(100L << 20), "the model must be big enough for a second copy to stand out");
         Run(); // first load: ONNX Runtime's code and one-time allocations are resident afterwards, as in any later load
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
+        ProcessMemory.SettleManagedHeap();
         File.WriteAllText("/proc/self/clear_refs", "5"); // VmHWM := VmRSS
-        long before = StatusBytes("VmRSS:");
+        long before = ProcessMemory.StatusBytes("VmRSS:");
         Run();
-        long growth = StatusBytes("VmHWM:") - before;
+        long growth = ProcessMemory.StatusBytes("VmHWM:") - before;
         long bound = (long)(1.15 * weights) + Allowance;
         // The margin in the log: a layout that keeps a second copy adds about the weights file (measured 226-231 MiB).
         TestContext.Progress.WriteLine($"peak resident growth {growth >> 20} MiB, bound {bound >> 20} MiB, weights {weights >> 20} MiB");
@@ -73,11 +64,5 @@ public sealed class RwkvModelMemoryTests
         {
             runner.Forward([Array.IndexOf(logits, logits.Max())], state, logits);
         }
-    }
-
-    private static long StatusBytes(string field)
-    {
-        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
-        return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
     }
 }

@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Rwkv.Onnx.Export;
-using Rwkv.Onnx.Export.RandomCheckpoints;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Runtime;
@@ -31,12 +29,7 @@ public sealed class SessionConfigTests
     public void ExportModel()
     {
         _root.Create();
-        string checkpoint = Path.Combine(_root.Path, "random-v7.bin");
-        RandomCheckpoint.WriteRwkv7(checkpoint, layers: 4, embd: 768, headSize: 64, vocab: 1024, ffn: 3072,
-            loraW: 32, loraA: 32, loraV: 16, loraG: 64, seed: 17);
-        _model = Path.Combine(_root.Path, "model");
-        RwkvExporter.Export(checkpoint, _model, new ExportOptions { WeightDType = WeightDType.Float16 });
-        File.Delete(checkpoint);
+        _model = ProcessMemory.ExportRandomModel(_root.Path, new ExportOptions { WeightDType = WeightDType.Float16 });
 
         string manifestPath = Path.Combine(_model, RwkvContract.ManifestFile);
         JsonNode manifest = JsonNode.Parse(File.ReadAllText(manifestPath))!;
@@ -60,22 +53,14 @@ public sealed class SessionConfigTests
         {
         }
 
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        long before = StatusBytes("RssAnon:");
+        ProcessMemory.SettleManagedHeap();
+        long before = ProcessMemory.StatusBytes("RssAnon:");
         using RwkvModel model = RwkvModel.Load(_model);
-        long growth = StatusBytes("RssAnon:") - before;
+        long growth = ProcessMemory.StatusBytes("RssAnon:") - before;
         // Widened, each session would hold 2 × the file in float32 (measured: 4.1 × the file for both); kept as mapped,
         // the sessions add their plans and arenas only.
         TestContext.Progress.WriteLine($"private growth during load {growth >> 20} MiB, weights {weights >> 20} MiB");
 
         Assert.That(growth, Is.LessThan(weights / 2), $"private growth {growth >> 20} MiB for a float16 weights file of {weights >> 20} MiB");
-    }
-
-    private static long StatusBytes(string field)
-    {
-        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
-        return long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
     }
 }
