@@ -31,7 +31,7 @@ public static class RwkvContract
     /// <summary>
     /// The state-copy graph: one Identity per state tensor, <c>past_{slot}.{layer}</c> to <c>present_{slot}.{layer}</c>. A
     /// runtime that keeps state in device memory runs it with inputs bound where the values are and outputs where they
-    /// must go, and ONNX Runtime moves the data (ONNX Runtime 1.31's <c>CopyTensors</c> only knows plugin providers).
+    /// must go, and ONNX Runtime moves the data (ONNX Runtime 1.31 and 1.32 <c>CopyTensors</c> only know plugin providers).
     /// </summary>
     public const string StateCopyGraphFile = "state_copy.onnx";
 

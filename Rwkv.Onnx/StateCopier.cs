@@ -6,7 +6,7 @@ namespace Rwkv.Onnx;
 /// Copies a model's state tensors between host and device memory by running the export's state-copy graph
 /// (<see cref="RwkvContract.StateCopyGraphFile"/>, one Identity per tensor) on the model's execution provider: the
 /// inputs are bound where the values are, the outputs where they must go, and ONNX Runtime moves the data. ONNX
-/// Runtime 1.31's <c>OrtEnv.CopyTensors</c> cannot do this: it only knows the data transfers of plugin providers and
+/// Runtime 1.31 and 1.32 <c>OrtEnv.CopyTensors</c> cannot do this: it only knows the data transfers of plugin providers and
 /// throws even for CPU to CPU ("Data transfer implementation between source and destination device was not found").
 /// </summary>
 internal sealed class StateCopier : IDisposable
