@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntimeGenAI;
@@ -27,7 +28,7 @@ public sealed class GenaiRuntimeTests
         string native = Path.Combine(AppContext.BaseDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native");
         Assert.That(Directory.GetFiles(native, "*onnxruntime.*").Select(Path.GetFileName), Is.EquivalentTo(new[] { NativeLibraryName() }),
             $"the ONNX Runtime libraries in '{native}'");
-        Assert.That(OrtEnv.Instance().GetVersionString(), Is.EqualTo("1.32.0"));
+        Assert.That(OrtEnv.Instance().GetVersionString(), Is.EqualTo(SolutionOnnxRuntimeVersion()));
 
         string genai = Path.Combine(_scratch.Path, "genai");
         RwkvExporter.Export(SharedFixtures.RwkvCppModel("7v0-834K", "FP32"), genai, new ExportOptions { Target = ExportTarget.Genai });
@@ -41,6 +42,10 @@ public sealed class GenaiRuntimeTests
             Assert.That(mapped, Has.Length.EqualTo(1), string.Join(", ", mapped));
         }
     }
+
+    private static string SolutionOnnxRuntimeVersion() =>
+        typeof(GenaiRuntimeTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+            .Single(a => a.Key == "OnnxRuntimeVersion").Value!;
 
     private string ExportOurs()
     {
