@@ -67,6 +67,24 @@ public sealed class Rwkv7DeaParityTests
         Assert.That(Run(model, RwkvForwardMode.Prefill, 7), Is.EqualTo(_expected).Within(Fp32Tolerance));
     }
 
+    // DEA's qq is a projection and is quantized like att.key; its rank-32 factors and k_emb/v_emb tables are not (WeightSink).
+    // Measured max |Δ| 7.9e-4 (fp16), 0.023 (int8), 0.237 (int4: 64-wide blocks of a tiny random model), as 7a's; bounds
+    // about half again. DEA moves these logits by up to 1.48, so even int4 tells a DEA export apart.
+    [TestCase(WeightDType.Float16, 1.2e-3f)]
+    [TestCase(WeightDType.Int8, 0.035f)]
+    [TestCase(WeightDType.Int4, 0.35f)]
+    public void QuantizedExport_StaysNearTheReference_InBothGraphs(WeightDType dtype, float tolerance)
+    {
+        string output = Path.Combine(_scratch.CreateDirectory(), "model");
+        RwkvExporter.Export(Checkpoint, output, new ExportOptions { ContextLimit = ContextLimit, WeightDType = dtype });
+        using RwkvModel model = RwkvModel.Load(output);
+        float[] step = Run(model, RwkvForwardMode.Step, Tokens.Length);
+        float[] prefill = Run(model, RwkvForwardMode.Prefill, 16);
+
+        Assert.That(step, Is.EqualTo(_expected).Within(tolerance), "step");
+        Assert.That(prefill, Is.EqualTo(step).Within(1e-4f), "prefill against step");
+    }
+
     [Test]
     public void PrefillThenStep_ReproducesTheReferenceAtEveryPosition()
     {
