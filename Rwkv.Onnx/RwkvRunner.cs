@@ -77,6 +77,10 @@ public sealed class RwkvRunner : IDisposable
     /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
     /// before the first step with a state and before every prefill; nothing has run.
     /// </exception>
+    /// <exception cref="ContextLimitExceededException">
+    /// The model's state has a token capacity (<see cref="RwkvManifest.ContextLimit"/>) and the run would take a sequence
+    /// past it; nothing has run.
+    /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void Forward(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
         Run(tokens, tokens.Length, state, logits, mode, requiredBatchSize: 1, allLogits: false);
@@ -97,6 +101,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="MemoryLimitExceededException">
     /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
     /// before the first step with a state and before every prefill; nothing has run.
+    /// </exception>
+    /// <exception cref="ContextLimitExceededException">
+    /// The model's state has a token capacity (<see cref="RwkvManifest.ContextLimit"/>) and the run would take a sequence
+    /// past it; nothing has run.
     /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardAll(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
@@ -119,6 +127,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="MemoryLimitExceededException">
     /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
     /// before the first step with a state and before every prefill; nothing has run.
+    /// </exception>
+    /// <exception cref="ContextLimitExceededException">
+    /// The model's state has a token capacity (<see cref="RwkvManifest.ContextLimit"/>) and the run would take a sequence
+    /// past it; nothing has run.
     /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardBatch(ReadOnlySpan<int> tokens, int sequenceLength, RwkvState state, Span<float> logits,
