@@ -139,6 +139,20 @@ public sealed partial class CliTests
     }
 
     [Test]
+    public void Generate_PastTheContextLimit_FailsWithOneErrorLine()
+    {
+        string exported = Path.Combine(_work, "7b-small");
+        CliRun export = Run("export", SharedFixtures.Rwkv7Variant("tiny-rwkv-7b-dea-L2.pth"), "--output", exported, "--context-limit", "8");
+        Assert.That(export.ExitCode, Is.Zero, export.Stderr);
+
+        CliRun run = Run("generate", exported, "--prompt", "0123456789", "--max-tokens", "4");
+
+        Assert.That(run.ExitCode, Is.EqualTo(1));
+        Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(run.Stderr, Does.StartWith("error: The sequence holds 0 tokens and this run adds 10, past the 8-token capacity"));
+    }
+
+    [Test]
     public void Export_DeaCheckpointForGenai_FailsWithOneErrorLine()
     {
         string output = Path.Combine(_work, "7b-genai");
