@@ -17,6 +17,7 @@ public sealed class ExportOptions
 
     private readonly int _opset = DefaultOpset;
     private readonly int? _wkvChunkLength;
+    private readonly int? _contextLimit;
     private readonly float? _groupNormEpsilon;
     private readonly int _blockSize = DefaultBlockSize;
     private readonly int? _residualRescaleEvery;
@@ -168,6 +169,29 @@ public sealed class ExportOptions
                 throw new ArgumentOutOfRangeException(nameof(value), value, $"WKV chunk length {value} is not a power of two from 4 to 64.");
             }
             _wkvChunkLength = value;
+        }
+    }
+
+    /// <summary>The default token capacity of a state that keeps every token (RWKV-7b): 4096, the context its models are trained for.</summary>
+    public const int DefaultContextLimit = 4096;
+
+    /// <summary>
+    /// The most tokens a sequence's state holds, for models whose state keeps one row per token (RWKV-7b's attention
+    /// cache): the cache is allocated with the state, 260 bytes per token per layer, and a run past it is refused
+    /// (<c>ContextLimitExceededException</c>). From 1 to 2^24 (token counts stay exact in float32). Null (default):
+    /// <see cref="DefaultContextLimit"/>. Setting it for any other model is an error at export: its state is fixed-size.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 1 to 2^24.</exception>
+    public int? ContextLimit
+    {
+        get => _contextLimit;
+        init
+        {
+            if (value is < 1 or > 1 << 24)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"Context limit {value} is outside 1 to {1 << 24} tokens.");
+            }
+            _contextLimit = value;
         }
     }
 }

@@ -75,6 +75,7 @@ public static class RwkvExporter
             .. options.TokenizerPath is { } t ? [t] : Array.Empty<string>(), .. options.TimeStatePath is { } s ? [s] : Array.Empty<string>()]);
         destination.CheckExisting(options.Overwrite);
         RwkvArchitecture architecture = RwkvArchitectures.Detect(checkpoint, options);
+        CheckArchitectureOptions(options, architecture, checkpoint.Path);
         (RwkvTokenizerInfo tokenizer, Func<Stream>? openTokenizer, int? endOfText) = CheckTokenizer(options, architecture.Info.Vocab);
         float[][]? timeState = CheckTimeState(options, architecture);
 
@@ -156,9 +157,10 @@ public static class RwkvExporter
             (List<RwkvOpsetImportInfo> imports, List<RwkvCustomOpInfo> customOps) = OnnxRuntimeRequirements.Describe(graphs.Single(g => g.File == file).Graph);
             return new RwkvGraphInfo { File = file, Inputs = inputs, Outputs = outputs, OpsetImports = imports, CustomOps = customOps };
         }
+        RwkvContextLimitInfo? contextLimit = ContextLimit(architecture);
         var manifest = new RwkvManifest
         {
-            FormatVersion = RwkvContract.FormatVersion,
+            FormatVersion = contextLimit is null ? RwkvContract.FormatVersion : RwkvContract.ContextLimitFormatVersion,
             Architecture = info,
             WeightDType = Name(options.WeightDType),
             HeadDType = Name(headDType),
@@ -184,6 +186,7 @@ public static class RwkvExporter
             },
             State = state,
             Activations = ActivationSizes.For(architecture, chunkLength),
+            ContextLimit = contextLimit,
             Tokenizer = tokenizer,
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
             MinOnnxRuntimeVersion = OnnxRuntimeRequirements.MinimumRelease(graphs.Select(g => g.Graph)),
@@ -283,6 +286,48 @@ public static class RwkvExporter
             Tokenizer = genaiTokenizer ? new RwkvTokenizerInfo { Kind = tokenizer.Kind, File = GenaiTokenizerFiles.TokenizerFile } : new RwkvTokenizerInfo { Kind = tokenizer.Kind },
             Source = new RwkvSourceInfo { File = Path.GetFileName(Path.TrimEndingDirectorySeparator(checkpoint.Path)), Format = checkpoint.Format, Sha256 = Sha256(checkpoint.Files) },
         };
+    }
+
+    // The manifest's context_limit of a state with a token capacity: the bytes per token are the rows of every slot
+    // with a token axis, in all layers.
+    private static RwkvContextLimitInfo? ContextLimit(RwkvArchitecture architecture)
+    {
+        if (architecture.TokenCapacity is not { } capacity)
+        {
+            return null;
+        }
+        long perLayer = architecture.StateSlots
+            .Where(slot => slot.Layout.Contains(RwkvV7.TokenAxis))
+            .Sum(slot => slot.Shape.Aggregate(1L, (product, d) => product * d) / capacity.MaxTokens * sizeof(float));
+        return new RwkvContextLimitInfo { MaxTokens = capacity.MaxTokens, LengthSlot = capacity.LengthSlot, StateBytesPerToken = perLayer * architecture.Info.Layers };
+    }
+
+    // Options that the architecture cannot honour, refused before anything is written: a context limit for a
+    // fixed-size state; for a state with a token capacity, the genai target (whose state is two fixed-size tensors per
+    // layer) and residual rescaling (DEA reads the unnormalised residual stream through a tanh, which the rescaled
+    // weights do not compensate).
+    private static void CheckArchitectureOptions(ExportOptions options, RwkvArchitecture architecture, string checkpointPath)
+    {
+        string description = $"RWKV-{architecture.Info.Version}{(architecture.Info.Variant is { } variant ? $" ({variant})" : "")}";
+        if (architecture.TokenCapacity is null)
+        {
+            if (options.ContextLimit is { } limit)
+            {
+                throw new ArgumentException($"A context limit ({limit} tokens) applies only to a state that keeps every token (RWKV-7b); " +
+                    $"'{checkpointPath}' is {description}, whose state is fixed-size.", nameof(options));
+            }
+            return;
+        }
+        if (options.Target == ExportTarget.Genai)
+        {
+            throw new ArgumentException($"'{checkpointPath}' is {description}, whose attention cache keeps a row per token in the state; " +
+                "onnxruntime-genai's RWKV state is two fixed-size tensors per layer, so this model cannot be exported for it. Export it for our runtime (--target rwkv).", nameof(options));
+        }
+        if (options.ResidualRescaleEvery is > 0)
+        {
+            throw new ArgumentException($"'{checkpointPath}' is {description}, whose attention reads the residual stream unnormalised; " +
+                "residual rescaling would change its logits. Leave it off.", nameof(options));
+        }
     }
 
     // The time state to bake into a genai export, read and checked before anything is written; null without one.

@@ -13,6 +13,13 @@ public static class RwkvContract
     public const int FormatVersion = 2;
 
     /// <summary>
+    /// Version of a model directory whose state holds one row per token up to a capacity (RWKV-7b's attention cache):
+    /// its manifest has <see cref="RwkvManifest.ContextLimit"/>, which a runtime that reads only
+    /// <see cref="FormatVersion"/> would ignore and then overrun. Every other export keeps <see cref="FormatVersion"/>.
+    /// </summary>
+    public const int ContextLimitFormatVersion = 3;
+
+    /// <summary>
     /// ONNX Runtime's session config key that turns off pre-packing of constant weights; <c>"1"</c> in
     /// <see cref="RwkvManifest.SessionConfig"/> when the graphs compute from the weights as stored (then the runtime
     /// keeps the weights' mapping resident).

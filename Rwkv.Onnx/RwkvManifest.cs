@@ -83,6 +83,15 @@ public sealed record RwkvManifest
     /// <summary>The sizes of the graphs' intermediate tensors, from which <see cref="RwkvMemoryEstimate"/> estimates a run.</summary>
     public required RwkvActivationInfo Activations { get; init; }
 
+    /// <summary>
+    /// The most tokens a sequence's state can hold, for models whose state keeps one row per token (RWKV-7b's attention
+    /// cache, in slots whose layout has a <c>token</c> axis of that length); null (absent) for every model whose state
+    /// is a fixed-size summary of any number of tokens. Present exactly when <see cref="FormatVersion"/> is
+    /// <see cref="RwkvContract.ContextLimitFormatVersion"/>.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public RwkvContextLimitInfo? ContextLimit { get; init; }
+
     /// <summary>Tokenizer kind (<c>bytes</c> for vocab-256 models) and file, if any.</summary>
     public required RwkvTokenizerInfo Tokenizer { get; init; }
 
@@ -140,10 +149,11 @@ public sealed record RwkvManifest
         {
             throw new ModelContractException(path, "manifest", $"Manifest '{path}' is empty.");
         }
-        if (manifest.FormatVersion != RwkvContract.FormatVersion)
+        if (manifest.FormatVersion is not (RwkvContract.FormatVersion or RwkvContract.ContextLimitFormatVersion))
         {
             throw new ModelContractException(path, "format_version",
-                $"Manifest '{path}' has format_version {manifest.FormatVersion}; this runtime reads {RwkvContract.FormatVersion}.");
+                $"Manifest '{path}' has format_version {manifest.FormatVersion}; this runtime reads {RwkvContract.FormatVersion} " +
+                $"and {RwkvContract.ContextLimitFormatVersion} (a state with a token capacity, 'context_limit').");
         }
         Validate(manifest, path);
         return manifest;
@@ -259,6 +269,7 @@ public sealed record RwkvManifest
             }
             ValidateLayout(tensor, path);
         }
+        ValidateContextLimit(m, path);
         RwkvActivationInfo activations = Present(m.Activations, "activations");
         Positive(activations.StepFloatsPerSequence, "activations.step_floats_per_sequence");
         Positive(activations.PrefillFloatsPerToken, "activations.prefill_floats_per_token");
@@ -280,6 +291,37 @@ public sealed record RwkvManifest
         if (m.Generation is { } generation)
         {
             ValidateGeneration(generation, a.Vocab, path);
+        }
+    }
+
+    // format_version 3 means a token capacity and only that, so that a runtime reading 2 refuses such a model; the
+    // length slot must be a one-element state tensor of layer 0, which the runtime reads before every run.
+    private static void ValidateContextLimit(RwkvManifest m, string path)
+    {
+        bool versioned = m.FormatVersion == RwkvContract.ContextLimitFormatVersion;
+        if (m.ContextLimit is not { } limit)
+        {
+            if (versioned)
+            {
+                throw new ModelContractException(path, "context_limit",
+                    $"Manifest '{path}' has format_version {m.FormatVersion} but no 'context_limit'; format {m.FormatVersion} exists only for a state with a token capacity.");
+            }
+            return;
+        }
+        if (!versioned)
+        {
+            throw new ModelContractException(path, "format_version",
+                $"Manifest '{path}' has a 'context_limit' but format_version {m.FormatVersion}; a state with a token capacity needs format_version {RwkvContract.ContextLimitFormatVersion}.");
+        }
+        if (limit.MaxTokens <= 0 || limit.StateBytesPerToken <= 0)
+        {
+            throw new ModelContractException(path, "context_limit",
+                $"Manifest '{path}' has context_limit.max_tokens {limit.MaxTokens} and context_limit.state_bytes_per_token {limit.StateBytesPerToken}; expected positive numbers.");
+        }
+        if (m.State.FirstOrDefault(s => s.Layer == 0 && s.Slot == limit.LengthSlot) is not { Shape: [1] })
+        {
+            throw new ModelContractException(path, "context_limit.length_slot",
+                $"Manifest '{path}' names '{limit.LengthSlot}' as context_limit.length_slot; expected a state slot of shape [1] in layer 0.");
         }
     }
 
@@ -400,10 +442,34 @@ public sealed record RwkvArchitectureInfo
 
     /// <summary>
     /// The variant of the version, or null for the base architecture: <c>deepembed</c> for RWKV-7a (DeepEmbed: per-layer
-    /// token-indexed tables that scale the channel mix). Absent from manifests of base models.
+    /// token-indexed tables that scale the channel mix), <c>deepembed-attention</c> for RWKV-7b (DeepEmbed plus a small
+    /// softmax attention over every earlier token, whose cache is in the state; see <see cref="RwkvManifest.ContextLimit"/>).
+    /// Absent from manifests of base models.
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Variant { get; init; }
+}
+
+/// <summary>
+/// A state that keeps one row per token, up to a capacity fixed at export: each sequence's count of tokens held is in the
+/// state itself, and a run that would take it past <see cref="MaxTokens"/> is refused before it runs.
+/// </summary>
+public sealed record RwkvContextLimitInfo
+{
+    /// <summary>The most tokens a sequence's state holds: the length of every state axis named <c>token</c>.</summary>
+    public required int MaxTokens { get; init; }
+
+    /// <summary>
+    /// The state slot whose one float per sequence (in layer 0; every layer holds the same) counts the tokens the state
+    /// holds: 0 in the initial state, plus the length of every run.
+    /// </summary>
+    public required string LengthSlot { get; init; }
+
+    /// <summary>
+    /// The bytes of state one token takes, all layers together (the rows it fills in the <c>token</c> axes). The capacity
+    /// is allocated with the state, so a sequence's state is this times <see cref="MaxTokens"/> plus its fixed part.
+    /// </summary>
+    public required long StateBytesPerToken { get; init; }
 }
 
 /// <summary>A graph file and its I/O names.</summary>

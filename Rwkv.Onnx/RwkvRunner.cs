@@ -29,6 +29,7 @@ public sealed class RwkvRunner : IDisposable
     private readonly LifetimeGate _gate;
     private StepBinding? _stepBinding;
     private int _prefillChunkSize;
+    private readonly int _lengthTensor = -1; // the manifest state tensor that counts a sequence's tokens, with a context limit
 
     internal RwkvRunner(RwkvModel model)
     {
@@ -38,6 +39,10 @@ public sealed class RwkvRunner : IDisposable
         _prefillInputNames = [RwkvContract.TokensInput, RwkvContract.NumLogitsInput, .. model.StateInputNames];
         _prefillLastOutputNames = [RwkvContract.LogitsOutput, .. model.StateOutputNames];
         _prefillAllOutputNames = [RwkvContract.LogitsAllOutput, .. model.StateOutputNames];
+        if (model.Manifest.ContextLimit is { } limit)
+        {
+            _lengthTensor = model.Manifest.State.ToList().FindIndex(t => t.Layer == 0 && t.Slot == limit.LengthSlot);
+        }
     }
 
     /// <summary>
@@ -72,6 +77,10 @@ public sealed class RwkvRunner : IDisposable
     /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
     /// before the first step with a state and before every prefill; nothing has run.
     /// </exception>
+    /// <exception cref="ContextLimitExceededException">
+    /// The model's state has a token capacity (<see cref="RwkvManifest.ContextLimit"/>) and the run would take a sequence
+    /// past it; nothing has run.
+    /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void Forward(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
         Run(tokens, tokens.Length, state, logits, mode, requiredBatchSize: 1, allLogits: false);
@@ -92,6 +101,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="MemoryLimitExceededException">
     /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
     /// before the first step with a state and before every prefill; nothing has run.
+    /// </exception>
+    /// <exception cref="ContextLimitExceededException">
+    /// The model's state has a token capacity (<see cref="RwkvManifest.ContextLimit"/>) and the run would take a sequence
+    /// past it; nothing has run.
     /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardAll(ReadOnlySpan<int> tokens, RwkvState state, Span<float> logits, RwkvForwardMode mode = RwkvForwardMode.Auto) =>
@@ -114,6 +127,10 @@ public sealed class RwkvRunner : IDisposable
     /// <exception cref="MemoryLimitExceededException">
     /// The run's buffers and activations (<see cref="RwkvMemoryEstimate"/>) would not fit in the available memory; checked
     /// before the first step with a state and before every prefill; nothing has run.
+    /// </exception>
+    /// <exception cref="ContextLimitExceededException">
+    /// The model's state has a token capacity (<see cref="RwkvManifest.ContextLimit"/>) and the run would take a sequence
+    /// past it; nothing has run.
     /// </exception>
     /// <exception cref="OnnxRuntimeException">ONNX Runtime failed to run the graph.</exception>
     public void ForwardBatch(ReadOnlySpan<int> tokens, int sequenceLength, RwkvState state, Span<float> logits,
@@ -246,6 +263,30 @@ public sealed class RwkvRunner : IDisposable
         if (logits.Length != expectedLogits)
         {
             throw new ArgumentException($"The logits span has {logits.Length} floats; expected {expectedLogits}.", nameof(logits));
+        }
+        CheckContextLimit(sequenceLength, state);
+    }
+
+    // A state with a token capacity counts each sequence's tokens in its length slot (one float per sequence, exact up
+    // to 2^24); the graphs would write past the capacity, so a run that would is refused here, before anything runs.
+    private void CheckContextLimit(int sequenceLength, RwkvState state)
+    {
+        if (_model.Manifest.ContextLimit is not { } limit)
+        {
+            return;
+        }
+        float[] lengths = state.Current[_lengthTensor];
+        for (int sequence = 0; sequence < state.BatchSize; sequence++)
+        {
+            long held = (long)lengths[sequence];
+            if (held + sequenceLength > limit.MaxTokens)
+            {
+                string which = state.BatchSize == 1 ? "The sequence" : $"Sequence {sequence}";
+                throw new ContextLimitExceededException(limit.MaxTokens, held, sequenceLength,
+                    $"{which} holds {held} tokens and this run adds {sequenceLength}, past the {limit.MaxTokens}-token capacity of the state of the model " +
+                    $"loaded from '{_model.ModelDirectory}' (its attention cache keeps every token; context_limit.max_tokens in the manifest): " +
+                    "export it with a larger --context-limit, or reset the state.");
+            }
         }
     }
 

@@ -43,8 +43,8 @@ internal static class ActivationSizes
         }
         return new RwkvActivationInfo
         {
-            StepFloatsPerSequence = (StepWidths * c) + (2 * f) + (StepStateCopies * largestState),
-            PrefillFloatsPerToken = (architecture.PrefillTokenWidths * c) + (3 * f),
+            StepFloatsPerSequence = (StepWidths * c) + (2 * f) + (StepStateCopies * largestState) + architecture.ExtraStepFloatsPerSequence,
+            PrefillFloatsPerToken = (architecture.PrefillTokenWidths * c) + (3 * f) + architecture.ExtraPrefillFloatsPerToken,
             WkvChunkLength = chunkLength,
             WkvChunkFloatsPerToken = chunkFloats,
         };

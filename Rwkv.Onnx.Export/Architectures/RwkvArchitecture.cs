@@ -34,6 +34,18 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     /// <summary>Whether the chunked recurrence builds [L, L, C] pair decays (the decay from each position of a chunk to each later one).</summary>
     public virtual bool ChunkKeepsPairDecays => true;
 
+    /// <summary>
+    /// For a state that keeps one row per token (RWKV-7b's attention cache): the capacity in tokens and the slot that
+    /// counts a sequence's tokens (shape [1]); null for the fixed-size state of every other model.
+    /// </summary>
+    public virtual (int MaxTokens, string LengthSlot)? TokenCapacity => null;
+
+    /// <summary>Floats of intermediate tensors a decode step adds per sequence beyond the time and channel mixes (e.g. an attention over the cache).</summary>
+    public virtual long ExtraStepFloatsPerSequence => 0;
+
+    /// <summary>Floats of intermediate tensors a prefill adds per token beyond the time and channel mixes.</summary>
+    public virtual long ExtraPrefillFloatsPerToken => 0;
+
     /// <summary>Epsilon of ln0/ln1/ln2/ln_out in every published RWKV.</summary>
     protected const float LayerNormEpsilon = 1e-5f;
 
@@ -154,6 +166,12 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
     protected abstract Value ChannelMix(RwkvBlock b, Value x);
 
     /// <summary>
+    /// A residual branch computed from the block's input itself (not normalised), added after the time mix, or null
+    /// when the version has none (all but RWKV-7b, whose DeepEmbedAttention reads the raw residual stream).
+    /// </summary>
+    protected virtual Value? BlockInputBranch(RwkvBlock b, Value x) => null;
+
+    /// <summary>
     /// Builds the step or prefill graph over already-prepared weights; with <paramref name="rescaleEvery"/> &gt; 0 the
     /// residual stream is halved after every that many layers (the weights were scaled to match when prepared).
     /// </summary>
@@ -198,9 +216,14 @@ internal abstract class RwkvArchitecture(RwkvArchitectureInfo info)
             var b = new RwkvBlock(g, kind, layer, Info, past[layer], wkvChunkLength);
             using (g.Scope($"blocks.{layer}"))
             {
+                Value? inputBranch = BlockInputBranch(b, x);
                 using (g.Scope("att"))
                 {
                     x = x + TimeMix(b, b.LayerNorm("ln1", x));
+                }
+                if (inputBranch is Value branch)
+                {
+                    x = x + branch;
                 }
                 using (g.Scope("ffn"))
                 {

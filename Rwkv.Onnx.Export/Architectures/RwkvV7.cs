@@ -8,9 +8,10 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// <summary>
 /// RWKV-7 "Goose": a generalised delta rule with per-channel decay w, in-context learning rate a,
 /// removal key kk and a value residual from layer 0 (v_first). With <see cref="DeepEmbed"/>, RWKV-7a: the channel mix
-/// is scaled by a token-indexed table per layer (see <see cref="ChannelMix"/>).
+/// is scaled by a token-indexed table per layer (see <see cref="ChannelMix"/>). With <see cref="Dea"/> as well, RWKV-7b:
+/// each block adds a small softmax attention over every earlier token (RwkvV7.DeepEmbedAttention.cs).
 /// </summary>
-internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbedShape? deepEmbed = null) : RwkvArchitecture(info)
+internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbedShape? deepEmbed = null, RwkvV7.DeaShape? dea = null) : RwkvArchitecture(info)
 {
     /// <summary>The manifest's variant name of RWKV-7a.</summary>
     public const string DeepEmbedVariant = "deepembed";
@@ -76,10 +77,17 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbed
         }
         // RWKV-7a (DeepEmbed): the rank from s1 [C, D]; every other shape is then checked by CheckTensors.
         var deepEmbed = new DeepEmbedShape((int)Shaped(c, "blocks.0.ffn.s1", 2).Shape[1], c.Get("blocks.0.ffn.s0").Shape.Count == 1);
-        return new RwkvV7(info with { Variant = DeepEmbedVariant }, deepEmbed);
+        if (c.Find("blocks.0.qkv.qq.weight") is null)
+        {
+            return new RwkvV7(info with { Variant = DeepEmbedVariant }, deepEmbed);
+        }
+        // RWKV-7b (DeepEmbed + DEA): the query width from qq [Q, C], the rank from k1 [C, R].
+        var dea = new DeaShape((int)Shaped(c, "blocks.0.qkv.qq.weight", 2).Shape[0], (int)Shaped(c, "blocks.0.qkv.k1", 2).Shape[1],
+            options.ContextLimit ?? ExportOptions.DefaultContextLimit);
+        return new RwkvV7(info with { Variant = DeaVariant }, deepEmbed, dea);
     }
 
-    protected override string Description => DeepEmbed is null ? "RWKV-7" : "RWKV-7a (DeepEmbed)";
+    protected override string Description => Dea is not null ? "RWKV-7b (DeepEmbed + DEA)" : DeepEmbed is null ? "RWKV-7" : "RWKV-7a (DeepEmbed)";
 
     protected override IEnumerable<(string Name, long[] Shape)> LayerTensors(int l, string p)
     {
@@ -120,17 +128,22 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbed
             yield return (p + "ffn.s2", [d, f]);
             yield return (p + "ffn.s0", de.SqueezedScale ? [f] : [1, 1, f]);
         }
+        foreach ((string Name, long[] Shape) tensor in DeaTensors(p))
+        {
+            yield return tensor;
+        }
     }
 
-    // s_emb_x is folded into s_emb (PrepareDeepEmbed), so one tensor fewer per layer is written.
-    public override int PreparedTensorCount => base.PreparedTensorCount - (DeepEmbed is null ? 0 : Info.Layers);
+    // s_emb_x is folded into s_emb (PrepareDeepEmbed), and DEA's k_emb_x and v_emb_x into theirs, so fewer tensors are written.
+    public override int PreparedTensorCount => base.PreparedTensorCount - ((DeepEmbed is null ? 0 : 1) + (Dea is null ? 0 : 2)) * Info.Layers;
 
     protected override string UnreadHint(IReadOnlyList<string> unread)
     {
         if (unread.Any(n => n.Contains(".qkv.", StringComparison.Ordinal)))
         {
-            return "; 'blocks.{i}.qkv.*' are the DeepEmbedAttention (DEA) tensors of an RWKV-7b model, which cannot be exported: " +
-                "its attention cache grows by one row per token, and the model contract carries only fixed-size state (README, \"RWKV-7 variants\")";
+            // DEA is read only with DeepEmbed, as in every RWKV-7b (RWKV-LM rwkv_v7b_demo.py).
+            return "; 'blocks.{i}.qkv.*' are the DeepEmbedAttention (DEA) tensors of an RWKV-7b model, which come with DeepEmbed's " +
+                "'blocks.{i}.ffn.s_emb.weight', and this checkpoint has none (README, \"RWKV-7 variants\")";
         }
         return "";
     }
@@ -140,6 +153,7 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbed
         StateSlot.Channels("att_shift", info.Embedding),
         StateSlot.ValueKeyMatrices("wkv", info.Heads, info.HeadSize) with { TimeState = StateSlot.PeftTimeState },
         StateSlot.Channels("ffn_shift", info.Embedding),
+        .. DeaSlots(dea),
     ];
 
     // Six mixes, six projections and four LoRAs.
@@ -182,6 +196,10 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbed
             {
                 PrepareDeepEmbed(checkpoint, sink, p, embedding);
             }
+            if (Dea is not null)
+            {
+                PrepareDea(checkpoint, sink, p, embedding);
+            }
         }
         PrepareHead(checkpoint, sink);
     }
@@ -190,9 +208,20 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbed
     // gathered one row per token (like emb) and s1, s2 are rank-D factors (like the LoRAs), so none is quantized.
     private void PrepareDeepEmbed(RwkvCheckpoint checkpoint, WeightSink sink, string p, float[] embedding)
     {
-        int c = Info.Embedding, width = DeepEmbed!.Rank * DeepEmbed.Rank;
-        float[] table = checkpoint.Get(p + "ffn.s_emb.weight").ReadFloat32();
-        float[] x = checkpoint.Get(p + "ffn.s_emb_x.weight").ReadFloat32(); // [D², C]: each row is one output's weights
+        int width = DeepEmbed!.Rank * DeepEmbed.Rank;
+        sink.Add(p + "ffn.s_emb.weight", FoldEmbedding(checkpoint, p + "ffn.s_emb", embedding, width), Info.Vocab, width);
+        sink.Matrix(checkpoint.Get(p + "ffn.s1"));
+        sink.Matrix(checkpoint.Get(p + "ffn.s2"));
+        sink.Vector(checkpoint.Get(p + "ffn.s0"));
+    }
+
+    // A token-indexed table with the embedding residual merged in, as upstream does at load: T ← T + LN0(emb) · Xᵀ, with
+    // T = {name}.weight [V, width] and X = {name}_x.weight [width, C] (each row one output's weights).
+    private float[] FoldEmbedding(RwkvCheckpoint checkpoint, string name, float[] embedding, int width)
+    {
+        int c = Info.Embedding;
+        float[] table = checkpoint.Get(name + ".weight").ReadFloat32();
+        float[] x = checkpoint.Get(name + "_x.weight").ReadFloat32();
         Parallel.For(0, Info.Vocab, row =>
         {
             ReadOnlySpan<float> e = embedding.AsSpan(row * c, c);
@@ -202,10 +231,7 @@ internal sealed partial class RwkvV7(RwkvArchitectureInfo info, RwkvV7.DeepEmbed
                 t[j] += TensorPrimitives.Dot(e, x.AsSpan(j * c, c));
             }
         });
-        sink.Add(p + "ffn.s_emb.weight", table, Info.Vocab, width);
-        sink.Matrix(checkpoint.Get(p + "ffn.s1"));
-        sink.Matrix(checkpoint.Get(p + "ffn.s2"));
-        sink.Vector(checkpoint.Get(p + "ffn.s0"));
+        return table;
     }
 
     protected override Value TimeMix(RwkvBlock b, Value x)

@@ -39,7 +39,19 @@ internal static partial class FlaRwkv7Layout
         tensors.Any(t => t.Name.StartsWith("model.layers.", StringComparison.Ordinal) || t.Name.StartsWith("model.embeddings.", StringComparison.Ordinal));
 
     /// <summary>The reader's tensors under canonical names and shapes (read lazily from the same data).</summary>
-    public static IEnumerable<CheckpointTensor> ToCanonical(ICheckpointReader reader) => reader.Tensors.Select(ToCanonical);
+    /// <exception cref="CheckpointFormatException">The file holds DeepEmbedAttention (<c>qkv.</c>) tensors, whose fla layout is unknown.</exception>
+    public static IEnumerable<CheckpointTensor> ToCanonical(ICheckpointReader reader)
+    {
+        // fla's converter writes no DEA tensors, so how a 7b would be laid out (which matrices transposed, which vectors
+        // squeezed) is a guess; guessing would compute another model, so it is refused rather than mapped.
+        if (reader.Tensors.FirstOrDefault(t => DeaTensor().IsMatch(t.Name)) is { } dea)
+        {
+            throw new CheckpointFormatException(reader.Path, dea.Name,
+                $"Checkpoint '{reader.Path}' holds '{dea.Name}', a DeepEmbedAttention (RWKV-7b) tensor in the flash-linear-attention layout, " +
+                "which this reader does not map: fla's converter writes no such tensors, so their layout is unknown. Export the BlinkDL .pth of the model instead.");
+        }
+        return reader.Tensors.Select(ToCanonical);
+    }
 
     private static CheckpointTensor ToCanonical(CheckpointTensor t)
     {
@@ -79,6 +91,9 @@ internal static partial class FlaRwkv7Layout
 
     [GeneratedRegex(@"^model\.layers\.(\d+)\.(.+)$")]
     private static partial Regex Layer();
+
+    [GeneratedRegex(@"^model\.layers\.\d+\.(attn\.)?qkv\.")]
+    private static partial Regex DeaTensor();
 
     [GeneratedRegex(@"^attn\.([wavg])_lora\.lora\.(\d+)\.(weight|bias)$")]
     private static partial Regex Lora();

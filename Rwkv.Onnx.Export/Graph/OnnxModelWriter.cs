@@ -44,6 +44,11 @@ internal static class OnnxModelWriter
         ["EyeLike"] = 9,
         ["ConstantOfShape"] = 9,
         ["ReduceMax"] = 13,
+        ["Range"] = 11,
+        ["ScatterND"] = 13,
+        ["LessOrEqual"] = 16,
+        ["Where"] = 16,
+        ["Softmax"] = 13,
     };
 
     /// <summary>Ops of other domains we emit, keyed <c>{domain}.{op}</c>; <see cref="OnnxRuntimeRequirements"/> knows their domain versions.</summary>

@@ -51,4 +51,13 @@ internal static partial class Ops
     /// </summary>
     public static Value CumSum(Value x, long axis, bool exclusive = false, bool reverse = false) =>
         x.Graph.Node("CumSum", [x, x.Graph.Int64(axis)], [Attr.Int("exclusive", exclusive ? 1 : 0), Attr.Int("reverse", reverse ? 1 : 0)]);
+
+    /// <summary>LessOrEqual (opset 16), broadcasting: a boolean tensor, for <see cref="Where"/>.</summary>
+    public static Value LessOrEqual(Value a, Value b) => OnnxGraph.Innermost(a, b).Node("LessOrEqual", [a, b]);
+
+    /// <summary>Where (opset 16), broadcasting: <paramref name="whenTrue"/> where <paramref name="condition"/> holds, else <paramref name="whenFalse"/>.</summary>
+    public static Value Where(Value condition, Value whenTrue, Value whenFalse) => condition.Graph.Node("Where", [condition, whenTrue, whenFalse]);
+
+    /// <summary>Softmax (opset 13) over <paramref name="axis"/>.</summary>
+    public static Value Softmax(Value x, long axis) => x.Graph.Node("Softmax", [x], [Attr.Int("axis", axis)]);
 }

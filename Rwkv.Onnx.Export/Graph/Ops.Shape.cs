@@ -56,4 +56,13 @@ internal static partial class Ops
     /// <summary>Transpose (opset 13) of the last two axes of a rank-<paramref name="rank"/> tensor (a batched matrix transpose).</summary>
     public static Value TransposeLastTwo(Value x, int rank) =>
         Transpose(x, [.. Enumerable.Range(0, rank - 2).Select(i => (long)i), rank - 1, rank - 2]);
+
+    /// <summary>Range (opset 11): start, start + delta, ... below <paramref name="limit"/>; the three are scalars of one type.</summary>
+    public static Value Range(Value start, Value limit, Value delta) => start.Graph.Node("Range", [start, limit, delta]);
+
+    /// <summary>
+    /// ScatterND (opset 13, no reduction): a copy of <paramref name="data"/> whose slices at <paramref name="indices"/>
+    /// (int64, last axis a prefix of data's index) are replaced by <paramref name="updates"/>.
+    /// </summary>
+    public static Value ScatterND(Value data, Value indices, Value updates) => data.Graph.Node("ScatterND", [data, indices, updates]);
 }

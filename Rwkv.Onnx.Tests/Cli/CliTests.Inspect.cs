@@ -120,14 +120,59 @@ public sealed partial class CliTests
     }
 
     [Test]
-    public void Export_DeaCheckpoint_FailsWithOneErrorLine()
+    public void Inspect_DeaCheckpointAndItsExport_NameTheVariant()
     {
-        string output = Path.Combine(_work, "7b");
-        CliRun run = Run("export", SharedFixtures.Rwkv7Variant("tiny-rwkv-7b-dea-L2.pth"), "--output", output);
+        string checkpoint = SharedFixtures.Rwkv7Variant("tiny-rwkv-7b-dea-L2.pth");
+        string exported = Path.Combine(_work, "7b");
+        CliRun export = Run("export", checkpoint, "--output", exported, "--context-limit", "100");
+        Assert.That(export.ExitCode, Is.Zero, export.Stderr);
+        Assert.That(export.Stdout, Does.StartWith("exported RWKV-7, variant deepembed-attention, to "));
+
+        foreach (string target in new[] { checkpoint, exported })
+        {
+            CliRun run = Run("inspect", target);
+
+            Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+            Assert.That(run.Stdout, Does.Contain("version RWKV-7, variant deepembed-attention").And.Contain("layers 2, width 64"), target);
+        }
+        Assert.That(Run("inspect", exported).Stdout, Does.Contain("context limit 100 tokens, state 520 bytes per token"));
+    }
+
+    [Test]
+    public void Generate_PastTheContextLimit_FailsWithOneErrorLine()
+    {
+        string exported = Path.Combine(_work, "7b-small");
+        CliRun export = Run("export", SharedFixtures.Rwkv7Variant("tiny-rwkv-7b-dea-L2.pth"), "--output", exported, "--context-limit", "8");
+        Assert.That(export.ExitCode, Is.Zero, export.Stderr);
+
+        CliRun run = Run("generate", exported, "--prompt", "0123456789", "--max-tokens", "4");
 
         Assert.That(run.ExitCode, Is.EqualTo(1));
         Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
-        Assert.That(run.Stderr, Does.StartWith("error: ").And.Contain("tiny-rwkv-7b-dea-L2.pth").And.Contain("DeepEmbedAttention (DEA)"));
+        Assert.That(run.Stderr, Does.StartWith("error: The sequence holds 0 tokens and this run adds 10, past the 8-token capacity"));
+    }
+
+    [Test]
+    public void Export_DeaCheckpointForGenai_FailsWithOneErrorLine()
+    {
+        string output = Path.Combine(_work, "7b-genai");
+        CliRun run = Run("export", SharedFixtures.Rwkv7Variant("tiny-rwkv-7b-dea-L2.pth"), "--output", output, "--target", "genai");
+
+        Assert.That(run.ExitCode, Is.EqualTo(2));
+        Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(run.Stderr, Does.StartWith("error: ").And.Contain("tiny-rwkv-7b-dea-L2.pth").And.Contain("onnxruntime-genai's RWKV state is two fixed-size tensors per layer"));
+        Assert.That(Directory.Exists(output), Is.False);
+    }
+
+    [Test]
+    public void Export_ContextLimitForAFixedSizeState_FailsWithOneErrorLine()
+    {
+        string output = Path.Combine(_work, "7a-limit");
+        CliRun run = Run("export", SharedFixtures.Rwkv7Variant("tiny-rwkv-7a-de-L2.pth"), "--output", output, "--context-limit", "100");
+
+        Assert.That(run.ExitCode, Is.EqualTo(2));
+        Assert.That(run.Stderr.TrimEnd().Split('\n'), Has.Length.EqualTo(1));
+        Assert.That(run.Stderr, Does.StartWith("error: A context limit (100 tokens) applies only to a state that keeps every token (RWKV-7b)"));
         Assert.That(Directory.Exists(output), Is.False);
     }
 

@@ -102,6 +102,24 @@ public sealed class FlaRwkv7CheckpointTests
     }
 
     [Test]
+    public void Open_FlaFileWithADeaTensor_IsRefusedNamingIt()
+    {
+        string directory = _scratch.CreateDirectory();
+        using (var raw = SafetensorsReader.Open(Path.Combine(Fixture("fp32"), "model.safetensors")))
+        {
+            SafetensorsWriter.Write(Path.Combine(directory, "model.safetensors"), raw.Tensors
+                .Select(t => new SafetensorsWriter.Tensor(t.Name, t.DType, [.. t.Shape], t.ReadFloat32()))
+                .Append(new SafetensorsWriter.Tensor("model.layers.0.qkv.qq.weight", TensorDType.Float32, [256, 64], new float[256 * 64])));
+        }
+        File.Copy(Path.Combine(Fixture("fp32"), "config.json"), Path.Combine(directory, "config.json"));
+
+        var e = Assert.Throws<CheckpointFormatException>(() => RwkvCheckpoint.Open(directory).Dispose());
+
+        Assert.That(e!.Message, Does.Contain("holds 'model.layers.0.qkv.qq.weight', a DeepEmbedAttention (RWKV-7b) tensor in the flash-linear-attention layout"));
+        Assert.That(e.TensorName, Is.EqualTo("model.layers.0.qkv.qq.weight"));
+    }
+
+    [Test]
     public void Export_FlaDirectory_RecordsItsSource()
     {
         string output = Path.Combine(_scratch.CreateDirectory(), "model");

@@ -50,6 +50,7 @@ public sealed class ManifestSchemaTests
         }
         string Variant(string file) => Path.Combine(SharedFixtures.FixturesDirectory, "rwkv7-variants", file);
         yield return new TestCaseData((Func<string>)(() => Variant("tiny-rwkv-7a-de-L2.pth")), new ExportOptions()).SetArgDisplayNames("7a-de", "fp32");
+        yield return new TestCaseData((Func<string>)(() => Variant("tiny-rwkv-7b-dea-L2.pth")), new ExportOptions { ContextLimit = 48 }).SetArgDisplayNames("7b-dea", "fp32");
         yield return new TestCaseData((Func<string>)(() => SharedFixtures.Pth("6v0-1m", "bf16")), new ExportOptions()).SetArgDisplayNames("6v0-1m pth", "fp32");
         yield return new TestCaseData((Func<string>)(() => SharedFixtures.RwkvCppModel("7v0-834K", "FP32")),
             new ExportOptions { WeightDType = WeightDType.Int4, HeadWeightDType = WeightDType.Float16, QuantizedCompute = QuantizedCompute.Float32, BlockSize = 32 })
@@ -82,6 +83,9 @@ public sealed class ManifestSchemaTests
         yield return new TestCaseData((Action<JsonObject>)(m => m["architecture"]!["layers"] = "12")).SetArgDisplayNames("layers as a string");
         yield return new TestCaseData((Action<JsonObject>)(m => m["weight_dtype"] = "int3")).SetArgDisplayNames("unknown dtype");
         yield return new TestCaseData((Action<JsonObject>)(m => m["format_version"] = 1)).SetArgDisplayNames("format 1");
+        yield return new TestCaseData((Action<JsonObject>)(m => m["format_version"] = 3)).SetArgDisplayNames("format 3 without a context limit");
+        yield return new TestCaseData((Action<JsonObject>)(m => m["context_limit"] = new JsonObject { ["max_tokens"] = 8, ["length_slot"] = "att_shift", ["state_bytes_per_token"] = 4 }))
+            .SetArgDisplayNames("context limit in format 2");
         yield return new TestCaseData((Action<JsonObject>)(m => m["tokenizer"]!["vocab_file"] = "x.txt")).SetArgDisplayNames("unknown key");
         yield return new TestCaseData((Action<JsonObject>)(m => m["step_graph"]!["file"] = "../step.onnx")).SetArgDisplayNames("file outside the directory");
         yield return new TestCaseData((Action<JsonObject>)(m => m["state"]![0]!.AsObject().Remove("initial"))).SetArgDisplayNames("state without initial");

@@ -8,7 +8,7 @@ namespace Rwkv.Onnx.Cli.Commands;
 /// <summary>
 /// <c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16|int8|int4] [--head-dtype ...] [--block-size B]
 /// [--group-norm-eps E] [--force] [--tokenizer world|neox|bytes|&lt;file&gt;] [--prefill-recurrence scan|chunked] [--wkv-chunk L]
-/// [--target rwkv|genai] [--time-state &lt;file&gt;]</c>.
+/// [--target rwkv|genai] [--time-state &lt;file&gt;] [--context-limit N]</c>.
 /// </summary>
 internal static class ExportCommand
 {
@@ -85,10 +85,17 @@ internal static class ExportCommand
             HelpName = "file",
         };
 
+        var contextLimit = new Option<int?>("--context-limit")
+        {
+            Description = "RWKV-7b (DEA) only: the most tokens a sequence's state holds; its attention cache keeps every token " +
+                "(260 bytes per token per layer, allocated with the state) and a longer run is refused. Default: 4096.",
+            HelpName = "N",
+        }.InRange(NumericRange.From(1, 1 << 24));
+
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, state_copy.onnx, weights, manifest).")
         {
             checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk, target,
-            timeState,
+            timeState, contextLimit,
         };
         command.Validators.Add(result =>
         {
@@ -124,6 +131,7 @@ internal static class ExportCommand
                 WkvChunkLength = parsed.GetValue(wkvChunk),
                 Target = parsed.GetValue(target),
                 TimeStatePath = parsed.GetValue(timeState),
+                ContextLimit = parsed.GetValue(contextLimit),
             };
             RwkvManifest manifest;
             try

@@ -32,6 +32,11 @@ internal static class InspectCommand
                 Write(stdout, $"model directory {target}", manifest.Architecture, Precision(manifest), manifest.State);
                 stdout.WriteLine($"  opset {manifest.Opset}, IR {manifest.IrVersion}, tokenizer {manifest.Tokenizer.Kind}");
                 stdout.WriteLine($"  prefill recurrence {manifest.PrefillRecurrence ?? "not recorded"}");
+                if (manifest.ContextLimit is { } limit)
+                {
+                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  context limit {limit.MaxTokens} tokens, state {limit.StateBytesPerToken} bytes per token (allocated with the state; the cache keeps every token)"));
+                }
                 WriteContract(stdout, manifest);
                 stdout.WriteLine($"  source {manifest.Source.File} ({manifest.Source.Format}, sha256 {manifest.Source.Sha256})");
                 stdout.WriteLine($"  size on disk {ExportCommand.FormatSize(ExportCommand.DirectoryBytes(target))}:");
