@@ -1,6 +1,6 @@
 using Google.Protobuf;
-using Rwkv.Onnx.Export.Proto;
 using Rwkv.Onnx.Exceptions;
+using Rwkv.Onnx.Export.Proto;
 
 namespace Rwkv.Onnx.Export.Triton;
 
