@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using Rwkv.Onnx.Export.Checkpoints;
+using Rwkv.Onnx.Tests.Export.Triton;
 using Rwkv.Onnx.Tests.Fixtures;
 
 namespace Rwkv.Onnx.Tests.Cli;
@@ -98,6 +100,69 @@ public sealed partial class CliTests
         CliRun run = Run("triton", copy, Path.Combine(_work, "repo"));
         AssertRefusedWithNothingWritten(run, exitCode: 1, "error: The manifest asks every session for 'session.intra_op.allow_spinning' = '0', which Triton's ONNX Runtime backend cannot set",
             alsoPresent: "copy");
+    }
+
+    /// <summary>
+    /// <c>--state</c> with a state-tuning file (RWKV-PEFT's <c>blocks.{i}.att.time_state</c>): the wkv tensors start
+    /// from it (files under initial_state/), and the served graph driven as the sequence batcher drives it gives our
+    /// runtime's logits started from the same file; the same repository without it does not.
+    /// </summary>
+    [Test]
+    public void Triton_TimeState_EverySequenceStartsFromIt()
+    {
+        string pth = Path.Combine(_work, "time-state.pth");
+        using (RwkvModel loaded = RwkvModel.Load(_model))
+        {
+            WriteRandomTimeState(loaded.Manifest.Architecture, pth, seed: 9);
+        }
+        string tuned = Path.Combine(_work, "tuned");
+        CliRun run = Run("triton", _model, tuned, "--state", pth);
+        Assert.That(run.ExitCode, Is.Zero, run.Stderr);
+        string model = Path.Combine(tuned, "tiny-rwkv-7");
+        Assert.That(Directory.GetFiles(Path.Combine(model, "initial_state")).Select(Path.GetFileName),
+            Is.EquivalentTo(Enumerable.Range(0, 12).Select(layer => $"past_wkv.{layer}.bin")));
+
+        RwkvState FromFile(RwkvModel m)
+        {
+            using RwkvCheckpoint timeState = RwkvCheckpoint.Open(pth);
+            return RwkvState.FromTimeState(m, timeState);
+        }
+        TritonRepositoryTests.CheckAgainstRuntime(_model, model, zeroStart: false, maxBatch: 1, tolerance: 1e-5f, FromFile);
+        Assert.That(() => TritonRepositoryTests.CheckAgainstRuntime(_model, model, zeroStart: true, maxBatch: 1, tolerance: 1e-5f, FromFile),
+            Throws.InstanceOf<AssertionException>(), "from zeros the logits differ");
+    }
+
+    [Test]
+    public void Triton_StateOfAnotherShape_IsRefusedWithNothingWritten()
+    {
+        string pth = Path.Combine(_work, "time-state.pth");
+        using (RwkvModel loaded = RwkvModel.Load(_model))
+        {
+            WriteRandomTimeState(loaded.Manifest.Architecture with { Heads = loaded.Manifest.Architecture.Heads + 1 }, pth, seed: 9);
+        }
+        CliRun run = Run("triton", _model, Path.Combine(_work, "repo"), "--state", pth);
+        Assert.Multiple(() =>
+        {
+            Assert.That(run.ExitCode, Is.EqualTo(1), run.Stderr);
+            Assert.That(run.Stderr, Does.StartWith("error: --state: "));
+            Assert.That(Directory.Exists(Path.Combine(_work, "repo")), Is.False);
+        });
+    }
+
+    // Random time_state matrices [H, N, N] for every layer, in RWKV-PEFT's .pth form.
+    private static void WriteRandomTimeState(RwkvArchitectureInfo a, string path, int seed)
+    {
+        var random = new Random(seed);
+        var views = new List<TorchZipWriter.TensorView>();
+        var storages = new Dictionary<string, TorchZipWriter.Storage>();
+        for (int layer = 0; layer < a.Layers; layer++)
+        {
+            string key = layer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            storages[key] = new TorchZipWriter.Storage(TensorDType.Float32,
+                [.. Enumerable.Range(0, a.Heads * a.HeadSize * a.HeadSize).Select(_ => (float)((random.NextDouble() * 2) - 1))]);
+            views.Add(TorchZipWriter.TensorView.Contiguous($"blocks.{layer}.att.time_state", key, a.Heads, a.HeadSize, a.HeadSize));
+        }
+        TorchZipWriter.WriteStateDict(path, views, storages);
     }
 
     [TestCase(".hidden")]

@@ -138,9 +138,13 @@ public sealed class TritonRepositoryTests
         (13, 1, [200, 3, 17, 99, 250, 0], -1),
     ];
 
-    // Runs s_sequences through the served graph as the sequence batcher would, at most maxBatch requests per run, and
-    // compares each sequence with our runtime's logits for it alone.
-    private static void CheckAgainstRuntime(string export, string model, bool zeroStart, int maxBatch, float tolerance)
+    /// <summary>
+    /// Runs three interleaved sequences through the served graph as the sequence batcher would, at most
+    /// <paramref name="maxBatch"/> requests per run, and compares each with our runtime's logits for it alone, started
+    /// from <paramref name="start"/> (default: the model's fresh state).
+    /// </summary>
+    internal static void CheckAgainstRuntime(string export, string model, bool zeroStart, int maxBatch, float tolerance,
+        Func<RwkvModel, RwkvState>? start = null)
     {
         ProtoText config = ProtoText.Parse(File.ReadAllText(Path.Combine(model, "config.pbtxt")));
         IReadOnlyList<ProtoText> states = config.Message("sequence_batching").Messages("state");
@@ -196,7 +200,7 @@ public sealed class TritonRepositoryTests
         using RwkvRunner runner = runtime.CreateRunner();
         foreach (var sequence in s_sequences)
         {
-            using RwkvState state = runtime.CreateState();
+            using RwkvState state = start is null ? runtime.CreateState() : start(runtime);
             float[] expected = new float[sequence.Tokens.Length * vocab];
             runner.ForwardAll(sequence.Tokens, state, expected, RwkvForwardMode.Step);
             for (int position = 0; position < sequence.Tokens.Length; position++)

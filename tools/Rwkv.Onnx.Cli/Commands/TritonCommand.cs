@@ -6,7 +6,7 @@ namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
 /// <c>rwkv-onnx triton &lt;model-dir&gt; &lt;repository&gt; [--name N] [--max-batch-size B] [--max-sequences S] [--instances I]
-/// [--idle-seconds T]</c>: an NVIDIA Triton Inference Server model repository serving an export's step graph, the sequence
+/// [--idle-seconds T] [--state file]</c>: an NVIDIA Triton Inference Server model repository serving an export's step graph, the sequence
 /// batcher keeping each sequence's state. A command of its own over an existing export (not an <c>export</c> option): one
 /// export then serves our runtime and any number of repositories (other batch sizes, names) without exporting again.
 /// </summary>
@@ -37,6 +37,8 @@ internal static class TritonCommand
         {
             model, repository, name, maxBatch, maxSequences, instances, idle,
         };
+        var state = new InitialStateOption(); // every sequence starts from it: a state-tuning file, or a saved prompt's state
+        state.AddTo(command);
         name.Validators.Add(result =>
         {
             if (OptionValues.TryGet(result, out string? value) && value is not null && !TritonRepository.IsValidModelName(value))
@@ -48,6 +50,7 @@ internal static class TritonCommand
         {
             string modelDirectory = ModelDirectory.Require(parsed.GetRequiredValue(model));
             string repositoryDirectory = parsed.GetRequiredValue(repository);
+            state.Check(parsed);
             var options = new TritonRepositoryOptions
             {
                 ModelName = parsed.GetValue(name),
@@ -55,6 +58,7 @@ internal static class TritonCommand
                 MaxSequences = parsed.GetValue(maxSequences),
                 Instances = parsed.GetValue(instances),
                 SequenceIdleTimeout = TimeSpan.FromSeconds(parsed.GetValue(idle)),
+                InitialStates = StartState(parsed, state, modelDirectory),
             };
             string written;
             try
@@ -79,5 +83,24 @@ internal static class TritonCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    // The --state tensors that differ from the manifest's start (the others keep zero_data or the manifest's file), or null.
+    private static Dictionary<string, float[]>? StartState(ParseResult parsed, InitialStateOption option, string modelDirectory)
+    {
+        if (parsed.GetResult(option.Symbol) is null)
+        {
+            return null;
+        }
+        using RwkvModel model = RwkvModel.Load(modelDirectory);
+        using RwkvState? start = option.Load(parsed, model);
+        if (start is null)
+        {
+            return null;
+        }
+        Dictionary<string, float[]> tensors = SavedStateTensors.Read(start, model.Manifest, "--state");
+        return model.Manifest.State
+            .Where(s => tensors[s.Input].Any(v => BitConverter.SingleToInt32Bits(v) != BitConverter.SingleToInt32Bits(s.Initial)))
+            .ToDictionary(s => s.Input, s => tensors[s.Input], StringComparer.Ordinal);
     }
 }
