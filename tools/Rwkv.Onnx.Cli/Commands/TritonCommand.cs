@@ -67,7 +67,8 @@ internal static class TritonCommand
             }
             catch (ExportOutputException e) when (e.Conflict != ExportOutputConflict.ExportInProgress)
             {
-                throw new UsageException($"repository: {e.Message}");
+                // The exporter's sentences about its output start "Output 'x' ...": the argument's name takes that word's place.
+                throw new UsageException($"repository: {(e.Message.StartsWith("Output ", StringComparison.Ordinal) ? e.Message["Output ".Length..] : e.Message)}");
             }
             catch (ArgumentException e) when (e.ParamName == "modelDirectory")
             {
