@@ -37,7 +37,7 @@ internal static class TritonReadme
 
             ## Start the server
 
-            From the directory that holds this repository's root (the directory with `{name}/` in it):
+            From the repository directory, the one that holds `{name}/` (this file's parent's parent):
 
             ```bash
             docker run --rm --gpus all -p 8000:8000 -p 8001:8001 -p 8002:8002 \
