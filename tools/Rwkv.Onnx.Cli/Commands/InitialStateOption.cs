@@ -19,6 +19,9 @@ internal sealed class InitialStateOption
         HelpName = "file",
     };
 
+    /// <summary>The option itself, to ask the parse result whether it was given.</summary>
+    public Option<string?> Symbol => _state;
+
     /// <summary>Adds the option to <paramref name="command"/>.</summary>
     public void AddTo(Command command) => command.Add(_state);
 
