@@ -27,11 +27,11 @@ public sealed class RwkvEngineTests
     // A prompt of `length` bytes, different for each seed.
     private static string Prompt(int seed, int length)
     {
-        const string words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex ";
+        const string Words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex ";
         var text = new System.Text.StringBuilder();
         for (int i = 0; text.Length < length; i++)
         {
-            text.Append(words[((seed * 7) + (i * 3)) % words.Length]);
+            text.Append(Words[((seed * 7) + (i * 3)) % Words.Length]);
         }
         return text.ToString();
     }
