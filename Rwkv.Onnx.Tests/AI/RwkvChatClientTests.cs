@@ -123,7 +123,11 @@ public sealed class RwkvChatClientTests
         string stop = free.Text.Substring(8, 2);
         ChatResponse stopped = await _client.GetResponseAsync("Tell me a story", new ChatOptions
         {
-            Temperature = 0, PresencePenalty = 0, FrequencyPenalty = 0, MaxOutputTokens = 40, StopSequences = [stop],
+            Temperature = 0,
+            PresencePenalty = 0,
+            FrequencyPenalty = 0,
+            MaxOutputTokens = 40,
+            StopSequences = [stop],
         });
         ChatResponse short7 = await _client.GetResponseAsync("Tell me a story", Greedy(7));
 
