@@ -343,14 +343,22 @@ public sealed class RwkvEngine : IAsyncDisposable, IDisposable
                 _wake.Wait();
                 continue;
             }
-            foreach (EngineSequence sequence in admitted)
+            try
             {
-                Admit(sequence);
+                foreach (EngineSequence sequence in admitted)
+                {
+                    Admit(sequence);
+                }
+                admitted.Clear();
+                EndCanceled();
+                PrefillSlices();
+                DecodeStep();
             }
-            admitted.Clear();
-            EndCanceled();
-            PrefillSlices();
-            DecodeStep();
+            catch (Exception e)
+            {
+                // Anything the steps do not handle themselves must not stop the loop and leave callers waiting forever.
+                FailAll(admitted, e);
+            }
         }
         Shutdown();
     }
@@ -644,6 +652,30 @@ public sealed class RwkvEngine : IAsyncDisposable, IDisposable
             _meanRequestSeconds = _meanRequestSeconds == 0 ? seconds : (0.8 * _meanRequestSeconds) + (0.2 * seconds);
         }
         Interlocked.Increment(ref _completed);
+    }
+
+    // Fails every request that holds a row (and those admitted but not yet started), and drops the batch state.
+    private void FailAll(List<EngineSequence> admitted, Exception exception)
+    {
+        foreach (EngineSequence sequence in admitted.Where(s => !s.IsCompleted))
+        {
+            Fail(sequence, exception);
+        }
+        admitted.Clear();
+        foreach (EngineSequence sequence in _prefilling.Concat(_active))
+        {
+            sequence.PrefillState?.Dispose();
+            sequence.PrefillState = null;
+            sequence.Batch?.PendingState?.Dispose();
+            sequence.Batch?.PendingState = null;
+            if (!sequence.IsCompleted)
+            {
+                Fail(sequence, exception);
+            }
+        }
+        _prefilling.Clear();
+        _active.Clear();
+        _rows.Reset();
     }
 
     // The loop's last act: every remaining request ends as cancelled, then the runners and states go.
