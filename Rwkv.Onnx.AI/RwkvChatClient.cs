@@ -106,9 +106,19 @@ public sealed class RwkvChatClient : IChatClient
     public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         CancellationToken cancellationToken = default)
     {
-        // Submitted now, so a bad request or a full queue throws here rather than at the first MoveNextAsync.
-        EngineSequence sequence = Submit(messages, options, cancellationToken);
-        return StreamAsync(sequence, options?.ModelId ?? ModelId, cancellationToken);
+        // Submitted now, so a bad request or a full queue throws here rather than at the first MoveNextAsync. The request
+        // is also cancelled when the caller stops enumerating early, so an abandoned stream frees its row.
+        var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            EngineSequence sequence = Submit(messages, options, abandon.Token);
+            return StreamAsync(sequence, abandon, options?.ModelId ?? ModelId, cancellationToken);
+        }
+        catch
+        {
+            abandon.Dispose();
+            throw;
+        }
     }
 
     /// <inheritdoc/>
@@ -129,25 +139,37 @@ public sealed class RwkvChatClient : IChatClient
     {
     }
 
-    private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(EngineSequence sequence, string modelId,
+    private async IAsyncEnumerable<ChatResponseUpdate> StreamAsync(EngineSequence sequence, CancellationTokenSource abandon, string modelId,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string responseId = ResponseId(sequence);
         DateTimeOffset created = DateTimeOffset.UtcNow;
-        await foreach (EngineToken token in sequence.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        EngineResult result;
+        try
         {
-            if (token.Text.Length > 0)
+            await foreach (EngineToken token in sequence.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text)
+                if (token.Text.Length > 0)
                 {
-                    ResponseId = responseId,
-                    MessageId = responseId,
-                    ModelId = modelId,
-                    CreatedAt = created,
-                };
+                    yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text)
+                    {
+                        ResponseId = responseId,
+                        MessageId = responseId,
+                        ModelId = modelId,
+                        CreatedAt = created,
+                    };
+                }
             }
+            result = await sequence.Completion.ConfigureAwait(false);
         }
-        EngineResult result = await sequence.Completion.ConfigureAwait(false);
+        finally
+        {
+            if (!sequence.Completion.IsCompleted)
+            {
+                await abandon.CancelAsync().ConfigureAwait(false);
+            }
+            abandon.Dispose();
+        }
         ThrowIfCanceled(result, cancellationToken);
         yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(Usage(result))])
         {

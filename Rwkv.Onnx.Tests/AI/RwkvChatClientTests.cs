@@ -164,6 +164,25 @@ public sealed class RwkvChatClientTests
     }
 
     [Test]
+    public async Task GetStreamingResponseAsync_AbandonedEarly_CancelsTheRequest()
+    {
+        long completedBefore = _engine.GetStats().CompletedRequests;
+        await foreach (ChatResponseUpdate _ in _client.GetStreamingResponseAsync("Tell me a story", Greedy(1_000_000)))
+        {
+            break;
+        }
+        for (int i = 0; i < 600 && _engine.GetStats().CompletedRequests == completedBefore; i++)
+        {
+            await Task.Delay(100);
+        }
+        Assert.Multiple(() =>
+        {
+            Assert.That(_engine.GetStats().CompletedRequests, Is.EqualTo(completedBefore + 1), "ended long before 1,000,000 tokens");
+            Assert.That(_engine.GetStats().ActiveSequences, Is.Zero);
+        });
+    }
+
+    [Test]
     public void GetService_ReturnsMetadataEngineModelAndTemplate()
     {
         Assert.Multiple(() =>
