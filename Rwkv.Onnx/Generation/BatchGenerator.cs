@@ -39,8 +39,7 @@ public sealed class BatchGenerator : IDisposable
     private readonly ByteLevelTokenizer _tokenizer;
     private readonly RwkvRunner _runner;
     private readonly List<BatchSequence> _active = [];
-    private List<BatchSequence> _rows = [];   // the sequence of each row of _batchState
-    private RwkvState? _batchState;
+    private readonly BatchRows _rows;
     private int _nextId;
     private bool _disposed;
 
@@ -61,6 +60,7 @@ public sealed class BatchGenerator : IDisposable
         _model = model;
         _tokenizer = tokenizer;
         _runner = model.CreateRunner();
+        _rows = new BatchRows(model);
     }
 
     /// <summary>The sequences still generating, in the order they joined.</summary>
@@ -91,7 +91,7 @@ public sealed class BatchGenerator : IDisposable
         {
             throw new ArgumentException("The prompt is empty; it must encode to at least one token.", nameof(prompt));
         }
-        RequireRoomForOneMore();
+        _rows.RequireRoomFor(_active.Count + 1);
         RwkvState state = initialState?.Clone() ?? _model.CreateState();
         try
         {
@@ -165,7 +165,7 @@ public sealed class BatchGenerator : IDisposable
             return 0;
         }
 
-        RwkvState state = ArrangeRows(stepping);
+        RwkvState state = _rows.Arrange(stepping);
         int vocab = _model.VocabSize;
         float[] logits = new float[stepping.Count * vocab];
         _runner.ForwardBatch(tokens.ToArray(), 1, state, logits, RwkvForwardMode.Step);
@@ -206,51 +206,7 @@ public sealed class BatchGenerator : IDisposable
             sequence.PendingState?.Dispose();
             sequence.PendingState = null;
         }
-        _batchState?.Dispose();
+        _rows.Dispose();
         _runner.Dispose();
-    }
-
-    // The next step builds a batch state one row larger (beside the current one and the joiners' own states) and binds
-    // it with logits for every row: refuse the sequence now if that cannot fit, before its state adds to the pile.
-    private void RequireRoomForOneMore()
-    {
-        int rows = _active.Count + 1;
-        if ((long)rows * _model.VocabSize > Array.MaxLength)
-        {
-            throw new InvalidOperationException(
-                $"Adding sequence {rows} to the batch would need {(long)rows * _model.VocabSize} logits per step ({rows} × vocabulary {_model.VocabSize}), more than one buffer holds ({Array.MaxLength} floats).");
-        }
-        AvailableMemory.Require(
-            RwkvMemoryEstimate.ForState(_model.Manifest, rows) + RwkvMemoryEstimate.ForStep(_model.Manifest, rows, _model.ActivationsOnHost),
-            $"A batch of {rows} sequences");
-    }
-
-    // The batch state whose rows are the states of `sequences`, in order. Built anew, from the previous batch state
-    // and the joiners' own states, only when the membership changed.
-    private RwkvState ArrangeRows(List<BatchSequence> sequences)
-    {
-        if (_batchState is not null && sequences.SequenceEqual(_rows))
-        {
-            return _batchState;
-        }
-        RwkvState next = _model.CreateState(sequences.Count);
-        for (int row = 0; row < sequences.Count; row++)
-        {
-            BatchSequence sequence = sequences[row];
-            if (sequence.PendingState is { } own)
-            {
-                next.CopyRowFrom(own, 0, row);
-                own.Dispose();
-                sequence.PendingState = null;
-            }
-            else
-            {
-                next.CopyRowFrom(_batchState!, _rows.IndexOf(sequence), row); // a joined sequence has a row in the batch state
-            }
-        }
-        _batchState?.Dispose();
-        _batchState = next;
-        _rows = sequences;
-        return next;
     }
 }

@@ -101,9 +101,12 @@ public sealed partial record ChatTemplate
     public string FormatTurn(string message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        string cleaned = BlankLines().Replace(message.Replace("\r\n", "\n", StringComparison.Ordinal).Trim(), "\n");
-        return UserPrefix + cleaned + TurnSeparator + AssistantPrefix;
+        return UserPrefix + Clean(message) + TurnSeparator + AssistantPrefix;
     }
+
+    /// <summary>A message as a turn holds it: CRLF as LF, trimmed, runs of blank lines collapsed (a blank line would end the turn).</summary>
+    internal static string Clean(string message) =>
+        BlankLines().Replace(message.Replace("\r\n", "\n", StringComparison.Ordinal).Trim(), "\n");
 
     [GeneratedRegex(@"\n(\s*\n)+")]
     private static partial Regex BlankLines();

@@ -14,4 +14,7 @@ public enum GenerationStopReason
 
     /// <summary>The sequence was taken out of its batch by <see cref="BatchGenerator.Remove"/>.</summary>
     Removed,
+
+    /// <summary>The request was cancelled (its caller's token, or the engine shut down) before it ended otherwise; see <see cref="Serving.RwkvEngine.Submit"/>.</summary>
+    Canceled,
 }
