@@ -17,7 +17,7 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, ServerMetrics 
 {
     public async Task HandleAsync(HttpContext context)
     {
-        ChatCompletionRequest request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Default.ChatCompletionRequest).ConfigureAwait(false);
+        ChatCompletionRequest request = await RequestBody.ReadAsync(context, OpenAIJson.Context.ChatCompletionRequest).ConfigureAwait(false);
         GenerationRequestReader.CheckModel(request, served);
         if (request.Logprobs == true)
         {
@@ -46,7 +46,7 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, ServerMetrics 
         EngineResult result = CompletionsEndpoint.Finished(outcome, deadline, context);
         var response = new ChatCompletionResponse(id, created, served.Id,
             [new ChatChoice(0, new AssistantMessage(result.Generation.Text), SequenceRunner.FinishReason(result))], CompletionsEndpoint.UsageOf(result));
-        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Default.ChatCompletionResponse, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        await context.Response.WriteAsJsonAsync(response, OpenAIJson.Context.ChatCompletionResponse, cancellationToken: context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task StreamAsync(HttpContext context, EngineSequence sequence, GenerationPlan plan, RequestDeadline deadline, string id, long created)
@@ -54,19 +54,19 @@ internal sealed class ChatCompletionsEndpoint(ServedModel served, ServerMetrics 
         var events = new ServerSentEvents(context.Response);
         await events.StartAsync(deadline.Token).ConfigureAwait(false);
         // OpenAI's first chunk carries the role and empty content; clients build the message from it.
-        await events.WriteAsync(Chunk(id, created, new ChatDelta("assistant", ""), null), OpenAIJsonContext.Default.ChatCompletionChunk, deadline.Token).ConfigureAwait(false);
+        await events.WriteAsync(Chunk(id, created, new ChatDelta("assistant", ""), null), OpenAIJson.Context.ChatCompletionChunk, deadline.Token).ConfigureAwait(false);
         SequenceOutcome outcome = await SequenceRunner.ReadAsync(sequence, metrics, token => token.Text.Length == 0
             ? Task.CompletedTask
-            : events.WriteAsync(Chunk(id, created, new ChatDelta(null, token.Text), null), OpenAIJsonContext.Default.ChatCompletionChunk, deadline.Token), deadline.Token).ConfigureAwait(false);
+            : events.WriteAsync(Chunk(id, created, new ChatDelta(null, token.Text), null), OpenAIJson.Context.ChatCompletionChunk, deadline.Token), deadline.Token).ConfigureAwait(false);
         if (await StreamEnd.EndedEarlyAsync(events, outcome, deadline, context).ConfigureAwait(false))
         {
             return;
         }
         EngineResult result = outcome.Result!; // EndedEarlyAsync returned false: the sequence finished
-        await events.WriteAsync(Chunk(id, created, new ChatDelta(null, null), SequenceRunner.FinishReason(result)), OpenAIJsonContext.Default.ChatCompletionChunk, context.RequestAborted).ConfigureAwait(false);
+        await events.WriteAsync(Chunk(id, created, new ChatDelta(null, null), SequenceRunner.FinishReason(result)), OpenAIJson.Context.ChatCompletionChunk, context.RequestAborted).ConfigureAwait(false);
         if (plan.IncludeUsage)
         {
-            await events.WriteAsync(new ChatCompletionChunk(id, created, served.Id, [], CompletionsEndpoint.UsageOf(result)), OpenAIJsonContext.Default.ChatCompletionChunk, context.RequestAborted).ConfigureAwait(false);
+            await events.WriteAsync(new ChatCompletionChunk(id, created, served.Id, [], CompletionsEndpoint.UsageOf(result)), OpenAIJson.Context.ChatCompletionChunk, context.RequestAborted).ConfigureAwait(false);
         }
         await events.WriteDoneAsync(context.RequestAborted).ConfigureAwait(false);
     }

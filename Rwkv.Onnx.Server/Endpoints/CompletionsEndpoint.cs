@@ -16,7 +16,7 @@ internal sealed class CompletionsEndpoint(ServedModel served, ServerMetrics metr
 
     public async Task HandleAsync(HttpContext context)
     {
-        CompletionRequest request = await RequestBody.ReadAsync(context, OpenAIJsonContext.Default.CompletionRequest).ConfigureAwait(false);
+        CompletionRequest request = await RequestBody.ReadAsync(context, OpenAIJson.Context.CompletionRequest).ConfigureAwait(false);
         GenerationRequestReader.CheckModel(request, served);
         string prompt = Prompt(request);
         CheckUnsupported(request);
@@ -41,7 +41,7 @@ internal sealed class CompletionsEndpoint(ServedModel served, ServerMetrics metr
         EngineResult result = Finished(outcome, deadline, context);
         var response = new CompletionResponse(id, created, served.Id,
             [new CompletionChoice(result.Generation.Text, 0, SequenceRunner.FinishReason(result))], UsageOf(result));
-        await context.Response.WriteAsJsonAsync(response, OpenAIJsonContext.Default.CompletionResponse, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        await context.Response.WriteAsJsonAsync(response, OpenAIJson.Context.CompletionResponse, cancellationToken: context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task StreamAsync(HttpContext context, EngineSequence sequence, GenerationPlan plan, RequestDeadline deadline, string id, long created)
@@ -50,16 +50,16 @@ internal sealed class CompletionsEndpoint(ServedModel served, ServerMetrics metr
         await events.StartAsync(deadline.Token).ConfigureAwait(false);
         SequenceOutcome outcome = await SequenceRunner.ReadAsync(sequence, metrics, token => token.Text.Length == 0
             ? Task.CompletedTask
-            : events.WriteAsync(Chunk(id, created, token.Text, null), OpenAIJsonContext.Default.CompletionResponse, deadline.Token), deadline.Token).ConfigureAwait(false);
+            : events.WriteAsync(Chunk(id, created, token.Text, null), OpenAIJson.Context.CompletionResponse, deadline.Token), deadline.Token).ConfigureAwait(false);
         if (await StreamEnd.EndedEarlyAsync(events, outcome, deadline, context).ConfigureAwait(false))
         {
             return;
         }
         EngineResult result = outcome.Result!; // EndedEarlyAsync returned false: the sequence finished
-        await events.WriteAsync(Chunk(id, created, "", SequenceRunner.FinishReason(result)), OpenAIJsonContext.Default.CompletionResponse, context.RequestAborted).ConfigureAwait(false);
+        await events.WriteAsync(Chunk(id, created, "", SequenceRunner.FinishReason(result)), OpenAIJson.Context.CompletionResponse, context.RequestAborted).ConfigureAwait(false);
         if (plan.IncludeUsage)
         {
-            await events.WriteAsync(new CompletionResponse(id, created, served.Id, [], UsageOf(result)), OpenAIJsonContext.Default.CompletionResponse, context.RequestAborted).ConfigureAwait(false);
+            await events.WriteAsync(new CompletionResponse(id, created, served.Id, [], UsageOf(result)), OpenAIJson.Context.CompletionResponse, context.RequestAborted).ConfigureAwait(false);
         }
         await events.WriteDoneAsync(context.RequestAborted).ConfigureAwait(false);
     }

@@ -10,7 +10,7 @@ namespace Rwkv.Onnx.Server.Endpoints;
 internal sealed class InfoEndpoints(ServedModel served, ServerMetrics metrics, Func<bool> draining)
 {
     public Task ModelsAsync(HttpContext context) => context.Response.WriteAsJsonAsync(
-        new ModelList([new ModelCard(served.Id, served.Created, "rwkv-onnx")]), OpenAIJsonContext.Default.ModelList, cancellationToken: context.RequestAborted);
+        new ModelList([new ModelCard(served.Id, served.Created, "rwkv-onnx")]), OpenAIJson.Context.ModelList, cancellationToken: context.RequestAborted);
 
     /// <summary>200 <c>ok</c> while serving; 503 <c>draining</c> once shutdown began, so a load balancer stops sending requests.</summary>
     public Task HealthAsync(HttpContext context)

@@ -21,7 +21,7 @@ internal static class StreamEnd
             // The status line is long gone; OpenAI streams report a failure as an event with an error object. No [DONE]
             // follows, so a client cannot take the truncated text for a whole answer.
             ApiException timeout = ApiErrors.Timeout(deadline.Limit, outcome.Tokens);
-            await events.WriteAsync(timeout.ToResponse(), OpenAIJsonContext.Default.ErrorResponse, context.RequestAborted).ConfigureAwait(false);
+            await events.WriteAsync(timeout.ToResponse(), OpenAIJson.Context.ErrorResponse, context.RequestAborted).ConfigureAwait(false);
         }
         return true;
     }

@@ -58,7 +58,7 @@ internal sealed class ErrorMiddleware(RequestDelegate next, ServerMetrics metric
         if (context.Response.HasStarted)
         {
             // A stream already sent its status; the error can only be an event, and the connection ends after it.
-            await context.Response.WriteAsync($"data: {System.Text.Json.JsonSerializer.Serialize(error.ToResponse(), OpenAIJsonContext.Default.ErrorResponse)}\n\n").ConfigureAwait(false);
+            await context.Response.WriteAsync($"data: {System.Text.Json.JsonSerializer.Serialize(error.ToResponse(), OpenAIJson.Context.ErrorResponse)}\n\n").ConfigureAwait(false);
             return;
         }
         context.Response.Clear();
@@ -67,6 +67,6 @@ internal sealed class ErrorMiddleware(RequestDelegate next, ServerMetrics metric
         {
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
-        await context.Response.WriteAsJsonAsync(error.ToResponse(), OpenAIJsonContext.Default.ErrorResponse).ConfigureAwait(false);
+        await context.Response.WriteAsJsonAsync(error.ToResponse(), OpenAIJson.Context.ErrorResponse).ConfigureAwait(false);
     }
 }

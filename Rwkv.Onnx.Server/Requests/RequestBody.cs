@@ -37,6 +37,11 @@ internal static class RequestBody
             message = message[..tail];
         }
         string? field = Param(e.Path);
+        if (message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal))
+        {
+            // The serializer names our .NET type here, which tells a client nothing; the field and position do.
+            message = field is null ? "the body is not a JSON object" : "the value has the wrong type (see the OpenAI API reference)";
+        }
         string where = field is null ? "" : $" (field '{field}')";
         string position = e.LineNumber is long line ? $" at line {line + 1}, byte {e.BytePositionInLine + 1}" : "";
         return $"{message.TrimEnd()}{where}{position}.".Replace("..", ".", StringComparison.Ordinal);
