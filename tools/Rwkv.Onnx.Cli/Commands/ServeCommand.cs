@@ -111,9 +111,13 @@ internal static class ServeCommand
         using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
+        // Warnings and failed requests go to stderr; a failure to start (port in use) is the caller's one error line,
+        // so the host's own report of it, with its stack trace, is left out.
         RwkvServer server = RwkvServer.Create(engine, options, logging => logging
             .SetMinimumLevel(LogLevel.Warning)
+            .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
             .AddSimpleConsole(console => console.SingleLine = true)
+            .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
             .AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error));
         try
         {
