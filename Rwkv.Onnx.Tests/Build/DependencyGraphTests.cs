@@ -21,6 +21,7 @@ public sealed class DependencyGraphTests
     [
         Path.Combine("Rwkv.Onnx", "Rwkv.Onnx.csproj"),
         Path.Combine("Rwkv.Onnx.Export", "Rwkv.Onnx.Export.csproj"),
+        Path.Combine("Rwkv.Onnx.Server", "Rwkv.Onnx.Server.csproj"),
         Path.Combine("tools", "Rwkv.Onnx.Cli", "Rwkv.Onnx.Cli.csproj"),
     ];
 
@@ -28,6 +29,7 @@ public sealed class DependencyGraphTests
     [
         typeof(RwkvModel).Assembly,
         typeof(RwkvExporter).Assembly,
+        typeof(Rwkv.Onnx.Server.RwkvServer).Assembly,
         typeof(Rwkv.Onnx.Cli.Cli).Assembly,
     ];
 
