@@ -47,10 +47,14 @@ internal static class SequenceRunner
         {
             await foreach (EngineToken token in sequence.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                long now = Stopwatch.GetTimestamp();
-                metrics.RecordToken(tokens == 0 ? null : Stopwatch.GetElapsedTime(previous, now));
-                previous = now;
-                tokens++;
+                // Id -1 is held-back text released at the end, not a token.
+                if (token.TokenId >= 0)
+                {
+                    long now = Stopwatch.GetTimestamp();
+                    metrics.RecordToken(tokens == 0 ? null : Stopwatch.GetElapsedTime(previous, now));
+                    previous = now;
+                    tokens++;
+                }
                 await onToken(token).ConfigureAwait(false);
             }
             EngineResult result = await sequence.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);

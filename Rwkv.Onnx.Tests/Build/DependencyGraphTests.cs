@@ -7,7 +7,7 @@ using Rwkv.Onnx.Tests.Fixtures;
 namespace Rwkv.Onnx.Tests.Build;
 
 /// <summary>
-/// The three shipped projects depend on each other only through public API, and the runtime on ONNX Runtime, the
+/// The shipped projects depend on each other only through public API, and the runtime on ONNX Runtime, the
 /// tokenizers and the BCL alone: checked in the project files, in the built assemblies, and in README's diagram, which is
 /// generated here from the project files.
 /// </summary>
@@ -21,6 +21,7 @@ public sealed class DependencyGraphTests
     [
         Path.Combine("Rwkv.Onnx", "Rwkv.Onnx.csproj"),
         Path.Combine("Rwkv.Onnx.Export", "Rwkv.Onnx.Export.csproj"),
+        Path.Combine("Rwkv.Onnx.AI", "Rwkv.Onnx.AI.csproj"),
         Path.Combine("Rwkv.Onnx.Server", "Rwkv.Onnx.Server.csproj"),
         Path.Combine("tools", "Rwkv.Onnx.Cli", "Rwkv.Onnx.Cli.csproj"),
     ];
@@ -29,6 +30,7 @@ public sealed class DependencyGraphTests
     [
         typeof(RwkvModel).Assembly,
         typeof(RwkvExporter).Assembly,
+        typeof(Rwkv.Onnx.AI.RwkvChatClient).Assembly,
         typeof(Rwkv.Onnx.Server.RwkvServer).Assembly,
         typeof(Rwkv.Onnx.Cli.Cli).Assembly,
     ];

@@ -21,6 +21,9 @@ internal sealed class PrefixStateCache
 
     public int Count => _lru.Count;
 
+    /// <summary>The entries, most recently used first.</summary>
+    public IEnumerable<Entry> Entries => _lru;
+
     public long Bytes { get; private set; }
 
     /// <summary>

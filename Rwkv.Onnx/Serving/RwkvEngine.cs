@@ -127,6 +127,9 @@ public sealed class RwkvEngine : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>Test access to the prefix cache; read it only while the engine is idle (its loop is the only user).</summary>
+    internal PrefixStateCache Cache => _cache;
+
     /// <summary>Test hook: called on the loop thread with each prefill slice and decode step, in order.</summary>
     internal Action<EngineLoopEvent>? LoopEvent { get; set; }
 
