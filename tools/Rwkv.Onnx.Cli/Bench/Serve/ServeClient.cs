@@ -13,7 +13,12 @@ internal sealed class ServeClient(HttpClient http, string modelId)
     public Task<StreamTiming> CompleteAsync(string prompt, int maxTokens, CancellationToken cancellationToken) =>
         StreamAsync("/v1/completions", JsonSerializer.Serialize(new
         {
-            model = modelId, prompt, max_tokens = maxTokens, temperature = 0, stream = true, stream_options = new { include_usage = true },
+            model = modelId,
+            prompt,
+            max_tokens = maxTokens,
+            temperature = 0,
+            stream = true,
+            stream_options = new { include_usage = true },
         }), cancellationToken);
 
     /// <summary>Streams a chat reply to <paramref name="messages"/> (role, content pairs).</summary>
