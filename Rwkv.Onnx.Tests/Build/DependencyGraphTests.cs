@@ -22,6 +22,7 @@ public sealed class DependencyGraphTests
         Path.Combine("Rwkv.Onnx", "Rwkv.Onnx.csproj"),
         Path.Combine("Rwkv.Onnx.Export", "Rwkv.Onnx.Export.csproj"),
         Path.Combine("Rwkv.Onnx.AI", "Rwkv.Onnx.AI.csproj"),
+        Path.Combine("Rwkv.Onnx.Server", "Rwkv.Onnx.Server.csproj"),
         Path.Combine("tools", "Rwkv.Onnx.Cli", "Rwkv.Onnx.Cli.csproj"),
     ];
 
@@ -30,6 +31,7 @@ public sealed class DependencyGraphTests
         typeof(RwkvModel).Assembly,
         typeof(RwkvExporter).Assembly,
         typeof(Rwkv.Onnx.AI.RwkvChatClient).Assembly,
+        typeof(Rwkv.Onnx.Server.RwkvServer).Assembly,
         typeof(Rwkv.Onnx.Cli.Cli).Assembly,
     ];
 

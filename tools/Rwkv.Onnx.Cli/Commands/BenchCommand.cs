@@ -33,7 +33,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "Benchmark an exported model: prefill and decode speed, latency, memory, and the roofline against measured memory bandwidth.")
         {
-            directory, providers, batches, prefill, decode, threads, repeat, bandwidthMiB, json, markdown, chart, CreateCompare(),
+            directory, providers, batches, prefill, decode, threads, repeat, bandwidthMiB, json, markdown, chart, CreateCompare(), ServeBenchCommand.Create(),
         };
         command.SetAction(parsed =>
         {

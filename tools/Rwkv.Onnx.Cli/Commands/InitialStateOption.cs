@@ -13,7 +13,9 @@ internal sealed class InitialStateOption
     private const string Expected =
         "expected a state saved by RwkvState.Save (a file starting with 'RWKS') or a state-tuning checkpoint with blocks.{i}.att.time_state (RWKV-PEFT .pth)";
 
-    private readonly Option<string?> _state = new("--state")
+    private const string OptionName = "--state";
+
+    private readonly Option<string?> _state = new(OptionName)
     {
         Description = "Start from a state saved with RwkvState.Save (header 'RWKS') or a state-tuning checkpoint with blocks.{i}.att.time_state (RWKV-PEFT .pth).",
         HelpName = "file",
@@ -33,9 +35,18 @@ internal sealed class InitialStateOption
     /// <exception cref="InvalidDataException">The path is a directory, or the file is neither kind of state.</exception>
     public void Check(ParseResult parsed)
     {
-        if (parsed.GetValue(_state) is { } path && !IsSavedState(path))
+        if (parsed.GetValue(_state) is { } path)
         {
-            using RwkvCheckpoint timeState = OpenTimeState(path);
+            CheckFile(OptionName, path);
+        }
+    }
+
+    /// <summary>As <see cref="Check"/> for a file named elsewhere on the command line; messages start with <paramref name="label"/>.</summary>
+    public static void CheckFile(string label, string path)
+    {
+        if (!IsSavedState(label, path))
+        {
+            using RwkvCheckpoint timeState = OpenTimeState(label, path);
         }
     }
 
@@ -45,11 +56,13 @@ internal sealed class InitialStateOption
     public RwkvState? Load(ParseResult parsed, RwkvModel model)
     {
         string? path = parsed.GetValue(_state);
-        if (path is null)
-        {
-            return null;
-        }
-        if (IsSavedState(path))
+        return path is null ? null : LoadFile(OptionName, path, model);
+    }
+
+    /// <summary>As <see cref="Load"/> for a file named elsewhere on the command line; messages start with <paramref name="label"/>.</summary>
+    public static RwkvState LoadFile(string label, string path, RwkvModel model)
+    {
+        if (IsSavedState(label, path))
         {
             try
             {
@@ -58,22 +71,22 @@ internal sealed class InitialStateOption
             }
             catch (Exception e) when (e is EndOfStreamException or InvalidDataException or StateMismatchException or NonFiniteValueException)
             {
-                throw new InvalidDataException($"--state: saved state '{path}' cannot be loaded: {e.Message}", e);
+                throw new InvalidDataException($"{label}: saved state '{path}' cannot be loaded: {e.Message}", e);
             }
         }
-        using RwkvCheckpoint timeState = OpenTimeState(path);
+        using RwkvCheckpoint timeState = OpenTimeState(label, path);
         try
         {
             return RwkvState.FromTimeState(model, timeState);
         }
         catch (Exception e) when (e is StateMismatchException or NonFiniteValueException or CheckpointFormatException)
         {
-            throw new InvalidDataException($"--state: {e.Message}", e);
+            throw new InvalidDataException($"{label}: {e.Message}", e);
         }
     }
 
     // A file that is not a saved state, opened as a state-tuning checkpoint.
-    private static RwkvCheckpoint OpenTimeState(string path)
+    private static RwkvCheckpoint OpenTimeState(string label, string path)
     {
         try
         {
@@ -81,20 +94,20 @@ internal sealed class InitialStateOption
         }
         catch (CheckpointFormatException e)
         {
-            throw new InvalidDataException($"--state: '{path}' is neither kind of state file; {Expected}.", e);
+            throw new InvalidDataException($"{label}: '{path}' is neither kind of state file; {Expected}.", e);
         }
     }
 
     // Whether the file starts with the saved state's magic; a missing file or a directory is an error naming the option.
-    private static bool IsSavedState(string path)
+    private static bool IsSavedState(string label, string path)
     {
         if (Directory.Exists(path))
         {
-            throw new InvalidDataException($"--state: '{path}' is a directory; {Expected}.");
+            throw new InvalidDataException($"{label}: '{path}' is a directory; {Expected}.");
         }
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"--state: state file '{path}' does not exist.", path);
+            throw new FileNotFoundException($"{label}: state file '{path}' does not exist.", path);
         }
         Span<byte> magic = stackalloc byte[4];
         using FileStream stream = File.OpenRead(path);
