@@ -46,6 +46,23 @@ public sealed class ExportOptions
         }
     }
 
+    /// <summary>How each block of an int8/int4 layer is rounded to codes. Default <see cref="BlockRounding.AbsMax"/>.</summary>
+    public BlockRounding BlockRounding { get; init; } = BlockRounding.AbsMax;
+
+    /// <summary>
+    /// Linear layers an int4 export keeps at 8 bits (same block size and rounding). Default <see cref="QuantRoles.None"/>;
+    /// ignored unless <see cref="WeightDType"/> is <see cref="WeightDType.Int4"/>.
+    /// </summary>
+    public QuantRoles Int8Roles { get; init; }
+
+    /// <summary>
+    /// Rounds the linear layers (not the head, the embedding or the LoRA factors) of a <see cref="WeightDType.Float32"/>
+    /// export through a ggml block format and stores the result as float32: that format's weight error on these weights,
+    /// for comparison (<c>rwkv-onnx quant-frontier</c>). Null (default): no rounding. Needs input widths that are
+    /// multiples of 32.
+    /// </summary>
+    public EmulatedBlockFormat? EmulatedFormat { get; init; }
+
     /// <summary>Arithmetic of the int8/int4 matmuls. Default <see cref="QuantizedCompute.Int8"/>; ignored for float exports.</summary>
     public QuantizedCompute QuantizedCompute { get; init; } = QuantizedCompute.Int8;
 

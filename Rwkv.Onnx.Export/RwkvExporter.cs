@@ -125,7 +125,7 @@ public static class RwkvExporter
         int chunkLength = options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength ?? architecture.DefaultWkvChunkLength : 0;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
-        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.Info.Layers, architecture.PreparedTensorCount, progress, cancellationToken));
         extra?.Invoke(weights);
         return (weights, weightsPath, rescaleEvery, chunkLength);
     }
