@@ -21,6 +21,7 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
 {
     private readonly ElementType _matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
+    private readonly QuantLayout? _layout = options.ResolveQuantLayout();
     private int _done;
 
     /// <summary>Writes <paramref name="data"/> as <paramref name="name"/> with <paramref name="shape"/>.</summary>
@@ -40,7 +41,7 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     public void Transposed(CheckpointTensor t) => Linear(t, LayerDType(t.Name), RescaleFactor(t.Name), options.EmulatedFormat);
 
     /// <summary>Writes the LM head, PyTorch [vocab, C], like <see cref="Transposed"/> but in the head dtype.</summary>
-    public void Head(CheckpointTensor t) => Linear(t, options.HeadWeightDType ?? options.WeightDType, 1f, null);
+    public void Head(CheckpointTensor t) => Linear(t, options.ResolvedHeadDType, 1f, null);
 
     /// <summary>Writes a 2-D matrix as it is.</summary>
     public void Matrix(CheckpointTensor t) => Add(t.Name, t.ReadFloat32(), t.Shape[0], t.Shape[1]);
@@ -69,8 +70,9 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
             if (type is WeightDType.Int8 or WeightDType.Int4)
             {
                 int bits = type == WeightDType.Int8 ? 8 : 4;
-                BlockQuantized q = BlockQuantizer.Quantize(w, n, k, options.BlockSize, bits, options.BlockRounding);
-                weights.AddQuantized(t.Name, q.Codes, q.Scales, k, n, bits, options.BlockSize, AccuracyLevel(options.QuantizedCompute), q.ZeroPoints);
+                QuantLayout layout = _layout!;
+                BlockQuantized q = BlockQuantizer.Quantize(w, n, k, layout.BlockSize, bits, layout.Rounding);
+                weights.AddQuantized(t.Name, q.Codes, q.Scales, k, n, bits, layout.BlockSize, AccuracyLevel(layout.Compute), q.ZeroPoints);
             }
             else
             {
@@ -82,7 +84,7 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     // The export dtype, or int8 for an int4 export's layer whose role is kept at 8 bits (ExportOptions.Int8Roles).
     private WeightDType LayerDType(string name)
     {
-        if (options.WeightDType != WeightDType.Int4 || options.Int8Roles == QuantRoles.None)
+        if (options.WeightDType != WeightDType.Int4 || _layout!.Int8Roles == QuantRoles.None)
         {
             return options.WeightDType;
         }
@@ -103,7 +105,7 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
         {
             role |= QuantRoles.FirstLastLayers;
         }
-        return (options.Int8Roles & role) != 0 ? WeightDType.Int8 : WeightDType.Int4;
+        return (_layout.Int8Roles & role) != 0 ? WeightDType.Int8 : WeightDType.Int4;
     }
 
     // 2^-(layer / N) for blocks.{layer}.att.output.weight and blocks.{layer}.ffn.value.weight, the two matmuls that write
