@@ -110,6 +110,7 @@ internal static class Cli
             RandomCheckpointCommand.Create(),
             BenchCommand.Create(),
             VerifyCommand.Create(),
+            QuantFrontierCommand.Create(),
         };
         return root;
     }
