@@ -186,32 +186,32 @@ internal static class ExportCommand
         var c = CultureInfo.InvariantCulture;
         stdout.WriteLine($"exported RWKV-{a.Version}{(a.Variant is { } variant ? $", variant {variant}," : "")} to {directory}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
-        string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (layout {LayoutSummary(manifest)})") : "";
+        string quantized = manifest.BlockSize is { } block ? string.Create(c, $" ({LayoutSummary(manifest)})") : "";
         stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}, prefill recurrence {manifest.PrefillRecurrence}"));
         WriteFiles(stdout, directory, "  ");
     }
 
     /// <summary>
-    /// The quantization layout in words: block size, rounding (zero points or not), the roles kept at 8 bits and the
-    /// arithmetic, after the preset's name when it is one; for the export summary and <c>inspect</c>.
+    /// The quantization layout in words for the export summary and <c>inspect</c>: block size and arithmetic, then what
+    /// differs from plain max-scaled symmetric blocks (zero points, searched scales, roles kept at 8 bits), then the
+    /// preset's name when it is one, e.g. <c>block 32, int8 compute, zero points, searched scales, int8 att-value; layout int4-accurate</c>.
     /// </summary>
     internal static string LayoutSummary(RwkvManifest m)
     {
-        var parts = new List<string> { string.Create(CultureInfo.InvariantCulture, $"block {m.BlockSize}") };
-        parts.Add(m.BlockRounding switch
+        var parts = new List<string> { string.Create(CultureInfo.InvariantCulture, $"block {m.BlockSize}"), $"{m.QuantizedCompute ?? "fp32"} compute" };
+        parts.AddRange(m.BlockRounding switch
         {
-            "search" => "searched scales",
-            "zero-point" => "zero points",
-            "zero-point-search" => "zero points, searched scales",
-            _ => "max scales",
+            "search" => ["searched scales"],
+            "zero-point" => ["zero points"],
+            "zero-point-search" => ["zero points", "searched scales"],
+            _ => [],
         });
         if (m.Int8Roles is { Count: > 0 } roles)
         {
-            parts.Add($"int8 {string.Join(", ", roles)}");
+            parts.Add($"int8 {string.Join("+", roles)}");
         }
-        parts.Add($"{m.QuantizedCompute ?? "fp32"} compute");
         string details = string.Join(", ", parts);
-        return m.QuantLayout is { } name && QuantLayout.Presets.ContainsKey(name) ? $"{name}: {details}" : details;
+        return m.QuantLayout is { } name && QuantLayout.Presets.ContainsKey(name) ? $"{details}; layout {name}" : details;
     }
 
     /// <summary>Writes each file of <paramref name="directory"/> with its size, one per line after <paramref name="indent"/>, by name.</summary>

@@ -96,7 +96,7 @@ internal static class InspectCommand
         }
     }
 
-    // "fp32", or e.g. "int4 (head fp16, layout int4-accurate: block 32, zero points, searched scales, int8 att-value, int8 compute)".
+    // "fp32", or e.g. "int4 (head fp32, block 32, int8 compute, zero points, searched scales; layout int4-accurate)".
     private static string Precision(RwkvManifest m)
     {
         var details = new List<string>();
@@ -106,7 +106,7 @@ internal static class InspectCommand
         }
         if (m.BlockSize is not null)
         {
-            details.Add($"layout {ExportCommand.LayoutSummary(m)}");
+            details.Add(ExportCommand.LayoutSummary(m));
         }
         return details.Count == 0 ? m.WeightDType : $"{m.WeightDType} ({string.Join(", ", details)})";
     }
