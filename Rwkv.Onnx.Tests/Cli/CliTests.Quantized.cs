@@ -15,10 +15,10 @@ public sealed partial class CliTests
         CliRun inspect = Run("inspect", output, "--load");
         Assert.Multiple(() =>
         {
-            Assert.That(run.Stdout, Does.Contain("weights int4, head fp16 (block 64, fp32 compute)"));
+            Assert.That(run.Stdout, Does.Contain("weights int4, head fp16 (block 64, fp32 compute, searched scales)"));
             Assert.That((manifest.WeightDType, manifest.HeadDType, manifest.BlockSize, manifest.QuantizedCompute), Is.EqualTo(("int4", "fp16", (int?)64, "fp32")));
             Assert.That(inspect.ExitCode, Is.Zero, inspect.Stderr);
-            Assert.That(inspect.Stdout, Does.Contain("dtype int4 (head fp16, block 64, fp32 compute)"));
+            Assert.That(inspect.Stdout, Does.Contain("dtype int4 (head fp16, block 64, fp32 compute, searched scales)"));
             Assert.That(inspect.Stdout, Does.Match(@"size on disk \d+(\.\d)? [KM]iB:").And.Match(@"weights\.onnx\.data +\d+(\.\d)? [KM]iB"));
             Assert.That(inspect.Stdout, Does.Match(@"load time \d+\.\d\d s"));
             Assert.That(inspect.Stdout, Does.Match(@"private memory of the loaded model -?\d+(\.\d+)? (B|KiB|MiB|GiB)"));
