@@ -69,8 +69,13 @@ public sealed class QuantLayoutParityTests(LayoutFixture fixture)
         {
             options[name] = new ExportOptions
             {
-                WeightDType = layout.Bits, HeadWeightDType = layout.Head, BlockSize = layout.BlockSize, BlockRounding = layout.Rounding,
-                Int8Roles = layout.Int8Roles, QuantizedCompute = layout.Compute, GroupNormEpsilon = fixture.GroupNormEpsilon,
+                WeightDType = layout.Bits,
+                HeadWeightDType = layout.Head,
+                BlockSize = layout.BlockSize,
+                BlockRounding = layout.Rounding,
+                Int8Roles = layout.Int8Roles,
+                QuantizedCompute = layout.Compute,
+                GroupNormEpsilon = fixture.GroupNormEpsilon,
             };
         }
         foreach ((string name, ExportOptions o) in options)

@@ -81,8 +81,12 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
                 // The bounds were measured for max-scaled blocks with the head at the weights' dtype, the defaults before issue 20.
                 new ExportOptions
                 {
-                    WeightDType = dtype, HeadWeightDType = dtype, BlockRounding = BlockRounding.AbsMax, GroupNormEpsilon = fixture.GroupNormEpsilon,
-                    QuantizedCompute = fixture.Compute, BlockSize = fixture.BlockSize,
+                    WeightDType = dtype,
+                    HeadWeightDType = dtype,
+                    BlockRounding = BlockRounding.AbsMax,
+                    GroupNormEpsilon = fixture.GroupNormEpsilon,
+                    QuantizedCompute = fixture.Compute,
+                    BlockSize = fixture.BlockSize,
                 });
             _models[dtype] = RwkvModel.Load(dir);
         }

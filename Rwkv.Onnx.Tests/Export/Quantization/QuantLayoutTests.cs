@@ -10,8 +10,12 @@ public sealed class QuantLayoutTests
     {
         var layout = new QuantLayout
         {
-            Bits = WeightDType.Int4, BlockSize = 64, Rounding = BlockRounding.ZeroPointSearch, Head = WeightDType.Float16,
-            Int8Roles = QuantRoles.AttentionValue | QuantRoles.FirstLastLayers, Compute = QuantizedCompute.Float32,
+            Bits = WeightDType.Int4,
+            BlockSize = 64,
+            Rounding = BlockRounding.ZeroPointSearch,
+            Head = WeightDType.Float16,
+            Int8Roles = QuantRoles.AttentionValue | QuantRoles.FirstLastLayers,
+            Compute = QuantizedCompute.Float32,
         };
         Assert.Multiple(() =>
         {
