@@ -9,9 +9,8 @@ public sealed class ExportOptions
     public const int DefaultOpset = 17;
 
     /// <summary>
-    /// The default quantization block size: 128 weights share one scale, as in ONNX Runtime's own MatMulNBits
-    /// quantizer. On the CPU it decodes 20–25 % and prefills 25–40 % faster than 32 for a slightly larger error
-    /// (BENCHMARKS.md, ACCURACY.md); 32 is the more accurate choice.
+    /// The block size of ONNX Runtime's own MatMulNBits quantizer, 128; the default layouts pick their own
+    /// (<see cref="QuantLayout.Int8"/>, <see cref="QuantLayout.Int4"/>).
     /// </summary>
     public const int DefaultBlockSize = 128;
 
@@ -19,33 +18,81 @@ public sealed class ExportOptions
     private readonly int? _wkvChunkLength;
     private readonly int? _contextLimit;
     private readonly float? _groupNormEpsilon;
-    private readonly int _blockSize = DefaultBlockSize;
+    private readonly int? _blockSize;
     private readonly int? _residualRescaleEvery;
     private readonly string? _builtInTokenizer;
 
     /// <summary>Storage type of weight matrices. Default float32.</summary>
     public WeightDType WeightDType { get; init; } = WeightDType.Float32;
 
-    /// <summary>Storage type of the LM head. Null (the default) means <see cref="WeightDType"/>.</summary>
+    /// <summary>
+    /// Storage type of the LM head. Null (the default): the head of the dtype's default layout for int8/int4
+    /// (<see cref="QuantLayout.DefaultFor"/>), else <see cref="WeightDType"/>.
+    /// </summary>
     public WeightDType? HeadWeightDType { get; init; }
 
     /// <summary>
-    /// Weights per quantization block (one scale each) for int8/int4: a power of two from 16 to 256, default
-    /// <see cref="DefaultBlockSize"/>. A layer whose input width is not a multiple is padded with zeros.
+    /// Weights per quantization block (one scale each) for int8/int4: a power of two from 16 to 256. Null (the default):
+    /// the dtype's default layout's. A layer whose input width is not a multiple is padded with zeros.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Not a power of two from 16 to 256.</exception>
-    public int BlockSize
+    public int? BlockSize
     {
         get => _blockSize;
         init
         {
-            if (value is < 16 or > 256 || !int.IsPow2(value))
+            if (value is { } v && (v is < 16 or > 256 || !int.IsPow2(v)))
             {
                 throw new ArgumentOutOfRangeException(nameof(value), value, $"Block size {value} is not a power of two from 16 to 256.");
             }
             _blockSize = value;
         }
     }
+
+    /// <summary>How each block of an int8/int4 layer is rounded to codes. Null (the default): the dtype's default layout's.</summary>
+    public BlockRounding? BlockRounding { get; init; }
+
+    /// <summary>
+    /// Linear layers an int4 export keeps at 8 bits (same block size and rounding). Null (the default): the dtype's default
+    /// layout's. Ignored unless <see cref="WeightDType"/> is <see cref="WeightDType.Int4"/>.
+    /// </summary>
+    public QuantRoles? Int8Roles { get; init; }
+
+    /// <summary>The storage type the LM head gets: <see cref="HeadWeightDType"/> or its default.</summary>
+    public WeightDType ResolvedHeadDType =>
+        HeadWeightDType ?? (WeightDType is WeightDType.Int8 or WeightDType.Int4 ? QuantLayout.DefaultFor(WeightDType).Head : WeightDType);
+
+    /// <summary>
+    /// The quantization layout these options give (the dtype's default layout with the options that are set), or null
+    /// when neither the weights nor the head are int8/int4.
+    /// </summary>
+    public QuantLayout? ResolveQuantLayout()
+    {
+        WeightDType head = ResolvedHeadDType;
+        WeightDType? bits = WeightDType is WeightDType.Int8 or WeightDType.Int4 ? WeightDType
+            : head is WeightDType.Int8 or WeightDType.Int4 ? head : null;
+        if (bits is not { } b)
+        {
+            return null;
+        }
+        QuantLayout d = QuantLayout.DefaultFor(b);
+        return d with
+        {
+            BlockSize = BlockSize ?? d.BlockSize,
+            Rounding = BlockRounding ?? d.Rounding,
+            Head = head,
+            Int8Roles = b == WeightDType.Int4 ? Int8Roles ?? d.Int8Roles : QuantRoles.None,
+            Compute = QuantizedCompute,
+        };
+    }
+
+    /// <summary>
+    /// Rounds the linear layers (not the head, the embedding or the LoRA factors) of a <see cref="WeightDType.Float32"/>
+    /// export through a ggml block format and stores the result as float32: that format's weight error on these weights,
+    /// for comparison (<c>rwkv-onnx quant-frontier</c>). Null (default): no rounding. Needs input widths that are
+    /// multiples of 32.
+    /// </summary>
+    public EmulatedBlockFormat? EmulatedFormat { get; init; }
 
     /// <summary>Arithmetic of the int8/int4 matmuls. Default <see cref="QuantizedCompute.Int8"/>; ignored for float exports.</summary>
     public QuantizedCompute QuantizedCompute { get; init; } = QuantizedCompute.Int8;

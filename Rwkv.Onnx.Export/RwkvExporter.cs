@@ -59,7 +59,8 @@ public static class RwkvExporter
     /// <exception cref="InvalidDataException"><see cref="ExportOptions.TokenizerPath"/> is not a tokenizer file.</exception>
     /// <exception cref="ArgumentException">
     /// The tokenizer (<see cref="ExportOptions.TokenizerPath"/> or <see cref="ExportOptions.BuiltInTokenizer"/>) does not fit the
-    /// checkpoint's vocabulary (more tokens, or far fewer), or both options are set.
+    /// checkpoint's vocabulary (more tokens, or far fewer), or both options are set; or
+    /// <see cref="ExportOptions.EmulatedFormat"/> is set for weights that are not float32.
     /// </exception>
     public static RwkvManifest Export(string checkpointPath, string outputDirectory, ExportOptions options,
         IProgress<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -67,6 +68,10 @@ public static class RwkvExporter
         ArgumentException.ThrowIfNullOrWhiteSpace(checkpointPath);
         ArgumentException.ThrowIfNullOrWhiteSpace(outputDirectory);
         ArgumentNullException.ThrowIfNull(options);
+        if (options.EmulatedFormat is { } emulated && (options.WeightDType != WeightDType.Float32 || options.ResolvedHeadDType != WeightDType.Float32))
+        {
+            throw new ArgumentException($"{emulated} emulation stores float32 weights; it needs WeightDType and HeadWeightDType Float32, not {options.WeightDType} and {options.ResolvedHeadDType}.", nameof(options));
+        }
         var destination = new ExportDestination(outputDirectory);
         destination.CheckNotProtected();
 
@@ -126,7 +131,7 @@ public static class RwkvExporter
         int chunkLength = options.PrefillRecurrence == PrefillRecurrence.Chunked ? options.WkvChunkLength ?? architecture.DefaultWkvChunkLength : 0;
         string weightsPath = Path.Combine(directory, RwkvContract.WeightsFile);
         using var weights = new ExternalWeights(weightsPath);
-        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.PreparedTensorCount, progress, cancellationToken));
+        architecture.PrepareWeights(checkpoint, new WeightSink(weights, options, rescaleEvery, architecture.Info.Layers, architecture.PreparedTensorCount, progress, cancellationToken));
         extra?.Invoke(weights);
         return (weights, weightsPath, rescaleEvery, chunkLength);
     }
@@ -135,7 +140,8 @@ public static class RwkvExporter
         ExportOptions options, RwkvTokenizerInfo tokenizer, RwkvGenerationInfo generation, IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         (ExternalWeights weights, string weightsPath, int rescaleEvery, int chunkLength) = WriteWeights(checkpoint, architecture, directory, options, progress, cancellationToken);
-        WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
+        WeightDType headDType = options.ResolvedHeadDType;
+        QuantLayout? layout = options.ResolveQuantLayout();
 
         RwkvArchitectureInfo info = architecture.Info;
         (List<string> stepIn, List<string> stepOut) = architecture.GraphIo(GraphKind.Step);
@@ -164,8 +170,11 @@ public static class RwkvExporter
             Architecture = info,
             WeightDType = Name(options.WeightDType),
             HeadDType = Name(headDType),
-            BlockSize = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? options.BlockSize : null,
-            QuantizedCompute = IsQuantized(options.WeightDType) || IsQuantized(headDType) ? Name(options.QuantizedCompute) : null,
+            BlockSize = layout?.BlockSize,
+            QuantizedCompute = layout is null ? null : Name(layout.Compute),
+            QuantLayout = layout?.ToString(),
+            BlockRounding = layout is null ? null : QuantLayout.RoundingName(layout.Rounding),
+            Int8Roles = layout is { Bits: WeightDType.Int4 } ? [.. QuantLayout.RoleNames(layout.Int8Roles)] : null,
             ResidualRescaleEvery = rescaleEvery > 0 ? rescaleEvery : null,
             SessionConfig = SessionConfig(),
             Opset = options.Opset,
@@ -228,7 +237,8 @@ public static class RwkvExporter
                         [.. architecture.StateSlots.Single(s => s.TimeState is not null).Shape.Select(d => (long)d)], ElementType.Float);
                 }
             });
-        WeightDType headDType = options.HeadWeightDType ?? options.WeightDType;
+        WeightDType headDType = options.ResolvedHeadDType;
+        QuantLayout? layout = options.ResolveQuantLayout();
 
         var packing = new GenaiStatePacking(architecture.StateSlots, architecture.Info.Embedding, timeState is not null);
         IEnumerable<int> layers = Enumerable.Range(0, architecture.Info.Layers);
@@ -263,15 +273,17 @@ public static class RwkvExporter
         cancellationToken.ThrowIfCancellationRequested();
         GenaiConfig.Write(directory, architecture.Info, text?.EndOfTextId, prefill, step);
         (int[] conv, int[] recurrent) = packing.Shapes;
-        bool quantized = IsQuantized(options.WeightDType) || IsQuantized(headDType);
         return new RwkvManifest
         {
             FormatVersion = RwkvContract.FormatVersion,
             Architecture = architecture.Info,
             WeightDType = Name(options.WeightDType),
             HeadDType = Name(headDType),
-            BlockSize = quantized ? options.BlockSize : null,
-            QuantizedCompute = quantized ? Name(options.QuantizedCompute) : null,
+            BlockSize = layout?.BlockSize,
+            QuantizedCompute = layout is null ? null : Name(layout.Compute),
+            QuantLayout = layout?.ToString(),
+            BlockRounding = layout is null ? null : QuantLayout.RoundingName(layout.Rounding),
+            Int8Roles = layout is { Bits: WeightDType.Int4 } ? [.. QuantLayout.RoleNames(layout.Int8Roles)] : null,
             ResidualRescaleEvery = rescaleEvery > 0 ? rescaleEvery : null,
             SessionConfig = SessionConfig(),
             Opset = options.Opset,

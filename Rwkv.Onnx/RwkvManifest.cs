@@ -38,6 +38,27 @@ public sealed record RwkvManifest
     public string? QuantizedCompute { get; init; }
 
     /// <summary>
+    /// The int8/int4 layout: a preset name (<c>int8</c>, <c>int4</c>, <c>int4-accurate</c>) or the full spec
+    /// (<c>int4:block=32,rounding=search,head=fp32,int8-roles=none,compute=int8</c>); null when nothing is quantized,
+    /// and in manifests that predate it.
+    /// </summary>
+    public string? QuantLayout { get; init; }
+
+    /// <summary>
+    /// How the int8/int4 blocks were rounded: <c>absmax</c>, <c>search</c> (symmetric, scale searched for the least
+    /// squared error), <c>zero-point</c> or <c>zero-point-search</c> (asymmetric, a uint8 zero point per block); null
+    /// when nothing is quantized, and in manifests that predate it (which used <c>absmax</c>).
+    /// </summary>
+    public string? BlockRounding { get; init; }
+
+    /// <summary>
+    /// Roles of an int4 export's linear layers kept at 8 bits (<c>first-last</c>, <c>att-value</c>, <c>att-output</c>,
+    /// <c>ffn-value</c>); empty when none, null for other dtypes and in manifests that predate it.
+    /// </summary>
+    [JsonPropertyName("int8_roles")]
+    public IReadOnlyList<string>? Int8Roles { get; init; }
+
+    /// <summary>
     /// The graphs halve the residual stream after every this many layers (fp16 overflow guard); null when they do not.
     /// Logits and state are the same either way, up to rounding.
     /// </summary>

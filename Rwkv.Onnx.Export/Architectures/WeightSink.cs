@@ -17,10 +17,11 @@ namespace Rwkv.Onnx.Export.Architectures;
 /// and in-context rates that the recurrence compounds over every token; the embedding is a Gather of one
 /// row per token, where a quantized matmul gains nothing.
 /// </remarks>
-internal sealed class WeightSink(ExternalWeights weights, ExportOptions options, int rescaleEvery, int total,
+internal sealed class WeightSink(ExternalWeights weights, ExportOptions options, int rescaleEvery, int layers, int total,
     IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
 {
     private readonly ElementType _matrixType = options.WeightDType == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float;
+    private readonly QuantLayout? _layout = options.ResolveQuantLayout();
     private int _done;
 
     /// <summary>Writes <paramref name="data"/> as <paramref name="name"/> with <paramref name="shape"/>.</summary>
@@ -34,19 +35,29 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     /// Writes the weight of a linear layer, PyTorch [out, in], in the export dtype: transposed to [in, out]
     /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4. With residual
     /// rescaling, a layer's <c>att.output</c> and <c>ffn.value</c> weights are divided by 2^(layer / N) first.
+    /// An int4 layer whose role is in <see cref="ExportOptions.Int8Roles"/> is stored at 8 bits; with
+    /// <see cref="ExportOptions.EmulatedFormat"/> the weight is rounded through that format first.
     /// </summary>
-    public void Transposed(CheckpointTensor t) => Linear(t, options.WeightDType, RescaleFactor(t.Name));
+    public void Transposed(CheckpointTensor t) => Linear(t, LayerDType(t.Name), RescaleFactor(t.Name), options.EmulatedFormat);
 
     /// <summary>Writes the LM head, PyTorch [vocab, C], like <see cref="Transposed"/> but in the head dtype.</summary>
-    public void Head(CheckpointTensor t) => Linear(t, options.HeadWeightDType ?? options.WeightDType, 1f);
+    public void Head(CheckpointTensor t) => Linear(t, options.ResolvedHeadDType, 1f, null);
 
     /// <summary>Writes a 2-D matrix as it is.</summary>
     public void Matrix(CheckpointTensor t) => Add(t.Name, t.ReadFloat32(), t.Shape[0], t.Shape[1]);
 
-    private void Linear(CheckpointTensor t, WeightDType type, float scale)
+    private void Linear(CheckpointTensor t, WeightDType type, float scale, EmulatedBlockFormat? emulated)
     {
         int n = (int)t.Shape[0], k = (int)t.Shape[1];
         float[] w = t.ReadFloat32();
+        if (emulated is { } format)
+        {
+            if (k % 32 != 0)
+            {
+                throw new InvalidOperationException($"{format} emulation needs input widths that are multiples of 32; '{t.Name}' is {k} wide.");
+            }
+            w = GgmlBlockQuantizer.RoundTrip(w, format);
+        }
         if (scale != 1f)
         {
             for (int i = 0; i < w.Length; i++)
@@ -59,14 +70,42 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
             if (type is WeightDType.Int8 or WeightDType.Int4)
             {
                 int bits = type == WeightDType.Int8 ? 8 : 4;
-                (byte[] codes, float[] scales) = BlockQuantizer.Quantize(w, n, k, options.BlockSize, bits);
-                weights.AddQuantized(t.Name, codes, scales, k, n, bits, options.BlockSize, AccuracyLevel(options.QuantizedCompute));
+                QuantLayout layout = _layout!;
+                BlockQuantized q = BlockQuantizer.Quantize(w, n, k, layout.BlockSize, bits, layout.Rounding);
+                weights.AddQuantized(t.Name, q.Codes, q.Scales, k, n, bits, layout.BlockSize, AccuracyLevel(layout.Compute), q.ZeroPoints);
             }
             else
             {
                 weights.Add(t.Name, Transpose(w, n, k), [k, n], type == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float);
             }
         });
+    }
+
+    // The export dtype, or int8 for an int4 export's layer whose role is kept at 8 bits (ExportOptions.Int8Roles).
+    private WeightDType LayerDType(string name)
+    {
+        if (options.WeightDType != WeightDType.Int4 || _layout!.Int8Roles == QuantRoles.None)
+        {
+            return options.WeightDType;
+        }
+        string[] parts = name.Split('.');
+        if (parts is not ["blocks", _, _, _, "weight"])
+        {
+            return options.WeightDType;
+        }
+        int layer = int.Parse(parts[1], CultureInfo.InvariantCulture);
+        QuantRoles role = (parts[2], parts[3]) switch
+        {
+            ("att", "value") => QuantRoles.AttentionValue,
+            ("att", "output") => QuantRoles.AttentionOutput,
+            ("ffn", "value") => QuantRoles.FfnValue,
+            _ => QuantRoles.None,
+        };
+        if (layer == 0 || layer == layers - 1)
+        {
+            role |= QuantRoles.FirstLastLayers;
+        }
+        return (_layout.Int8Roles & role) != 0 ? WeightDType.Int8 : WeightDType.Int4;
     }
 
     // 2^-(layer / N) for blocks.{layer}.att.output.weight and blocks.{layer}.ffn.value.weight, the two matmuls that write

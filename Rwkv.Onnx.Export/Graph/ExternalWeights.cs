@@ -7,9 +7,11 @@ internal readonly record struct ExternalWeight(string Name, ElementType Type, lo
 
 /// <summary>
 /// A linear layer's weight stored block-quantized for <c>MatMulNBits</c>: codes in <see cref="CodesName"/>
-/// (uint8 [N, K/block, block·bits/8]) and scales in <see cref="ScalesName"/> (float [N·K/block]).
+/// (uint8 [N, K/block, block·bits/8]), scales in <see cref="ScalesName"/> (float [N·K/block]) and, for asymmetric
+/// blocks, zero points in <see cref="ZeroPointsName"/> (uint8 [N·⌈(K/block)·bits/8⌉]; null: the default 2^(bits−1)).
 /// </summary>
-internal readonly record struct QuantizedWeight(string CodesName, string ScalesName, int K, int N, int Bits, int BlockSize, int AccuracyLevel);
+internal readonly record struct QuantizedWeight(string CodesName, string ScalesName, int K, int N, int Bits, int BlockSize, int AccuracyLevel,
+    string? ZeroPointsName = null);
 
 /// <summary>
 /// Streams prepared weights into the one external-data file that every graph references, so each
@@ -62,12 +64,14 @@ internal sealed class ExternalWeights : IDisposable
     }
 
     /// <summary>
-    /// Appends the linear weight <paramref name="name"/> block-quantized: its codes as <c>{name}_Q{bits}</c>
-    /// and its scales as <c>{name}_scales</c>; graphs find them through <see cref="TryGetQuantized"/>.
+    /// Appends the linear weight <paramref name="name"/> block-quantized: its codes as <c>{name}_Q{bits}</c>,
+    /// its scales as <c>{name}_scales</c> and any zero points as <c>{name}_zero_points</c>; graphs find them
+    /// through <see cref="TryGetQuantized"/>.
     /// </summary>
-    public void AddQuantized(string name, byte[] codes, float[] scales, int k, int n, int bits, int blockSize, int accuracyLevel)
+    public void AddQuantized(string name, byte[] codes, float[] scales, int k, int n, int bits, int blockSize, int accuracyLevel, byte[]? zeroPoints = null)
     {
-        var q = new QuantizedWeight($"{name}_Q{bits}", $"{name}_scales", k, n, bits, blockSize, accuracyLevel);
+        var q = new QuantizedWeight($"{name}_Q{bits}", $"{name}_scales", k, n, bits, blockSize, accuracyLevel,
+            zeroPoints is null ? null : $"{name}_zero_points");
         if (_weights.ContainsKey(name) || !_quantized.TryAdd(name, q))
         {
             throw new InvalidOperationException($"Weight '{name}' is written twice.");
@@ -77,6 +81,12 @@ internal sealed class ExternalWeights : IDisposable
         _stream.Write(codes);
         _weights.Add(q.CodesName, new ExternalWeight(q.CodesName, ElementType.UInt8, [n, blocks, blockSize * bits / 8], offset, codes.Length));
         Add(q.ScalesName, scales, [scales.Length], ElementType.Float);
+        if (zeroPoints is not null)
+        {
+            long zeroOffset = Align(zeroPoints.Length);
+            _stream.Write(zeroPoints);
+            _weights.Add(q.ZeroPointsName!, new ExternalWeight(q.ZeroPointsName!, ElementType.UInt8, [zeroPoints.Length], zeroOffset, zeroPoints.Length));
+        }
     }
 
     /// <summary>The quantized form of the linear weight <paramref name="name"/>, if it was stored quantized.</summary>

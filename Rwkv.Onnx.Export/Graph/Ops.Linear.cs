@@ -10,10 +10,11 @@ internal static partial class Ops
 
     /// <summary>
     /// MatMulNBits (com.microsoft, version 1): a · dequant(B)ᵀ over the last axis of <paramref name="a"/>, with B
-    /// block-quantized along K and the default zero point 2^(bits−1); accuracy_level picks the arithmetic.
+    /// block-quantized along K and the default zero point 2^(bits−1) unless <paramref name="zeroPoints"/> gives one per
+    /// block; accuracy_level picks the arithmetic.
     /// </summary>
-    public static Value MatMulNBits(Value a, Value codes, Value scales, QuantizedWeight q) =>
-        a.Graph.DomainNode(MicrosoftDomain, "MatMulNBits", [a, codes, scales],
+    public static Value MatMulNBits(Value a, Value codes, Value scales, Value? zeroPoints, QuantizedWeight q) =>
+        a.Graph.DomainNode(MicrosoftDomain, "MatMulNBits", zeroPoints is { } z ? [a, codes, scales, z] : [a, codes, scales],
             [Attr.Int("K", q.K), Attr.Int("N", q.N), Attr.Int("bits", q.Bits), Attr.Int("block_size", q.BlockSize), Attr.Int("accuracy_level", q.AccuracyLevel)]);
 
     /// <summary>
@@ -26,7 +27,7 @@ internal static partial class Ops
         OnnxGraph g = x.Graph;
         if (g.TryGetQuantized(weight, out QuantizedWeight q))
         {
-            return MatMulNBits(x, g.Weight(q.CodesName), g.Weight(q.ScalesName), q);
+            return MatMulNBits(x, g.Weight(q.CodesName), g.Weight(q.ScalesName), q.ZeroPointsName is { } z ? g.Weight(z) : null, q);
         }
         Value w = g.StoredWeight(weight, out ElementType type);
         return type == ElementType.Float16

@@ -53,7 +53,8 @@ public sealed class ExportContractTests
     // and fp16; 1.17.0 crashes on int4 and 1.18.0 runs it; 1.21.0 refuses MatMulNBits with 8 bits and 1.22.0 runs it.
     [TestCase(WeightDType.Float32, null, "1.12.0", null)]
     [TestCase(WeightDType.Float16, null, "1.12.0", null)]
-    [TestCase(WeightDType.Int4, null, "1.18.0", "1.18.0")]
+    [TestCase(WeightDType.Int4, WeightDType.Int4, "1.18.0", "1.18.0")]
+    [TestCase(WeightDType.Int4, null, "1.22.0", "1.22.0")] // the int4 default has an int8 head
     [TestCase(WeightDType.Int8, null, "1.22.0", "1.22.0")]
     [TestCase(WeightDType.Int4, WeightDType.Int8, "1.22.0", "1.22.0")]
     public void Export_DType_RecordsTheOldestOnnxRuntimeThatRunsIt(WeightDType dtype, WeightDType? head, string minimum, string? matMulNBits)

@@ -45,7 +45,7 @@ public sealed class RwkvModelCostTests
     [TestCase(WeightDType.Int4, 128)]
     public void Quantized_SameParameters_BytesOfCodesAndScales(WeightDType dtype, int blockSize)
     {
-        string dir = Export($"{dtype}-{blockSize}", new ExportOptions { WeightDType = dtype, BlockSize = blockSize });
+        string dir = Export($"{dtype}-{blockSize}", new ExportOptions { WeightDType = dtype, HeadWeightDType = dtype, BlockSize = blockSize });
         RwkvModelCost fp32 = RwkvModelCost.Read(_fp32, RwkvManifest.Load(_fp32));
         RwkvModelCost quantized = RwkvModelCost.Read(dir, RwkvManifest.Load(dir));
         int bits = dtype == WeightDType.Int8 ? 8 : 4;

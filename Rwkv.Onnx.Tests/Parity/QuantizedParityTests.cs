@@ -78,7 +78,16 @@ public sealed class QuantizedParityTests(QuantizedFixture fixture)
         {
             string dir = Path.Combine(_work, dtype.ToString());
             RwkvExporter.Export(SharedFixtures.RwkvCppModel(fixture.Model, "FP32"), dir,
-                new ExportOptions { WeightDType = dtype, GroupNormEpsilon = fixture.GroupNormEpsilon, QuantizedCompute = fixture.Compute, BlockSize = fixture.BlockSize });
+                // The bounds were measured for max-scaled blocks with the head at the weights' dtype, the defaults before issue 20.
+                new ExportOptions
+                {
+                    WeightDType = dtype,
+                    HeadWeightDType = dtype,
+                    BlockRounding = BlockRounding.AbsMax,
+                    GroupNormEpsilon = fixture.GroupNormEpsilon,
+                    QuantizedCompute = fixture.Compute,
+                    BlockSize = fixture.BlockSize,
+                });
             _models[dtype] = RwkvModel.Load(dir);
         }
     }

@@ -112,6 +112,7 @@ internal static class Cli
             VerifyCommand.Create(),
             ServeCommand.Create(),
             TritonCommand.Create(),
+            QuantFrontierCommand.Create(),
         };
         return root;
     }

@@ -1,3 +1,4 @@
+using Rwkv.Onnx.Export;
 using Rwkv.Onnx.Export.Quantization;
 
 namespace Rwkv.Onnx.Tests.Export.Quantization;
@@ -104,4 +105,52 @@ public sealed class BlockQuantizerTests
     [Test]
     public void OtherBitWidths_AreRejected() =>
         Assert.That(() => BlockQuantizer.Quantize(new float[32], 1, 32, 32, 3), Throws.TypeOf<ArgumentOutOfRangeException>());
+
+    // The searched roundings fit each candidate's scale by least squares, so they can only lower a block's squared error
+    // against their starting point: over many normal-looking blocks the total must drop clearly.
+    [TestCase(4, BlockRounding.Search, BlockRounding.AbsMax)]
+    [TestCase(8, BlockRounding.Search, BlockRounding.AbsMax)]
+    [TestCase(4, BlockRounding.ZeroPointSearch, BlockRounding.ZeroPoint)]
+    [TestCase(8, BlockRounding.ZeroPointSearch, BlockRounding.ZeroPoint)]
+    public void SearchedScales_HaveLessSquaredErrorThanTheirStart(int bits, BlockRounding searched, BlockRounding start)
+    {
+        float[] weight = Gaussian(64 * 256, seed: 5);
+        double a = SquaredError(weight, 256, BlockQuantizer.Quantize(weight, 64, 256, 32, bits, searched), bits);
+        double b = SquaredError(weight, 256, BlockQuantizer.Quantize(weight, 64, 256, 32, bits, start), bits);
+        TestContext.Out.WriteLine($"{searched} {a:G4} vs {start} {b:G4}");
+        Assert.That(a, Is.LessThan(b * 0.97));
+    }
+
+    // Zero points pay off where a block is off-centre: all-positive weights use every code instead of half of them.
+    [TestCase(4)]
+    [TestCase(8)]
+    public void ZeroPoints_HalveTheErrorOfOneSidedBlocks(int bits)
+    {
+        float[] weight = [.. Gaussian(16 * 128, seed: 9).Select(v => MathF.Abs(v) + 0.5f)];
+        double asymmetric = SquaredError(weight, 128, BlockQuantizer.Quantize(weight, 16, 128, 32, bits, BlockRounding.ZeroPoint), bits);
+        double symmetric = SquaredError(weight, 128, BlockQuantizer.Quantize(weight, 16, 128, 32, bits, BlockRounding.AbsMax), bits);
+        Assert.That(asymmetric, Is.LessThan(symmetric / 2));
+    }
+
+    [TestCase(4)]
+    [TestCase(8)]
+    public void ZeroPoints_ArePackedTwoBlocksPerByteFor4BitsAndOnePerByteFor8(int bits)
+    {
+        // 3 blocks per row: 4 bits need 2 bytes per row (the last nibble padding), 8 bits need 3.
+        float[] weight = Gaussian(2 * 96, seed: 1);
+        BlockQuantized q = BlockQuantizer.Quantize(weight, 2, 96, 32, bits, BlockRounding.ZeroPoint);
+        Assert.That(q.ZeroPoints, Has.Length.EqualTo(2 * (bits == 4 ? 2 : 3)));
+    }
+
+    private static float[] Gaussian(int count, int seed)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, count).Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()) * 0.02))];
+    }
+
+    private static double SquaredError(float[] weight, int k, BlockQuantized q, int bits)
+    {
+        float[] back = BlockQuantizer.Dequantize(q, weight.Length / k, k, 32, bits);
+        return weight.Zip(back, (w, b) => ((double)w - b) * ((double)w - b)).Sum();
+    }
 }

@@ -6,7 +6,7 @@ using Rwkv.Onnx.Export;
 namespace Rwkv.Onnx.Cli.Commands;
 
 /// <summary>
-/// <c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16|int8|int4] [--head-dtype ...] [--block-size B]
+/// <c>rwkv-onnx export &lt;checkpoint&gt; -o &lt;dir&gt; [--dtype fp32|fp16|int8|int4] [--quant LAYOUT] [--head-dtype ...] [--block-size B]
 /// [--group-norm-eps E] [--force] [--tokenizer world|neox|bytes|&lt;file&gt;] [--prefill-recurrence scan|chunked] [--wkv-chunk L]
 /// [--target rwkv|genai] [--time-state &lt;file&gt;] [--context-limit N]</c>.
 /// </summary>
@@ -24,15 +24,21 @@ internal static class ExportCommand
         {
             Description = "Storage type of the LM head. Default: the --dtype.",
         }.OneOf(s_weightDTypes);
-        var blockSize = new Option<int>("--block-size")
+        var quant = new Option<QuantLayout?>("--quant")
         {
-            Description = "Weights per quantization scale for int8/int4 (--dtype or --head-dtype): a power of two from 16 to 256.",
-            DefaultValueFactory = _ => ExportOptions.DefaultBlockSize,
+            Description = $"The int8/int4 layout: a preset ({string.Join(", ", QuantLayout.Presets.Keys)}) or a spec such as " +
+                "int4:block=32,rounding=search,head=fp32,int8-roles=att-value+ffn-value (ACCURACY.md). Sets --dtype; --block-size, --head-dtype and --quant-compute override its parts.",
+            CustomParser = ParseLayout,
+            HelpName = "LAYOUT",
+        };
+        var blockSize = new Option<int?>("--block-size")
+        {
+            Description = "Weights per quantization scale for int8/int4 (--dtype or --head-dtype): a power of two from 16 to 256. Default: the layout's.",
             HelpName = "B",
         }.InRange(NumericRange.From(16, 256));
         blockSize.Validators.Add(result =>
         {
-            if (OptionValues.TryGet(result, out int value) && !int.IsPow2(value)) // the range is the parser's
+            if (OptionValues.TryGet(result, out int? value) && value is { } v && !int.IsPow2(v)) // the range is the parser's
             {
                 result.AddError($"--block-size: {value} is not a power of two from 16 to 256.");
             }
@@ -94,7 +100,7 @@ internal static class ExportCommand
 
         var command = new Command("export", "Export a checkpoint to an ONNX model directory (step.onnx, prefill.onnx, state_copy.onnx, weights, manifest).")
         {
-            checkpoint, output, dtype, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk, target,
+            checkpoint, output, dtype, quant, headDType, blockSize, quantCompute, rescaleEvery, groupNormEps, force, tokenizer, recurrence, wkvChunk, target,
             timeState, contextLimit,
         };
         command.Validators.Add(result =>
@@ -104,7 +110,15 @@ internal static class ExportCommand
                 result.AddError("--time-state: applies to --target genai; a model exported for this runtime starts from a time state at run time (generate, chat --state <file>).");
             }
         });
-        command.Validators.Add(result => RefuseOptionsWithoutEffect(result, dtype, headDType, blockSize, quantCompute, recurrence, wkvChunk));
+        command.Validators.Add(result =>
+        {
+            if (OptionValues.IsGiven(result, quant) && OptionValues.IsGiven(result, dtype) && OptionValues.TryGet(result, quant, out QuantLayout? layout)
+                && OptionValues.TryGet(result, dtype, out Choice<WeightDType> d) && layout is not null && d.Value != layout.Bits)
+            {
+                result.AddError($"--quant: layout '{layout}' is {Name(layout.Bits)}, but --dtype is {Name(d.Value)}; give --quant alone (it sets the dtype).");
+            }
+        });
+        command.Validators.Add(result => RefuseOptionsWithoutEffect(result, dtype, quant, headDType, blockSize, quantCompute, recurrence, wkvChunk));
         GroupNormEpsilonOption.RefuseWhereNoEffect(command, groupNormEps, checkpoint);
         command.SetAction(parsed =>
         {
@@ -116,12 +130,15 @@ internal static class ExportCommand
             {
                 stderr.WriteLine(Describe(leftover));
             }
+            QuantLayout? layout = parsed.GetValue(quant);
             var options = new ExportOptions
             {
-                WeightDType = parsed.GetValue(dtype),
-                HeadWeightDType = parsed.GetValue(headDType),
-                BlockSize = parsed.GetValue(blockSize),
-                QuantizedCompute = parsed.GetValue(quantCompute),
+                WeightDType = layout?.Bits ?? parsed.GetValue(dtype),
+                HeadWeightDType = parsed.GetValue(headDType) ?? layout?.Head,
+                BlockSize = parsed.GetValue(blockSize) ?? layout?.BlockSize,
+                BlockRounding = layout?.Rounding,
+                Int8Roles = layout?.Int8Roles,
+                QuantizedCompute = parsed.GetResult(quantCompute) is { Implicit: false } || layout is null ? parsed.GetValue(quantCompute) : layout.Compute,
                 ResidualRescaleEvery = parsed.GetValue(rescaleEvery),
                 Overwrite = overwrite,
                 GroupNormEpsilon = parsed.GetValue(groupNormEps),
@@ -177,9 +194,32 @@ internal static class ExportCommand
         var c = CultureInfo.InvariantCulture;
         stdout.WriteLine($"exported RWKV-{a.Version}{(a.Variant is { } variant ? $", variant {variant}," : "")} to {directory}");
         stdout.WriteLine(string.Create(c, $"  layers {a.Layers}, width {a.Embedding}, heads {a.Heads} x {a.HeadSize}, vocab {a.Vocab}, ffn {a.FfnSize}, parameters {a.Parameters:N0}"));
-        string quantized = manifest.BlockSize is { } block ? string.Create(c, $" (block {block}, {manifest.QuantizedCompute} compute)") : "";
+        string quantized = manifest.BlockSize is { } block ? string.Create(c, $" ({LayoutSummary(manifest)})") : "";
         stdout.WriteLine(string.Create(c, $"  weights {manifest.WeightDType}, head {manifest.HeadDType}{quantized}, opset {manifest.Opset}, group-norm eps {a.GroupNormEpsilon:G}, tokenizer {manifest.Tokenizer.Kind}, prefill recurrence {manifest.PrefillRecurrence}"));
         WriteFiles(stdout, directory, "  ");
+    }
+
+    /// <summary>
+    /// The quantization layout in words for the export summary and <c>inspect</c>: block size and arithmetic, then what
+    /// differs from plain max-scaled symmetric blocks (zero points, searched scales, roles kept at 8 bits), then the
+    /// preset's name when it is one, e.g. <c>block 32, int8 compute, zero points, searched scales, int8 att-value; layout int4-accurate</c>.
+    /// </summary>
+    internal static string LayoutSummary(RwkvManifest m)
+    {
+        var parts = new List<string> { string.Create(CultureInfo.InvariantCulture, $"block {m.BlockSize}"), $"{m.QuantizedCompute ?? "fp32"} compute" };
+        parts.AddRange(m.BlockRounding switch
+        {
+            "search" => ["searched scales"],
+            "zero-point" => ["zero points"],
+            "zero-point-search" => ["zero points", "searched scales"],
+            _ => [],
+        });
+        if (m.Int8Roles is { Count: > 0 } roles)
+        {
+            parts.Add($"int8 {string.Join("+", roles)}");
+        }
+        string details = string.Join(", ", parts);
+        return m.QuantLayout is { } name && QuantLayout.Presets.ContainsKey(name) ? $"{details}; layout {name}" : details;
     }
 
     /// <summary>Writes each file of <paramref name="directory"/> with its size, one per line after <paramref name="indent"/>, by name.</summary>
@@ -196,10 +236,10 @@ internal static class ExportCommand
 
     // Options the command line alone shows to have no effect: the quantization settings without a quantized weight
     // type, the chunk length with the scan recurrence.
-    private static void RefuseOptionsWithoutEffect(CommandResult result, Option<Choice<WeightDType>> dtype, Option<WeightDType?> headDType,
-        Option<int> blockSize, Option<Choice<QuantizedCompute>> quantCompute, Option<Choice<PrefillRecurrence>> recurrence, Option<int?> wkvChunk)
+    private static void RefuseOptionsWithoutEffect(CommandResult result, Option<Choice<WeightDType>> dtype, Option<QuantLayout?> quant, Option<WeightDType?> headDType,
+        Option<int?> blockSize, Option<Choice<QuantizedCompute>> quantCompute, Option<Choice<PrefillRecurrence>> recurrence, Option<int?> wkvChunk)
     {
-        if (OptionValues.TryGet(result, dtype, out Choice<WeightDType> weights) && !IsQuantized(weights)
+        if (!OptionValues.IsGiven(result, quant) && OptionValues.TryGet(result, dtype, out Choice<WeightDType> weights) && !IsQuantized(weights)
             && !(OptionValues.TryGet(result, headDType, out WeightDType? head) && head is { } h && IsQuantized(h)))
         {
             foreach (Option option in new Option[] { blockSize, quantCompute })
@@ -217,6 +257,22 @@ internal static class ExportCommand
     }
 
     private static bool IsQuantized(WeightDType dtype) => dtype is WeightDType.Int8 or WeightDType.Int4;
+
+    private static string Name(WeightDType dtype) => s_weightDTypes.Named(dtype).Name;
+
+    private static QuantLayout? ParseLayout(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+        try
+        {
+            return QuantLayout.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            result.AddError($"--quant: {e.Message}");
+            return null;
+        }
+    }
 
     private static readonly Choices<QuantizedCompute> s_quantizedComputes =
         new("a quantized arithmetic", ("int8", QuantizedCompute.Int8), ("fp32", QuantizedCompute.Float32));

@@ -101,7 +101,7 @@ internal static class InspectCommand
         }
     }
 
-    // "fp32", or e.g. "int4 (head fp16, block 32, int8 compute)".
+    // "fp32", or e.g. "int4 (head fp32, block 32, int8 compute, zero points, searched scales; layout int4-accurate)".
     private static string Precision(RwkvManifest m)
     {
         var details = new List<string>();
@@ -109,10 +109,9 @@ internal static class InspectCommand
         {
             details.Add($"head {head}");
         }
-        if (m.BlockSize is { } block)
+        if (m.BlockSize is not null)
         {
-            details.Add(string.Create(CultureInfo.InvariantCulture, $"block {block}"));
-            details.Add($"{m.QuantizedCompute ?? "fp32"} compute");
+            details.Add(ExportCommand.LayoutSummary(m));
         }
         return details.Count == 0 ? m.WeightDType : $"{m.WeightDType} ({string.Join(", ", details)})";
     }
