@@ -57,18 +57,7 @@ public sealed class RwkvChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(engine);
         _engine = engine;
         _template = template ?? ChatTemplate.ForManifest(engine.Model.Manifest);
-        _preset = engine.Model.Manifest.Generation?.Sampling.Chat is { } chat
-            ? new SamplingSettings
-            {
-                Temperature = chat.Temperature,
-                TopP = chat.TopP,
-                TopK = chat.TopK,
-                MinP = chat.MinP,
-                PresencePenalty = chat.PresencePenalty,
-                FrequencyPenalty = chat.FrequencyPenalty,
-                PenaltyDecay = chat.PenaltyDecay,
-            }
-            : SamplingSettings.Chat;
+        _preset = engine.Model.Manifest.Generation?.Sampling.Chat.ToSettings() ?? SamplingSettings.Chat;
         ModelId = modelId ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(engine.Model.ModelDirectory));
         _metadata = new ChatClientMetadata("rwkv-onnx", null, ModelId);
     }

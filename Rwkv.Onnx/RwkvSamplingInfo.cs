@@ -45,4 +45,17 @@ public sealed record RwkvSamplingInfo
             PenaltyDecay = settings.PenaltyDecay,
         };
     }
+
+    /// <summary>These values as sampling settings (no seed), e.g. a manifest preset for requests that leave fields out.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is outside the range <see cref="SamplingSettings"/> accepts.</exception>
+    public SamplingSettings ToSettings() => new()
+    {
+        Temperature = Temperature,
+        TopP = TopP,
+        TopK = TopK,
+        MinP = MinP,
+        PresencePenalty = PresencePenalty,
+        FrequencyPenalty = FrequencyPenalty,
+        PenaltyDecay = PenaltyDecay,
+    };
 }

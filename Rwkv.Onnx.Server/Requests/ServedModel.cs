@@ -11,8 +11,8 @@ internal sealed class ServedModel
         Engine = engine;
         Limits = limits;
         RwkvGenerationInfo? generation = engine.Model.Manifest.Generation;
-        CompletionDefaults = generation is null ? SamplingSettings.Completion : ToSettings(generation.Sampling.Completion);
-        ChatDefaults = generation is null ? SamplingSettings.Chat : ToSettings(generation.Sampling.Chat);
+        CompletionDefaults = generation is null ? SamplingSettings.Completion : generation.Sampling.Completion.ToSettings();
+        ChatDefaults = generation is null ? SamplingSettings.Chat : generation.Sampling.Chat.ToSettings();
         StopTokenIds = generation?.StopTokenIds ?? [];
     }
 
@@ -33,15 +33,4 @@ internal sealed class ServedModel
 
     /// <summary>The manifest's stop tokens, added to every request.</summary>
     public IReadOnlyList<int> StopTokenIds { get; }
-
-    private static SamplingSettings ToSettings(RwkvSamplingInfo info) => new()
-    {
-        Temperature = info.Temperature,
-        TopP = info.TopP,
-        TopK = info.TopK,
-        MinP = info.MinP,
-        PresencePenalty = info.PresencePenalty,
-        FrequencyPenalty = info.FrequencyPenalty,
-        PenaltyDecay = info.PenaltyDecay,
-    };
 }
