@@ -82,7 +82,8 @@ public sealed record QuantLayout
     /// Parses a preset name or a spec <c>int8|int4[:key=value,...]</c> with keys <c>block</c> (16–256, a power of two),
     /// <c>rounding</c> (<c>absmax</c>, <c>search</c>, <c>zero-point</c>, <c>zero-point-search</c>), <c>head</c>
     /// (<c>fp32</c>, <c>fp16</c>, <c>int8</c>, <c>int4</c>), <c>int8-roles</c> (<c>none</c> or <c>+</c>-joined
-    /// <c>first-last</c>, <c>att-value</c>, <c>att-output</c>, <c>ffn-value</c>) and <c>compute</c> (<c>int8</c>,
+    /// <c>first-last</c>, <c>att-value</c>, <c>att-output</c>, <c>ffn-value</c>, <c>att-key</c>, <c>att-receptance</c>,
+    /// <c>att-gate</c>, <c>ffn-key</c>, <c>ffn-receptance</c>) and <c>compute</c> (<c>int8</c>,
     /// <c>fp32</c>); keys left out take the default layout of the bits.
     /// </summary>
     /// <exception cref="FormatException">Not a preset or a valid spec; the message names the part and what was expected.</exception>
@@ -114,7 +115,7 @@ public sealed record QuantLayout
                 "block" => throw Bad(spec, part, "a block size that is a power of two from 16 to 256"),
                 "rounding" => layout with { Rounding = ParseRounding(value) ?? throw Bad(spec, part, "absmax, search, zero-point or zero-point-search") },
                 "head" => layout with { Head = ParseDType(value) ?? throw Bad(spec, part, "fp32, fp16, int8 or int4") },
-                "int8-roles" => layout with { Int8Roles = ParseRoles(value) ?? throw Bad(spec, part, "none or first-last, att-value, att-output, ffn-value joined by '+'") },
+                "int8-roles" => layout with { Int8Roles = ParseRoles(value) ?? throw Bad(spec, part, "none or first-last, att-value, att-output, ffn-value, att-key, att-receptance, att-gate, ffn-key, ffn-receptance joined by '+'") },
                 "compute" => layout with
                 {
                     Compute = value switch
@@ -154,7 +155,11 @@ public sealed record QuantLayout
         [.. s_roles.Where(r => (roles & r.Role) != 0).Select(r => r.Name)];
 
     private static readonly (string Name, QuantRoles Role)[] s_roles =
-        [("first-last", QuantRoles.FirstLastLayers), ("att-value", QuantRoles.AttentionValue), ("att-output", QuantRoles.AttentionOutput), ("ffn-value", QuantRoles.FfnValue)];
+        [
+            ("first-last", QuantRoles.FirstLastLayers), ("att-value", QuantRoles.AttentionValue), ("att-output", QuantRoles.AttentionOutput),
+            ("ffn-value", QuantRoles.FfnValue), ("att-key", QuantRoles.AttentionKey), ("att-receptance", QuantRoles.AttentionReceptance),
+            ("att-gate", QuantRoles.AttentionGate), ("ffn-key", QuantRoles.FfnKey), ("ffn-receptance", QuantRoles.FfnReceptance),
+        ];
 
     private static BlockRounding? ParseRounding(string value) => value switch
     {

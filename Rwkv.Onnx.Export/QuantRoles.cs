@@ -22,4 +22,19 @@ public enum QuantRoles
 
     /// <summary>The channel-mix value (down) projection (<c>ffn.value</c>) of every layer.</summary>
     FfnValue = 8,
+
+    /// <summary>The time-mix key projection (<c>att.key</c>) of every layer.</summary>
+    AttentionKey = 16,
+
+    /// <summary>The time-mix receptance projection (<c>att.receptance</c>) of every layer.</summary>
+    AttentionReceptance = 32,
+
+    /// <summary>The time-mix gate projection (<c>att.gate</c>, RWKV-5.2 and 6) of every layer.</summary>
+    AttentionGate = 64,
+
+    /// <summary>The channel-mix key (up) projection (<c>ffn.key</c>) of every layer.</summary>
+    FfnKey = 128,
+
+    /// <summary>The channel-mix receptance projection (<c>ffn.receptance</c>, RWKV-4 to 6) of every layer.</summary>
+    FfnReceptance = 256,
 }

@@ -53,7 +53,7 @@ public sealed record RwkvManifest
 
     /// <summary>
     /// Roles of an int4 export's linear layers kept at 8 bits (<c>first-last</c>, <c>att-value</c>, <c>att-output</c>,
-    /// <c>ffn-value</c>); empty when none, null for other dtypes and in manifests that predate it.
+    /// <c>ffn-value</c>, <c>att-key</c>, <c>att-receptance</c>, <c>att-gate</c>, <c>ffn-key</c>, <c>ffn-receptance</c>); empty when none, null for other dtypes and in manifests that predate it.
     /// </summary>
     [JsonPropertyName("int8_roles")]
     public IReadOnlyList<string>? Int8Roles { get; init; }

@@ -99,6 +99,11 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
             ("att", "value") => QuantRoles.AttentionValue,
             ("att", "output") => QuantRoles.AttentionOutput,
             ("ffn", "value") => QuantRoles.FfnValue,
+            ("att", "key") => QuantRoles.AttentionKey,
+            ("att", "receptance") => QuantRoles.AttentionReceptance,
+            ("att", "gate") => QuantRoles.AttentionGate,
+            ("ffn", "key") => QuantRoles.FfnKey,
+            ("ffn", "receptance") => QuantRoles.FfnReceptance,
             _ => QuantRoles.None,
         };
         if (layer == 0 || layer == layers - 1)

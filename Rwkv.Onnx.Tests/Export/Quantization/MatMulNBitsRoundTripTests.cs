@@ -21,7 +21,7 @@ public sealed class MatMulNBitsRoundTripTests
     // float32 summation order.
     [Test]
     public void FloatCompute_MatchesTheDequantizedWeights(
-        [Values(4, 8)] int bits, [ValueSource(nameof(s_roundings))] BlockRounding rounding, [Values(32, 128)] int blockSize)
+        [Values(4, 8)] int bits, [ValueSource(nameof(s_roundings))] BlockRounding rounding, [Values(16, 32, 128)] int blockSize)
     {
         (float[] quantized, float[] reference) = Run(bits, rounding, blockSize, k: 320, n: 48, rows: 3, accuracyLevel: 1);
         Assert.That(MaxAbsDifference(quantized, reference), Is.LessThanOrEqualTo(1e-5));
@@ -45,22 +45,24 @@ public sealed class MatMulNBitsRoundTripTests
         Assert.That(MaxAbsDifference(quantized, reference), Is.GreaterThan(1e-2));
     }
 
-    // Int8 activations (accuracy_level 4), the default arithmetic: each block of 32 activations is rounded to multiples of
-    // max|x| / 127, so an output can move by at most Σ |w| · step / 2 over its blocks; the weights are the same.
+    // Int8 activations (accuracy_level 4), the default arithmetic: each block of activations (of the weights' block size,
+    // 16 for the int8 default) is rounded to multiples of max|x| / 127, so an
+    // output can move by at most Σ |w| · step / 2 over its blocks; the weights are the same.
     [Test]
-    public void Int8Compute_StaysWithinTheActivationRounding([Values(4, 8)] int bits, [ValueSource(nameof(s_roundings))] BlockRounding rounding)
+    public void Int8Compute_StaysWithinTheActivationRounding(
+        [Values(4, 8)] int bits, [ValueSource(nameof(s_roundings))] BlockRounding rounding, [Values(16, 32)] int block)
     {
-        const int K = 256, N = 16, Rows = 2, Block = 32;
-        (float[] quantized, float[] reference, float[] x, float[] w) = RunWithInputs(bits, rounding, Block, K, N, Rows, accuracyLevel: 4);
+        const int K = 256, N = 16, Rows = 2;
+        (float[] quantized, float[] reference, float[] x, float[] w) = RunWithInputs(bits, rounding, block, K, N, Rows, accuracyLevel: 4);
         for (int r = 0; r < Rows; r++)
         {
             for (int j = 0; j < N; j++)
             {
                 double bound = 0;
-                for (int b = 0; b < K / Block; b++)
+                for (int b = 0; b < K / block; b++)
                 {
-                    double step = x.Skip((r * K) + (b * Block)).Take(Block).Max(MathF.Abs) / 127.0;
-                    bound += w.Skip((j * K) + (b * Block)).Take(Block).Sum(v => Math.Abs(v)) * step / 2;
+                    double step = x.Skip((r * K) + (b * block)).Take(block).Max(MathF.Abs) / 127.0;
+                    bound += w.Skip((j * K) + (b * block)).Take(block).Sum(v => Math.Abs(v)) * step / 2;
                 }
                 Assert.That(Math.Abs(quantized[(r * N) + j] - reference[(r * N) + j]), Is.LessThanOrEqualTo((bound * 1.01) + 1e-5), $"row {r}, column {j}");
             }
