@@ -69,6 +69,15 @@ public sealed class MatMulNBitsRoundTripTests
         }
     }
 
+    // ... and the rounding happens: accuracy_level 4 is not silently run in float (a kernel without int8 support for a
+    // block size would fall back to float activations, and the accuracy figures of ACCURACY.md would not be int8's).
+    [Test]
+    public void Int8Compute_RoundsTheActivations([Values(4, 8)] int bits, [Values(16, 32)] int block)
+    {
+        (float[] quantized, float[] reference) = Run(bits, BlockRounding.Search, block, k: 256, n: 16, rows: 2, accuracyLevel: 4);
+        Assert.That(MaxAbsDifference(quantized, reference), Is.GreaterThan(1e-4));
+    }
+
     private static (float[] Quantized, float[] Reference) Run(int bits, BlockRounding rounding, int blockSize, int k, int n, int rows, int accuracyLevel,
         bool shiftZeroPoints = false)
     {
