@@ -36,7 +36,8 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4. With residual
     /// rescaling, a layer's <c>att.output</c> and <c>ffn.value</c> weights are divided by 2^(layer / N) first.
     /// An int4 layer whose role is in <see cref="ExportOptions.Int8Roles"/> is stored at 8 bits; with
-    /// <see cref="ExportOptions.EmulatedFormat"/> the weight is rounded through that format first.
+    /// <see cref="ExportOptions.EmulatedFormat"/> the weight is rounded through that format first, and marked for ggml's
+    /// activation rounding unless <see cref="ExportOptions.EmulatedArithmetic"/> is <see cref="EmulatedArithmetic.WeightsOnly"/>.
     /// </summary>
     public void Transposed(CheckpointTensor t) => Linear(t, LayerDType(t.Name), RescaleFactor(t.Name), options.EmulatedFormat);
 
@@ -50,20 +51,27 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     {
         int n = (int)t.Shape[0], k = (int)t.Shape[1];
         float[] w = t.ReadFloat32();
+        float[]? minimums = null;
         if (emulated is { } format)
         {
             if (k % 32 != 0)
             {
                 throw new InvalidOperationException($"{format} emulation needs input widths that are multiples of 32; '{t.Name}' is {k} wide.");
             }
-            w = GgmlBlockQuantizer.RoundTrip(w, format);
+            // ggml's Q5_1 dot multiplies the block minimums by q8_1's float16 block sums, apart from d·q.
+            (w, minimums) = format == EmulatedBlockFormat.Q5_1 && options.EmulatedArithmetic == EmulatedArithmetic.Ggml
+                ? GgmlBlockQuantizer.SplitQ5_1(w)
+                : (GgmlBlockQuantizer.RoundTrip(w, format), null);
         }
         if (scale != 1f)
         {
-            for (int i = 0; i < w.Length; i++)
-            {
-                w[i] *= scale;
-            }
+            Scale(w, scale);
+            Scale(minimums, scale);
+        }
+        if (emulated is not null && options.EmulatedArithmetic == EmulatedArithmetic.Ggml)
+        {
+            Write(() => weights.AddGgmlEmulated(t.Name, Transpose(w, n, k), minimums is null ? null : Transpose(minimums, n, k / 32), k, n));
+            return;
         }
         Write(() =>
         {
@@ -126,6 +134,14 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
         cancellationToken.ThrowIfCancellationRequested();
         write();
         progress?.Report(new ExportProgress("weights", ++_done, total));
+    }
+
+    private static void Scale(float[]? values, float scale)
+    {
+        for (int i = 0; i < (values?.Length ?? 0); i++)
+        {
+            values![i] *= scale;
+        }
     }
 
     private static float[] Transpose(float[] m, int rows, int cols)
