@@ -87,11 +87,11 @@ public sealed class ExportOptions
     }
 
     /// <summary>
-    /// Rounds the linear layers (not the head, the embedding or the LoRA factors) of a <see cref="WeightDType.Float32"/>
-    /// export through a ggml block format and stores the result as float32: that format's error on these weights, with
-    /// or without rwkv.cpp's activation rounding (<see cref="EmulatedArithmetic"/>), for comparison
-    /// (<c>rwkv-onnx quant-frontier</c>). Null (default): no rounding. Needs input widths that are
-    /// multiples of 32.
+    /// Rounds the tensors rwkv.cpp's quantizer rounds (the linear layers and RWKV-6's LoRA factors; not the head, the
+    /// embedding or RWKV-7's LoRA factors) of a <see cref="WeightDType.Float32"/> export through a ggml block format and
+    /// stores the result as float32: that format's error on these weights, with or without rwkv.cpp's activation rounding
+    /// (<see cref="EmulatedArithmetic"/>), for comparison (<c>rwkv-onnx quant-frontier</c>). Null (default): no rounding.
+    /// Needs input widths that are multiples of 32.
     /// </summary>
     public EmulatedBlockFormat? EmulatedFormat { get; init; }
 
