@@ -87,12 +87,21 @@ public sealed class ExportOptions
     }
 
     /// <summary>
-    /// Rounds the linear layers (not the head, the embedding or the LoRA factors) of a <see cref="WeightDType.Float32"/>
-    /// export through a ggml block format and stores the result as float32: that format's weight error on these weights,
-    /// for comparison (<c>rwkv-onnx quant-frontier</c>). Null (default): no rounding. Needs input widths that are
-    /// multiples of 32.
+    /// Rounds the tensors rwkv.cpp's quantizer rounds (the linear layers and RWKV-6's LoRA factors; not the head, the
+    /// embedding or RWKV-7's LoRA factors) of a <see cref="WeightDType.Float32"/> export through a ggml block format and
+    /// stores the result as float32: that format's error on these weights, with or without rwkv.cpp's activation rounding
+    /// (<see cref="EmulatedArithmetic"/>), for comparison (<c>rwkv-onnx quant-frontier</c>). Null (default): no rounding.
+    /// Needs input widths that are multiples of 32.
     /// </summary>
     public EmulatedBlockFormat? EmulatedFormat { get; init; }
+
+    /// <summary>
+    /// What an <see cref="EmulatedFormat"/> export reproduces: rwkv.cpp's arithmetic (<see cref="EmulatedArithmetic.Ggml"/>,
+    /// the default: the activations are rounded to ggml's 8-bit blocks before each emulated matmul, as its CPU kernels
+    /// do) or the format's weights alone (<see cref="EmulatedArithmetic.WeightsOnly"/>). Ignored without
+    /// <see cref="EmulatedFormat"/>.
+    /// </summary>
+    public EmulatedArithmetic EmulatedArithmetic { get; init; } = EmulatedArithmetic.Ggml;
 
     /// <summary>Arithmetic of the int8/int4 matmuls. Default <see cref="QuantizedCompute.Int8"/>; ignored for float exports.</summary>
     public QuantizedCompute QuantizedCompute { get; init; } = QuantizedCompute.Int8;

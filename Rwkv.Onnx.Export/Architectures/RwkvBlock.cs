@@ -50,6 +50,16 @@ internal sealed partial class RwkvBlock
         return Ops.Linear(x, $"blocks.{Layer}.{name}.weight");
     }
 
+    /// <summary>
+    /// y = x · W for the LoRA factor <c>blocks.{layer}.{name}</c> (stored [in, out]): a MatMul with <see cref="W"/>, or
+    /// ggml's arithmetic where the export emulates a ggml format that quantizes the factor (WeightSink.LoraFactor).
+    /// </summary>
+    public Value Lora(string name, Value x)
+    {
+        string weight = $"blocks.{Layer}.{name}";
+        return Graph.TryGetGgmlEmulated(weight, out _) ? Ops.Linear(x, weight) : Ops.MatMul(x, W(name));
+    }
+
     /// <summary>LayerNorm(x) · weight + bias over the model width.</summary>
     public Value LayerNorm(string name, Value x)
     {

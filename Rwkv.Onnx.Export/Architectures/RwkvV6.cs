@@ -117,11 +117,11 @@ internal sealed partial class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitectu
             {
                 sink.Vector(checkpoint.Get(p + "att." + name));
             }
-            sink.Matrix(checkpoint.Get(p + "att.time_maa_w1"));
+            sink.LoraFactor(checkpoint.Get(p + "att.time_maa_w1"));
             CheckpointTensor maaW2 = checkpoint.Get(p + "att.time_maa_w2");
             sink.Add(maaW2.Name, maaW2.ReadFloat32(), [.. maaW2.Shape]);
-            sink.Matrix(checkpoint.Get(p + "att.time_decay_w1"));
-            sink.Matrix(checkpoint.Get(p + "att.time_decay_w2"));
+            sink.LoraFactor(checkpoint.Get(p + "att.time_decay_w1"));
+            sink.LoraFactor(checkpoint.Get(p + "att.time_decay_w2"));
             foreach (string proj in s_projections)
             {
                 sink.Transposed(checkpoint.Get($"{p}att.{proj}.weight"));
@@ -151,7 +151,7 @@ internal sealed partial class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitectu
         Value logDecay;
         using (b.Graph.Scope("time_decay"))
         {
-            Value w = b.W("att.time_decay") + MatMul(Tanh(MatMul(xw, b.W("att.time_decay_w1"))), b.W("att.time_decay_w2"));
+            Value w = b.W("att.time_decay") + b.Lora("att.time_decay_w2", Tanh(b.Lora("att.time_decay_w1", xw)));
             logDecay = -Exp(w); // decay = exp(-exp(w))
         }
 
@@ -171,7 +171,7 @@ internal sealed partial class RwkvV6(RwkvArchitectureInfo info) : RwkvArchitectu
     private Value TokenShiftLora(RwkvBlock b, Value xxx)
     {
         using IDisposable _ = b.Graph.Scope("time_maa");
-        Value h = Tanh(MatMul(xxx, b.W("att.time_maa_w1")));                          // [.., 5·D]
+        Value h = Tanh(b.Lora("att.time_maa_w1", xxx));                               // [.., 5·D]
         Value rows = Transpose(Reshape(h, -1, s_mixSlots.Length, MixRank), 1, 0, 2); // [5, B·T, D]
         Value m = Transpose(MatMul(rows, b.W("att.time_maa_w2")), 1, 0, 2);          // [B·T, 5, C]
         long side = s_mixSlots.Length * Info.Embedding;

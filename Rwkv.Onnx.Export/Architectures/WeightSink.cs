@@ -36,34 +36,59 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
     /// (the layout MatMul wants) for float types, or block-quantized along in for int8/int4. With residual
     /// rescaling, a layer's <c>att.output</c> and <c>ffn.value</c> weights are divided by 2^(layer / N) first.
     /// An int4 layer whose role is in <see cref="ExportOptions.Int8Roles"/> is stored at 8 bits; with
-    /// <see cref="ExportOptions.EmulatedFormat"/> the weight is rounded through that format first.
+    /// <see cref="ExportOptions.EmulatedFormat"/> the weight is rounded through that format first, and marked for ggml's
+    /// activation rounding unless <see cref="ExportOptions.EmulatedArithmetic"/> is <see cref="EmulatedArithmetic.WeightsOnly"/>.
     /// </summary>
-    public void Transposed(CheckpointTensor t) => Linear(t, LayerDType(t.Name), RescaleFactor(t.Name), options.EmulatedFormat);
+    public void Transposed(CheckpointTensor t) =>
+        Linear(t.Name, t.ReadFloat32(), (int)t.Shape[0], (int)t.Shape[1], LayerDType(t.Name), RescaleFactor(t.Name), options.EmulatedFormat);
 
     /// <summary>Writes the LM head, PyTorch [vocab, C], like <see cref="Transposed"/> but in the head dtype.</summary>
-    public void Head(CheckpointTensor t) => Linear(t, options.ResolvedHeadDType, 1f, null);
+    public void Head(CheckpointTensor t) => Linear(t.Name, t.ReadFloat32(), (int)t.Shape[0], (int)t.Shape[1], options.ResolvedHeadDType, 1f, null);
+
+    /// <summary>
+    /// Writes a LoRA factor that x multiplies as it is ([in, out], no transpose) as <see cref="Matrix"/> does, except
+    /// with <see cref="ExportOptions.EmulatedFormat"/>: rwkv.cpp's quantizer takes every 2-D tensor but the embedding,
+    /// the head and RWKV-7's LoRA factors, so RWKV-6's <c>time_maa_w1</c> and <c>time_decay_w1/w2</c> are rounded along
+    /// in and marked for ggml's arithmetic like a linear layer (graphs multiply them through <see cref="RwkvBlock.Lora"/>).
+    /// </summary>
+    public void LoraFactor(CheckpointTensor t)
+    {
+        if (options.EmulatedFormat is not { } format)
+        {
+            Matrix(t);
+            return;
+        }
+        int k = (int)t.Shape[0], n = (int)t.Shape[1];
+        Linear(t.Name, Transpose(t.ReadFloat32(), k, n), n, k, WeightDType.Float32, 1f, format);
+    }
 
     /// <summary>Writes a 2-D matrix as it is.</summary>
     public void Matrix(CheckpointTensor t) => Add(t.Name, t.ReadFloat32(), t.Shape[0], t.Shape[1]);
 
-    private void Linear(CheckpointTensor t, WeightDType type, float scale, EmulatedBlockFormat? emulated)
+    // w is [n, k] (PyTorch [out, in]).
+    private void Linear(string name, float[] w, int n, int k, WeightDType type, float scale, EmulatedBlockFormat? emulated)
     {
-        int n = (int)t.Shape[0], k = (int)t.Shape[1];
-        float[] w = t.ReadFloat32();
+        float[]? minimums = null;
         if (emulated is { } format)
         {
             if (k % 32 != 0)
             {
-                throw new InvalidOperationException($"{format} emulation needs input widths that are multiples of 32; '{t.Name}' is {k} wide.");
+                throw new InvalidOperationException($"{format} emulation needs input widths that are multiples of 32; '{name}' is {k} wide.");
             }
-            w = GgmlBlockQuantizer.RoundTrip(w, format);
+            // ggml's Q5_1 dot multiplies the block minimums by q8_1's float16 block sums, apart from d·q.
+            (w, minimums) = format == EmulatedBlockFormat.Q5_1 && options.EmulatedArithmetic == EmulatedArithmetic.Ggml
+                ? GgmlBlockQuantizer.SplitQ5_1(w)
+                : (GgmlBlockQuantizer.RoundTrip(w, format), null);
         }
         if (scale != 1f)
         {
-            for (int i = 0; i < w.Length; i++)
-            {
-                w[i] *= scale;
-            }
+            Scale(w, scale);
+            Scale(minimums, scale);
+        }
+        if (emulated is not null && options.EmulatedArithmetic == EmulatedArithmetic.Ggml)
+        {
+            Write(() => weights.AddGgmlEmulated(name, Transpose(w, n, k), minimums is null ? null : Transpose(minimums, n, k / 32), k, n));
+            return;
         }
         Write(() =>
         {
@@ -72,11 +97,11 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
                 int bits = type == WeightDType.Int8 ? 8 : 4;
                 QuantLayout layout = _layout!;
                 BlockQuantized q = BlockQuantizer.Quantize(w, n, k, layout.BlockSize, bits, layout.Rounding);
-                weights.AddQuantized(t.Name, q.Codes, q.Scales, k, n, bits, layout.BlockSize, AccuracyLevel(layout.Compute), q.ZeroPoints);
+                weights.AddQuantized(name, q.Codes, q.Scales, k, n, bits, layout.BlockSize, AccuracyLevel(layout.Compute), q.ZeroPoints);
             }
             else
             {
-                weights.Add(t.Name, Transpose(w, n, k), [k, n], type == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float);
+                weights.Add(name, Transpose(w, n, k), [k, n], type == WeightDType.Float16 ? ElementType.Float16 : ElementType.Float);
             }
         });
     }
@@ -131,6 +156,14 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
         cancellationToken.ThrowIfCancellationRequested();
         write();
         progress?.Report(new ExportProgress("weights", ++_done, total));
+    }
+
+    private static void Scale(float[]? values, float scale)
+    {
+        for (int i = 0; i < (values?.Length ?? 0); i++)
+        {
+            values![i] *= scale;
+        }
     }
 
     private static float[] Transpose(float[] m, int rows, int cols)

@@ -14,6 +14,13 @@ internal readonly record struct QuantizedWeight(string CodesName, string ScalesN
     string? ZeroPointsName = null);
 
 /// <summary>
+/// A float32 linear weight [K, N] whose matmul reproduces ggml's kernel for a quantized weight
+/// (<see cref="ExportOptions.EmulatedArithmetic"/>): the activations are rounded to q8_0 blocks first, or to q8_1 blocks
+/// when the weight's per-block minimums [K/32, N] are in <see cref="MinimumsName"/> (Q5_1; the weight then holds d·q alone).
+/// </summary>
+internal readonly record struct GgmlEmulatedWeight(int K, string? MinimumsName = null);
+
+/// <summary>
 /// Streams prepared weights into the one external-data file that every graph references, so each
 /// weight is stored once and never held in memory after it is written. Offsets of large tensors are
 /// page-aligned so ONNX Runtime can map them instead of copying.
@@ -25,6 +32,7 @@ internal sealed class ExternalWeights : IDisposable
     private readonly FileStream _stream;
     private readonly Dictionary<string, ExternalWeight> _weights = new(StringComparer.Ordinal);
     private readonly Dictionary<string, QuantizedWeight> _quantized = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, GgmlEmulatedWeight> _emulated = new(StringComparer.Ordinal);
 
     public ExternalWeights(string path)
     {
@@ -91,6 +99,28 @@ internal sealed class ExternalWeights : IDisposable
 
     /// <summary>The quantized form of the linear weight <paramref name="name"/>, if it was stored quantized.</summary>
     public bool TryGetQuantized(string name, out QuantizedWeight weight) => _quantized.TryGetValue(name, out weight);
+
+    /// <summary>
+    /// Appends the float32 linear weight <paramref name="name"/> ([k, n]) whose matmuls emulate ggml's kernel, with the
+    /// per-block minimums of a Q5_1 weight ([k/32, n]) as <c>{name}_minimums</c>; graphs find them through
+    /// <see cref="TryGetGgmlEmulated"/>.
+    /// </summary>
+    public void AddGgmlEmulated(string name, float[] weight, float[]? minimums, int k, int n)
+    {
+        var e = new GgmlEmulatedWeight(k, minimums is null ? null : $"{name}_minimums");
+        if (_weights.ContainsKey(name) || !_emulated.TryAdd(name, e))
+        {
+            throw new InvalidOperationException($"Weight '{name}' is written twice.");
+        }
+        Add(name, weight, [k, n], ElementType.Float);
+        if (minimums is not null)
+        {
+            Add(e.MinimumsName!, minimums, [k / 32, n], ElementType.Float);
+        }
+    }
+
+    /// <summary>The ggml emulation of the linear weight <paramref name="name"/>, if it was stored for one.</summary>
+    public bool TryGetGgmlEmulated(string name, out GgmlEmulatedWeight weight) => _emulated.TryGetValue(name, out weight);
 
     private long Align(long length)
     {

@@ -266,6 +266,17 @@ internal sealed class OnnxGraph
         return _externalWeights?.TryGetQuantized(name, out weight) ?? false;
     }
 
+    /// <summary>The ggml emulation of the linear weight <paramref name="name"/>, if the export stored it for one.</summary>
+    public bool TryGetGgmlEmulated(string name, out GgmlEmulatedWeight weight)
+    {
+        if (_parent is not null)
+        {
+            return _parent.TryGetGgmlEmulated(name, out weight);
+        }
+        weight = default;
+        return _externalWeights?.TryGetGgmlEmulated(name, out weight) ?? false;
+    }
+
     private Value Constant(string name, ElementType type, long[] shape, Action<TensorProto> fill)
     {
         if (_parent is not null)

@@ -14,6 +14,8 @@ internal static class OnnxModelWriter
         ["Mul"] = 14,
         ["Div"] = 14,
         ["Neg"] = 13,
+        ["Abs"] = 13,
+        ["Round"] = 11,
         ["Exp"] = 13,
         ["Sigmoid"] = 13,
         ["Tanh"] = 13,

@@ -21,6 +21,12 @@ internal static partial class Ops
     /// <summary>Neg (opset 13).</summary>
     public static Value Neg(Value x) => x.Graph.Node("Neg", [x]);
 
+    /// <summary>Abs (opset 13).</summary>
+    public static Value Abs(Value x) => x.Graph.Node("Abs", [x]);
+
+    /// <summary>Round (opset 11): to the nearest integer, halves to even.</summary>
+    public static Value Round(Value x) => x.Graph.Node("Round", [x]);
+
     /// <summary>Exp (opset 13).</summary>
     public static Value Exp(Value x) => x.Graph.Node("Exp", [x]);
 

@@ -20,7 +20,8 @@ internal static partial class Ops
     /// <summary>
     /// y = x · W in the precision the export stored W in: MatMulNBits for a block-quantized weight; for a float16
     /// weight, a float16 MatMul between casts (float16 GEMMs on GPUs; the CPU provider removes the casts and computes in
-    /// float32, as measured in ACCURACY.md); else a float32 MatMul. x and y are float32.
+    /// float32, as measured in ACCURACY.md); for a weight that emulates a ggml format, ggml's arithmetic
+    /// (<see cref="GgmlLinear"/>); else a float32 MatMul. x and y are float32.
     /// </summary>
     public static Value Linear(Value x, string weight)
     {
@@ -28,6 +29,10 @@ internal static partial class Ops
         if (g.TryGetQuantized(weight, out QuantizedWeight q))
         {
             return MatMulNBits(x, g.Weight(q.CodesName), g.Weight(q.ScalesName), q.ZeroPointsName is { } z ? g.Weight(z) : null, q);
+        }
+        if (g.TryGetGgmlEmulated(weight, out GgmlEmulatedWeight e))
+        {
+            return GgmlLinear(x, g.Weight(weight), e.MinimumsName is { } m ? g.Weight(m) : null, e.K);
         }
         Value w = g.StoredWeight(weight, out ElementType type);
         return type == ElementType.Float16

@@ -25,6 +25,28 @@ internal static class GgmlBlockQuantizer
         return result;
     }
 
+    /// <summary>
+    /// The Q5_1 weights of <paramref name="values"/> (a multiple of 32 long) in the two parts ggml's dot multiplies
+    /// separately: d·q per weight (<c>Scaled</c>) and the minimum m per block of 32 (<c>Minimums</c>); their sum is
+    /// <see cref="RoundTrip"/>'s result up to float32 rounding.
+    /// </summary>
+    public static (float[] Scaled, float[] Minimums) SplitQ5_1(ReadOnlySpan<float> values)
+    {
+        const int Qk = QuantizedBlocks.BlockElements;
+        byte[] blocks = Quantize(values, TensorDType.Q5_1);
+        int size = QuantizedBlocks.BlockBytes(TensorDType.Q5_1);
+        var minimums = new float[values.Length / Qk];
+        for (int b = 0; b < minimums.Length; b++)
+        {
+            Span<byte> m = blocks.AsSpan((b * size) + 2, 2);
+            minimums[b] = (float)BinaryPrimitives.ReadHalfLittleEndian(m);
+            BinaryPrimitives.WriteHalfLittleEndian(m, Half.Zero);
+        }
+        var scaled = new float[values.Length];
+        QuantizedBlocks.Dequantize(blocks, TensorDType.Q5_1, scaled);
+        return (scaled, minimums);
+    }
+
     /// <summary>Quantizes <paramref name="values"/> (a multiple of 32 long) into Q8_0, Q4_0 or Q5_1 blocks.</summary>
     public static byte[] Quantize(ReadOnlySpan<float> values, TensorDType type)
     {

@@ -24,7 +24,8 @@ internal static class QuantFrontierCommand
         var workDir = new Option<string>("--work-dir") { Description = "Directory for the exports (one subdirectory per entry; kept for reuse).", Required = true, HelpName = "dir" };
         var entries = new Option<FrontierEntry[]>("--entry")
         {
-            Description = $"An export to measure: fp16, q8_0, q4_0, q5_1 (ggml formats emulated on float32 weights), or an int8/int4 layout (preset or spec, as export --quant). " +
+            Description = $"An export to measure: fp16, q8_0, q4_0, q5_1 (ggml formats emulated on float32 weights with rwkv.cpp's arithmetic: " +
+                "8-bit activation blocks as its CPU kernels), q8_0-weights, q4_0-weights, q5_1-weights (the formats' weights alone), or an int8/int4 layout (preset or spec, as export --quant). " +
                 $"Repeat for more. Default: {string.Join(", ", s_defaultEntries)}. fp32 is always measured, as the reference.",
             CustomParser = ParseEntries,
             HelpName = "E",
@@ -93,7 +94,7 @@ internal static class QuantFrontierCommand
             }
             catch (FormatException e)
             {
-                result.AddError($"--entry: '{token.Value}' is not fp16, q8_0, q4_0, q5_1 or a quantization layout ({e.Message})");
+                result.AddError($"--entry: '{token.Value}' is not fp16, q8_0, q4_0, q5_1, q8_0-weights, q4_0-weights, q5_1-weights or a quantization layout ({e.Message})");
             }
         }
         return [.. parsed];

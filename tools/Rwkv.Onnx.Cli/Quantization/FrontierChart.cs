@@ -18,7 +18,7 @@ internal static class FrontierChart
         {
             double x = speed ? row.DecodeVsFp32 ?? 0 : row.WeightsBytes / 1048576.0;
             double y = Math.Log10(row.LastMeanAbs);
-            bool reference = row.Label is "q8_0" or "q4_0" or "q5_1" or "fp16";
+            bool reference = row.Label is "q8_0" or "q4_0" or "q5_1" or "q8_0-weights" or "q4_0-weights" or "q5_1-weights" or "fp16";
             var marker = plot.Add.Marker(x, y);
             marker.Color = reference ? Colors.DarkOrange : Colors.SteelBlue;
             marker.Size = 8;

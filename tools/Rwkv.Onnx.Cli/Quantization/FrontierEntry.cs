@@ -4,16 +4,18 @@ namespace Rwkv.Onnx.Cli.Quantization;
 
 /// <summary>
 /// One export of the frontier: <c>fp32</c> (the reference), <c>fp16</c>, a ggml format emulated on float32 weights
-/// (<c>q8_0</c>, <c>q4_0</c>, <c>q5_1</c>: the field's weight error without its kernels), or an int8/int4
-/// <see cref="QuantLayout"/> (preset or spec).
+/// (<c>q8_0</c>, <c>q4_0</c>, <c>q5_1</c>: rwkv.cpp's arithmetic, weights and activations; <c>q8_0-weights</c>,
+/// <c>q4_0-weights</c>, <c>q5_1-weights</c>: the format's weight error alone), or an int8/int4 <see cref="QuantLayout"/>
+/// (preset or spec).
 /// </summary>
-internal sealed record FrontierEntry(string Label, WeightDType DType, QuantLayout? Layout, EmulatedBlockFormat? Emulated)
+internal sealed record FrontierEntry(string Label, WeightDType DType, QuantLayout? Layout, EmulatedBlockFormat? Emulated,
+    EmulatedArithmetic Arithmetic = EmulatedArithmetic.Ggml)
 {
     /// <summary>The fp32 export every other entry is compared with.</summary>
     public static FrontierEntry Reference { get; } = new("fp32", WeightDType.Float32, null, null);
 
     /// <summary>Parses an entry as written on the command line.</summary>
-    /// <exception cref="FormatException">Not fp32, fp16, q8_0, q4_0, q5_1, a layout preset or a layout spec.</exception>
+    /// <exception cref="FormatException">Not fp32, fp16, q8_0, q4_0, q5_1 (optionally with -weights), a layout preset or a layout spec.</exception>
     public static FrontierEntry Parse(string text) => text switch
     {
         "fp32" => Reference,
@@ -21,6 +23,9 @@ internal sealed record FrontierEntry(string Label, WeightDType DType, QuantLayou
         "q8_0" => new(text, WeightDType.Float32, null, EmulatedBlockFormat.Q8_0),
         "q4_0" => new(text, WeightDType.Float32, null, EmulatedBlockFormat.Q4_0),
         "q5_1" => new(text, WeightDType.Float32, null, EmulatedBlockFormat.Q5_1),
+        "q8_0-weights" => new(text, WeightDType.Float32, null, EmulatedBlockFormat.Q8_0, EmulatedArithmetic.WeightsOnly),
+        "q4_0-weights" => new(text, WeightDType.Float32, null, EmulatedBlockFormat.Q4_0, EmulatedArithmetic.WeightsOnly),
+        "q5_1-weights" => new(text, WeightDType.Float32, null, EmulatedBlockFormat.Q5_1, EmulatedArithmetic.WeightsOnly),
         _ => FromLayout(text),
     };
 
@@ -37,6 +42,7 @@ internal sealed record FrontierEntry(string Label, WeightDType DType, QuantLayou
         Int8Roles = Layout?.Int8Roles,
         QuantizedCompute = Layout?.Compute ?? QuantizedCompute.Int8,
         EmulatedFormat = Emulated,
+        EmulatedArithmetic = Arithmetic,
         GroupNormEpsilon = groupNormEpsilon,
         Overwrite = true,
     };
