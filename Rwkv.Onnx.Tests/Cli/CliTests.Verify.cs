@@ -58,7 +58,7 @@ public sealed partial class CliTests
         Assert.Multiple(() =>
         {
             Assert.That(run.ExitCode, Is.Zero, run.Stderr);
-            Assert.That(run.Stdout, Does.Contain("weights int8, head int8, block 32, int8 compute").And.Contain("tokens 100: max |dlogit| "));
+            Assert.That(run.Stdout, Does.Contain("weights int8, head int8, block 16, int8 compute").And.Contain("tokens 100: max |dlogit| "));
             // 7v0 int8 (the default layout, int8 compute) against the fp32 export over these 100 tokens: block 128 measured 0.0331,
             // mean 0.0033 (the default before issue 20); block 32 with searched scales stays within the same bound.
             Assert.That(run.Stdout, Does.Match(@"max \|dlogit\| 0\.0[123]\d*, mean \|dlogit\| 0\.00\d*, top-1 agreement 100\.00 %"));
