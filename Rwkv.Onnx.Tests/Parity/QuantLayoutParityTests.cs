@@ -72,7 +72,8 @@ public sealed class QuantLayoutParityTests(LayoutFixture fixture)
             ["q4_0"] = new() { GroupNormEpsilon = fixture.GroupNormEpsilon, EmulatedFormat = EmulatedBlockFormat.Q4_0 },
             ["q5_1"] = new() { GroupNormEpsilon = fixture.GroupNormEpsilon, EmulatedFormat = EmulatedBlockFormat.Q5_1 },
         };
-        foreach ((string name, QuantLayout layout) in QuantLayout.Presets)
+        // The presets, and the int8 preset with a float32 head (rwkv.cpp keeps its head float32).
+        foreach ((string name, QuantLayout layout) in QuantLayout.Presets.Append(new(Int8FloatHead, QuantLayout.Int8 with { Head = WeightDType.Float32 })))
         {
             options[name] = new ExportOptions
             {
@@ -153,6 +154,22 @@ public sealed class QuantLayoutParityTests(LayoutFixture fixture)
         TestContext.Out.WriteLine($"{fixture} {claim.Preset} {ours:G3} vs {claim.Reference} {reference:G3}");
         Assert.That(ours, Is.LessThanOrEqualTo(reference * fixture.ReferenceRatios[claim.Preset]));
     }
+
+    // On these trained models the head's input has outlier channels, so the int8 head's activation rounding is most of
+    // int8's error (7v0: 10× Q8_0's); with the head in float32, int8 is more accurate than Q8_0 on every fixture
+    // (measured 0.77–0.84× its mean error), which is what ACCURACY.md recommends when accuracy matters more than speed.
+    [Test]
+    public void Int8WithFloatHead_IsAtLeastAsAccurateAsQ8_0()
+    {
+        int[] text = [.. File.ReadAllBytes(Path.Combine(SharedFixtures.FixturesDirectory, "README.md")).Take(300).Select(b => (int)b)];
+        float[] fp32 = AllLogits(_models["fp32"], text, RwkvForwardMode.Prefill);
+        double ours = MeanAbs(AllLogits(_models[Int8FloatHead], text, RwkvForwardMode.Prefill), fp32);
+        double reference = MeanAbs(AllLogits(_models["q8_0"], text, RwkvForwardMode.Prefill), fp32);
+        TestContext.Out.WriteLine($"{fixture} {Int8FloatHead} {ours:G3} vs q8_0 {reference:G3}");
+        Assert.That(ours, Is.LessThanOrEqualTo(reference));
+    }
+
+    private const string Int8FloatHead = "int8 head=fp32";
 
     private static Dictionary<string, float> Bounds(float int8, float int4, float int4Accurate) =>
         new() { ["int8"] = int8, ["int4"] = int4, ["int4-accurate"] = int4Accurate };
