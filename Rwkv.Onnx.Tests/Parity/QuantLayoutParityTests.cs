@@ -75,16 +75,7 @@ public sealed class QuantLayoutParityTests(LayoutFixture fixture)
         // The presets, and the int8 preset with a float32 head (rwkv.cpp keeps its head float32).
         foreach ((string name, QuantLayout layout) in QuantLayout.Presets.Append(new(Int8FloatHead, QuantLayout.Int8 with { Head = WeightDType.Float32 })))
         {
-            options[name] = new ExportOptions
-            {
-                WeightDType = layout.Bits,
-                HeadWeightDType = layout.Head,
-                BlockSize = layout.BlockSize,
-                BlockRounding = layout.Rounding,
-                Int8Roles = layout.Int8Roles,
-                QuantizedCompute = layout.Compute,
-                GroupNormEpsilon = fixture.GroupNormEpsilon,
-            };
+            options[name] = LayoutExportOptions.For(layout, fixture.GroupNormEpsilon);
         }
         foreach ((string name, ExportOptions o) in options)
         {

@@ -61,15 +61,7 @@ public sealed class QuantRolesExportTests
     private Dictionary<string, long> MatMulBits(string model, string layout)
     {
         string dir = Path.Combine(_root.Path, $"{model}-{layout.GetHashCode():x8}");
-        QuantLayout q = QuantLayout.Parse(layout);
-        RwkvExporter.Export(SharedFixtures.RwkvCppModel(model, "FP32"), dir, new ExportOptions
-        {
-            WeightDType = q.Bits,
-            HeadWeightDType = q.Head,
-            BlockSize = q.BlockSize,
-            BlockRounding = q.Rounding,
-            Int8Roles = q.Int8Roles,
-        });
+        RwkvExporter.Export(SharedFixtures.RwkvCppModel(model, "FP32"), dir, LayoutExportOptions.For(QuantLayout.Parse(layout)));
         ModelProto step = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(dir, RwkvContract.StepGraphFile)));
         return step.Graph.Node.Where(n => n.OpType == "MatMulNBits").ToDictionary(
             n => n.Input[1][..n.Input[1].LastIndexOf("_Q", StringComparison.Ordinal)],
