@@ -158,6 +158,16 @@ public sealed record QuantLayout
     public static IReadOnlyList<string> RoleNames(QuantRoles roles) =>
         [.. s_roles.Where(r => (roles & r.Role) != 0).Select(r => r.Name)];
 
+    /// <summary>
+    /// The role of a layer's projection named <c>blocks.N.{mix}.{projection}.weight</c> (e.g. <c>att</c>, <c>key</c> →
+    /// <see cref="QuantRoles.AttentionKey"/>): the role whose spec name is <c>{mix}-{projection}</c>, or none.
+    /// </summary>
+    internal static QuantRoles RoleOf(string mix, string projection)
+    {
+        string name = $"{mix}-{projection}";
+        return s_roles.FirstOrDefault(r => r.Name == name && r.Role != QuantRoles.FirstLastLayers).Role;
+    }
+
     private static readonly (string Name, QuantRoles Role)[] s_roles =
         [
             ("first-last", QuantRoles.FirstLastLayers), ("att-value", QuantRoles.AttentionValue), ("att-output", QuantRoles.AttentionOutput),

@@ -119,18 +119,7 @@ internal sealed class WeightSink(ExternalWeights weights, ExportOptions options,
             return options.WeightDType;
         }
         int layer = int.Parse(parts[1], CultureInfo.InvariantCulture);
-        QuantRoles role = (parts[2], parts[3]) switch
-        {
-            ("att", "value") => QuantRoles.AttentionValue,
-            ("att", "output") => QuantRoles.AttentionOutput,
-            ("ffn", "value") => QuantRoles.FfnValue,
-            ("att", "key") => QuantRoles.AttentionKey,
-            ("att", "receptance") => QuantRoles.AttentionReceptance,
-            ("att", "gate") => QuantRoles.AttentionGate,
-            ("ffn", "key") => QuantRoles.FfnKey,
-            ("ffn", "receptance") => QuantRoles.FfnReceptance,
-            _ => QuantRoles.None,
-        };
+        QuantRoles role = QuantLayout.RoleOf(parts[2], parts[3]);
         if (layer == 0 || layer == layers - 1)
         {
             role |= QuantRoles.FirstLastLayers;
